@@ -1,0 +1,1 @@
+"""Shared plumbing for the Task Manager services. Nothing here knows about a particular service."""

@@ -1,0 +1,46 @@
+"""Settings every service reads from its environment, with defaults that suit the local stack."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Base settings; each service subclasses it and sets `service_name` and `db_schema`."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    service_name: str = "service"
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    # SQLAlchemy URL of this service's own role; search_path is pinned to `db_schema`.
+    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/taskmanager"
+    db_schema: str = "public"
+    db_pool_size: int = 10
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    environment: str = "local"
+    app_version: str = "0.0.0-dev"
+    log_level: str = "INFO"
+    jwt_issuer: str = "taskmanager-auth"
+    jwt_audience: str = "taskmanager"
+    # Where the auth service listens; other services fetch its JWKS from there.
+    auth_address: str = "127.0.0.1:50051"
+    # Every service of the system, "name=host:port,..." (the health endpoint asks each one).
+    service_addresses: str = ""
+    shutdown_grace_seconds: float = Field(default=5.0, ge=0)
+    max_message_bytes: int = 32 * 1024 * 1024
+
+    @property
+    def grpc_address(self) -> str:
+        return f"{self.grpc_host}:{self.grpc_port}"
+
+    def peers(self) -> dict[str, str]:
+        """Parse SERVICE_ADDRESSES into {name: address}."""
+        peers: dict[str, str] = {}
+        for item in filter(None, (part.strip() for part in self.service_addresses.split(","))):
+            name, sep, address = item.partition("=")
+            if not sep or not name or not address:
+                raise ValueError(f"SERVICE_ADDRESSES entry {item!r} is not name=host:port")
+            peers[name.strip()] = address.strip()
+        return peers

@@ -1,0 +1,153 @@
+"""The one server interceptor every service runs.
+
+Per RPC it: adopts the request id Envoy generated (or makes one), verifies the bearer token unless
+the method is public, maps domain errors to a rich google.rpc.Status, hides unexpected errors
+behind INTERNAL, and writes one access-log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+import grpc
+from grpc_status import rpc_status
+
+from tm_common.context import principal_var, request_id_var
+from tm_common.errors import INTERNAL_STATUS, DomainError, to_rpc_status
+from tm_common.http import gateway_metadata, pending_http_status
+from tm_common.tokens import TokenVerifier, bearer_token
+
+log = logging.getLogger("tm.access")
+
+REQUEST_ID_HEADER = "x-request-id"
+
+
+class ServiceInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, verifier: TokenVerifier, public_methods: Iterable[str]) -> None:
+        self._verifier = verifier
+        self._public = frozenset(public_methods)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        metadata = {k: v for k, v in (handler_call_details.invocation_metadata or ())}
+        call = _Call(self, method, metadata)
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                call.unary(handler.unary_unary),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                call.unary(handler.stream_unary),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                call.stream(handler.unary_stream),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            call.stream(handler.stream_stream),
+            handler.request_deserializer,
+            handler.response_serializer,
+        )
+
+
+class _Call:
+    """The wrapping of one RPC's behaviour."""
+
+    def __init__(self, owner: ServiceInterceptor, method: str, metadata: dict[str, Any]) -> None:
+        self.owner = owner
+        self.method = method
+        self.metadata = metadata
+        self.code = grpc.StatusCode.OK
+
+    def unary(self, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = self._begin()
+            try:
+                await self._authenticate()
+                response = await behaviour(request, context)
+                await self._send_gateway_metadata(context)
+                return response
+            except Exception as exc:
+                await self._fail(exc, context)
+            finally:
+                self._end(started)
+
+        return wrapped
+
+    def stream(self, behaviour: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            started = self._begin()
+            try:
+                await self._authenticate()
+                first = True
+                async for item in behaviour(request, context):
+                    if first:
+                        await self._send_gateway_metadata(context)
+                        first = False
+                    yield item
+            except Exception as exc:
+                await self._fail(exc, context)
+            finally:
+                self._end(started)
+
+        return wrapped
+
+    def _begin(self) -> float:
+        request_id = self.metadata.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        request_id_var.set(str(request_id))
+        principal_var.set(None)
+        pending_http_status.set(None)
+        return time.perf_counter()
+
+    async def _send_gateway_metadata(self, context: grpc.aio.ServicerContext) -> None:
+        metadata = gateway_metadata(self.method)
+        if metadata:
+            await context.send_initial_metadata(metadata)
+
+    async def _authenticate(self) -> None:
+        if self.method in self.owner._public:
+            return
+        token = bearer_token(self.metadata.get("authorization"))
+        principal_var.set(await self.owner._verifier.verify(token))
+
+    async def _fail(self, exc: Exception, context: grpc.aio.ServicerContext) -> None:
+        if isinstance(exc, grpc.aio.AbortError):
+            code = context.code()
+            self.code = code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN
+            raise exc
+        if isinstance(exc, DomainError):
+            self.code = exc.code
+            status = rpc_status.to_status(to_rpc_status(exc))
+            metadata = (*status.trailing_metadata, *exc.trailing_metadata())
+            await context.abort(status.code, status.details, metadata)
+        log.exception("unhandled error in %s", self.method)
+        self.code = grpc.StatusCode.INTERNAL
+        status = rpc_status.to_status(INTERNAL_STATUS)
+        await context.abort(status.code, status.details, status.trailing_metadata)
+
+    def _end(self, started: float) -> None:
+        log.info(
+            "rpc",
+            extra={
+                "method": self.method,
+                "code": self.code.name,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )

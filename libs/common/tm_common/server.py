@@ -1,0 +1,126 @@
+"""grpc.aio server bootstrap shared by every service.
+
+A service describes itself with a ServiceDefinition; this module adds the common interceptor,
+standard health checking, server reflection, the ops/diagnostics services, and a graceful stop on
+SIGTERM/SIGINT (health flips to NOT_SERVING, in-flight RPCs get `shutdown_grace_seconds`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from taskmanager.ops.v1 import ops_pb2, ops_pb2_grpc
+from tm_common.config import ServiceSettings
+from tm_common.health import DependencyCheck, DiagnosticsServicer, OpsServicer, keep_health_current
+from tm_common.interceptors import ServiceInterceptor
+from tm_common.tokens import TokenVerifier
+
+log = logging.getLogger(__name__)
+
+OPS_SERVICE = ops_pb2.DESCRIPTOR.services_by_name["OpsService"].full_name
+DIAGNOSTICS_SERVICE = ops_pb2.DESCRIPTOR.services_by_name["DiagnosticsService"].full_name
+# Methods anyone may call without a token, whatever the service.
+ALWAYS_PUBLIC = frozenset(
+    {
+        f"/{OPS_SERVICE}/GetHealth",
+        f"/{OPS_SERVICE}/GetVersion",
+        f"/{DIAGNOSTICS_SERVICE}/CheckDependencies",
+        "/grpc.health.v1.Health/Check",
+        "/grpc.health.v1.Health/Watch",
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    }
+)
+
+
+@dataclass
+class ServiceDefinition:
+    """What one service contributes to the common server."""
+
+    name: str
+    register: Callable[[grpc.aio.Server], None]
+    service_names: Sequence[str]
+    verifier: TokenVerifier
+    public_methods: Iterable[str] = ()
+    checks: Mapping[str, DependencyCheck] = field(default_factory=dict)
+    on_close: Sequence[Callable[[], Awaitable[None]]] = ()
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    background: list[asyncio.Task[None]]
+
+    async def stop(self, grace: float) -> None:
+        await self.health.enter_graceful_shutdown()
+        for task in self.background:
+            task.cancel()
+        await self.server.stop(grace)
+
+
+async def start_server(
+    definition: ServiceDefinition, settings: ServiceSettings, address: str | None = None
+) -> RunningServer:
+    """Build, bind and start the server; returns it with the port actually bound."""
+    server = grpc.aio.server(
+        interceptors=[
+            ServiceInterceptor(definition.verifier, ALWAYS_PUBLIC | set(definition.public_methods))
+        ],
+        options=[
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    definition.register(server)
+    diagnostics = DiagnosticsServicer(definition.name, definition.checks)
+    ops_pb2_grpc.add_DiagnosticsServiceServicer_to_server(diagnostics, server)
+    ops_pb2_grpc.add_OpsServiceServicer_to_server(
+        OpsServicer(diagnostics, settings.peers(), settings.app_version, settings.environment),
+        server,
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [*definition.service_names, OPS_SERVICE, DIAGNOSTICS_SERVICE]
+    reflection.enable_server_reflection([*names, reflection.SERVICE_NAME, "grpc.health.v1.Health"], server)
+    port = server.add_insecure_port(address or settings.grpc_address)
+    if port == 0:
+        raise RuntimeError(f"cannot bind {address or settings.grpc_address}")
+    await server.start()
+    watcher = asyncio.create_task(keep_health_current(health_servicer, names, definition.checks))
+    return RunningServer(server, port, health_servicer, [watcher])
+
+
+async def serve(definition: ServiceDefinition, settings: ServiceSettings) -> None:
+    """Run until SIGTERM or SIGINT, then stop gracefully and release resources."""
+    running = await start_server(definition, settings)
+    log.info("serving", extra={"address": settings.grpc_address, "port": running.port})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
+    await running.stop(settings.shutdown_grace_seconds)
+    for close in definition.on_close:
+        with contextlib.suppress(Exception):
+            await close()
+    log.info("stopped")
+
+
+def run(main: Callable[[], Awaitable[None]]) -> None:
+    """Run a service's async main on uvloop."""
+    import uvloop
+
+    uvloop.run(main())

@@ -1,0 +1,92 @@
+"""Generate Python stubs, type stubs and the Envoy descriptor set from protos/.
+
+Outputs are build artefacts (never committed):
+  build/gen/python/            *_pb2.py, *_pb2_grpc.py, *.pyi
+  build/descriptors/taskmanager.pb   descriptor set for Envoy's transcoder
+and a .pth file that puts build/gen/python on the virtualenv's import path.
+"""
+
+from __future__ import annotations
+
+import shutil
+import site
+import sys
+from pathlib import Path
+
+import grpc_tools
+from google.api import annotations_pb2, httpbody_pb2
+from google.protobuf import descriptor_pb2
+from grpc_tools import protoc
+
+ROOT = Path(__file__).resolve().parents[1]
+PROTOS = ROOT / "protos"
+GOOGLEAPIS = ROOT / "third_party" / "googleapis"
+OUT_PY = ROOT / "build" / "gen" / "python"
+DESCRIPTOR_SET = ROOT / "build" / "descriptors" / "taskmanager.pb"
+BIN = Path(sys.executable).parent  # the virtualenv's scripts (mypy-protobuf's plugins)
+WELL_KNOWN = Path(grpc_tools.__file__).parent / "_proto"
+# Rich error details must be in the descriptor set, or Envoy cannot render them as JSON.
+EXTRA_FOR_ENVOY = ["google/rpc/status.proto", "google/rpc/error_details.proto"]
+
+
+def run_protoc(args: list[str]) -> None:
+    code = protoc.main(["protoc", f"-I{PROTOS}", f"-I{GOOGLEAPIS}", f"-I{WELL_KNOWN}", *args])
+    if code != 0:
+        sys.exit(f"protoc failed ({code}): {' '.join(args[:3])} ...")
+
+
+def strip_response_body(path: Path) -> None:
+    """Envoy 1.40 refuses `response_body` unless it names an HttpBody field. The protos keep it
+    (it is the contract); Envoy's copy loses it, and the service names the field in an
+    `x-response-body` header that the gateway's Lua filter unwraps instead."""
+    descriptors = descriptor_pb2.FileDescriptorSet.FromString(path.read_bytes())
+    http_body = f".{httpbody_pb2.HttpBody.DESCRIPTOR.full_name}"
+    for file in descriptors.file:
+        for service in file.service:
+            for method in service.method:
+                if method.output_type == http_body or not method.options.HasExtension(annotations_pb2.http):
+                    continue
+                rule = method.options.Extensions[annotations_pb2.http]
+                for binding in [rule, *rule.additional_bindings]:
+                    binding.response_body = ""
+    path.write_bytes(descriptors.SerializeToString())
+
+
+def main() -> None:
+    sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
+    shutil.rmtree(OUT_PY, ignore_errors=True)
+    OUT_PY.mkdir(parents=True)
+    DESCRIPTOR_SET.parent.mkdir(parents=True, exist_ok=True)
+    run_protoc(
+        [
+            f"--python_out={OUT_PY}",
+            f"--grpc_python_out={OUT_PY}",
+            f"--plugin=protoc-gen-mypy={BIN / 'protoc-gen-mypy'}",
+            f"--plugin=protoc-gen-mypy_grpc={BIN / 'protoc-gen-mypy_grpc'}",
+            f"--mypy_out={OUT_PY}",
+            f"--mypy_grpc_out={OUT_PY}",
+            *sources,
+        ]
+    )
+    run_protoc(
+        [
+            f"--descriptor_set_out={DESCRIPTOR_SET}",
+            "--include_imports",
+            "--include_source_info",
+            *sources,
+            *EXTRA_FOR_ENVOY,
+        ]
+    )
+    strip_response_body(DESCRIPTOR_SET)
+    for package_dir in OUT_PY.rglob("*"):
+        if package_dir.is_dir():
+            (package_dir / "py.typed").touch()
+    pth = Path(site.getsitepackages()[0]) / "taskmanager_protos.pth"
+    pth.write_text(f"{OUT_PY}\n")
+    print(
+        f"generated {len(sources)} protos -> {OUT_PY.relative_to(ROOT)}, {DESCRIPTOR_SET.relative_to(ROOT)}"
+    )
+
+
+if __name__ == "__main__":
+    main()
