@@ -1,0 +1,55 @@
+"""Wiring: build the auth service's dependencies and its server definition from settings."""
+
+from __future__ import annotations
+
+import grpc
+from redis.asyncio import Redis
+
+from taskmanager.auth.v1 import auth_pb2_grpc
+from tm_auth.adapters.passwords import PasswordHasher
+from tm_auth.adapters.signing import KeyRing
+from tm_auth.config import AuthSettings
+from tm_auth.entrypoints.grpc_api import (
+    PUBLIC_METHODS,
+    SERVICE_NAMES,
+    AuthServicer,
+    UserDirectoryServicer,
+)
+from tm_auth.service.accounts import AuthDeps
+from tm_common.db import check_database, create_engine
+from tm_common.ratelimit import RateLimiter
+from tm_common.server import ServiceDefinition
+from tm_common.tokens import TokenVerifier
+
+
+def build(settings: AuthSettings) -> ServiceDefinition:
+    engine = create_engine(settings)
+    redis = Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    keys = KeyRing.from_directory(settings.jwt_keys_dir, generate=settings.jwt_generate_key)
+    deps = AuthDeps(
+        settings=settings,
+        engine=engine,
+        hasher=PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_kib),
+        keys=keys,
+        limiter=RateLimiter(redis, prefix="auth:ratelimit"),
+    )
+
+    async def own_jwks() -> list[dict[str, str]]:
+        return keys.jwks()
+
+    def register(server: grpc.aio.Server) -> None:
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(deps), server)
+        auth_pb2_grpc.add_UserDirectoryServiceServicer_to_server(UserDirectoryServicer(deps), server)
+
+    async def check_redis() -> None:
+        await redis.ping()
+
+    return ServiceDefinition(
+        name=settings.service_name,
+        register=register,
+        service_names=SERVICE_NAMES,
+        verifier=TokenVerifier(own_jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
+        public_methods=PUBLIC_METHODS,
+        checks={"database": lambda: check_database(engine), "redis": check_redis},
+        on_close=[engine.dispose, redis.aclose],
+    )
