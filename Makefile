@@ -1,0 +1,47 @@
+# Task Manager. The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+REQS   := requirements.txt requirements/runtime.txt requirements/dev.txt \
+          libs/common/pyproject.toml libs/devstack/pyproject.toml $(wildcard services/*/pyproject.toml)
+PROTOS := $(shell find protos third_party -name '*.proto') tools/gen_protos.py
+GEN    := build/descriptors/taskmanager.pb
+
+.PHONY: run test lint protos venv bench clean fmt
+
+run: $(GEN)  ## start everything; prints the gateway URL (Ctrl-C stops)
+	$(PY) -m tm_devstack.cli
+
+test: $(GEN) lint  ## every test, against a stack the tests start themselves
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/buf lint
+	@if git rev-parse --verify -q main >/dev/null && git ls-tree -d main protos >/dev/null 2>&1 && [ -n "$$(git ls-tree main protos)" ]; then \
+	  $(VENV)/bin/buf breaking --against '.git#branch=main'; else echo "buf breaking: no protos on main yet"; fi
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(GEN)  ## load through the gateway and over native gRPC; prints req/s and p50/p99
+	$(PY) -m tm_devstack.bench
+
+protos: $(GEN)
+
+$(GEN): $(STAMP) $(PROTOS)
+	$(PY) tools/gen_protos.py
+
+venv: $(STAMP)
+
+$(STAMP): $(REQS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+clean:
+	rm -rf build .pytest_cache

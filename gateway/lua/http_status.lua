@@ -1,0 +1,36 @@
+-- Response rules for JSON clients (runs after the transcoder: filters see responses in reverse).
+-- Needs extract_member() from json_member.lua, which the stack prepends to this file.
+-- * `x-http-code` (initial metadata from the service) becomes the HTTP status: 201, 204, 503.
+-- * `x-response-body: <field>` names the member whose value is the whole JSON body (the
+--   method's google.api.http response_body, which Envoy 1.40 cannot apply itself).
+-- * 204 responses lose the "{}" body the transcoder still emits.
+-- * JSON responses do not leak gRPC headers. Native gRPC responses pass untouched.
+function envoy_on_response(response_handle)
+  local headers = response_handle:headers()
+  local code = headers:get("x-http-code")
+  local member = headers:get("x-response-body")
+  local content_type = headers:get("content-type") or ""
+  if string.sub(content_type, 1, 16) == "application/grpc" then
+    return
+  end
+  headers:remove("x-http-code")
+  headers:remove("x-response-body")
+  headers:remove("grpc-status")
+  headers:remove("grpc-message")
+  headers:remove("grpc-status-details-bin")
+  headers:remove("grpc-accept-encoding")
+  if code ~= nil then
+    headers:replace(":status", code)
+  end
+  if code == "204" then
+    headers:remove("content-type")
+    response_handle:body():setBytes("")
+    headers:remove("content-length")
+  elseif member ~= nil then
+    local body = response_handle:body()
+    local value = extract_member(body:getBytes(0, body:length()), member)
+    if value ~= nil then
+      body:setBytes(value)
+    end
+  end
+end

@@ -1,0 +1,19 @@
+"""The services of the system, as the local stack runs them. Add a service here when it lands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    default_port: int
+    module: str  # python -m <module> starts the server
+    migrate_module: str
+    schema: str
+
+
+SERVICES: list[ServiceSpec] = [
+    ServiceSpec("auth", 50051, "tm_auth.entrypoints.main", "tm_auth.entrypoints.migrate", "auth"),
+]

