@@ -27,7 +27,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         environment="test",
         version=(Path(__file__).parent / "VERSION").read_text().strip(),
         service_env=TEST_SERVICE_ENV,
-        edge_limits={"LOGIN_EDGE_BURST": 300, "REGISTER_EDGE_BURST": 300, "DEFAULT_EDGE_BURST": 5000},
+        edge_limits={
+            "LOGIN_EDGE_BURST": 300,
+            "REGISTER_EDGE_BURST": 300,
+            "OPS_EDGE_BURST": 20,  # low enough for tests/e2e/test_ops.py to trip it
+            "DEFAULT_EDGE_BURST": 5000,
+        },
     )
     running = Stack(config)
     running.start()

@@ -5,6 +5,18 @@
 --   method's google.api.http response_body, which Envoy 1.40 cannot apply itself).
 -- * 204 responses lose the "{}" body the transcoder still emits.
 -- * JSON responses do not leak gRPC headers. Native gRPC responses pass untouched.
+-- Marks JSON requests before the transcoder turns them into gRPC, so that Envoy's own error
+-- replies (e.g. the transcoder's 400 for a body it cannot parse) still get the JSON error shape.
+function envoy_on_request(request_handle)
+  local headers = request_handle:headers()
+  local content_type = headers:get("content-type") or ""
+  if string.sub(content_type, 1, 16) == "application/grpc" then
+    headers:remove("x-json-client")
+  else
+    headers:replace("x-json-client", "1")
+  end
+end
+
 function envoy_on_response(response_handle)
   local headers = response_handle:headers()
   local code = headers:get("x-http-code")

@@ -52,6 +52,7 @@ class StackConfig:
         default_factory=lambda: {
             "LOGIN_EDGE_BURST": 50,
             "REGISTER_EDGE_BURST": 50,
+            "OPS_EDGE_BURST": 100,
             "DEFAULT_EDGE_BURST": 2000,
         }
     )
@@ -171,8 +172,8 @@ class Stack:
         assert self._supervisord is not None
         return self._supervisord.wait()
 
-    def restart_service(self, name: str) -> None:
-        ctl(self.conf_path, "restart", name)
+    def ctl(self, *args: str) -> str:
+        return ctl(self.conf_path, *args)
 
     def stop_program(self, name: str) -> None:
         ctl(self.conf_path, "stop", name)

@@ -6,9 +6,11 @@ import base64
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -72,3 +74,45 @@ def tampered_token(valid: str) -> str:
     data["sub"] = str(int(data["sub"]) + 1000)
     forged = base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
     return f"{header}.{forged}.{signature}"
+
+
+# -- JSON clients of the gateway -------------------------------------------------------------
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Account:
+    id: int
+    username: str
+    email: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def register(http: httpx.Client, username: str | None = None, email: str | None = None) -> httpx.Response:
+    username = username or unique("user")
+    return http.post(
+        "/auth/register",
+        json={"username": username, "email": email or f"{username}@example.com", "password": PASSWORD},
+    )
+
+
+def new_account(http: httpx.Client) -> Account:
+    """Register a fresh user through the gateway and log in."""
+    user = register(http).json()
+    reply = http.post("/auth/login", json={"username": user["username"], "password": PASSWORD})
+    return Account(user["id"], user["username"], user["email"], reply.json()["access_token"])
+
+
+def assert_status_body(response: httpx.Response, http_code: int, grpc_code: int) -> dict[str, Any]:
+    """Errors have one JSON shape, google.rpc.Status; returns it."""
+    assert response.status_code == http_code, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body: dict[str, Any] = response.json()
+    assert set(body) == {"code", "message", "details"}, body
+    assert body["code"] == grpc_code
+    assert "grpc-status" not in response.headers
+    return body

@@ -1,0 +1,76 @@
+"""The local stack itself: least-privilege roles, supervision, persistence."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import httpx
+import psycopg
+import pytest
+
+from tm_devstack import postgres
+from tm_devstack.services import SERVICES
+from tm_devstack.stack import Stack, StackConfig
+from tm_devstack.testing import PASSWORD, register
+
+
+def test_a_service_role_cannot_read_another_schema(stack) -> None:
+    auth = next(s for s in SERVICES if s.name == "auth")
+    probe = postgres.ServiceRole(schema="probe", role="taskmanager_probe", password=postgres.new_password())
+    postgres.bootstrap(stack.admin_url, "taskmanager", [probe])
+    probe_url = stack.service_database_url(auth, driver="postgresql").replace(
+        f"{stack.role(auth).role}:{stack.role(auth).password}", f"{probe.role}:{probe.password}"
+    )
+    with psycopg.connect(probe_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS probe.secrets (v text)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT count(*) FROM auth.users")
+    with psycopg.connect(stack.service_database_url(auth, driver="postgresql"), autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM users").fetchone() is not None  # its own schema
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT * FROM probe.secrets")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CREATE TABLE public.sneaky (v text)")
+
+
+def test_a_killed_service_is_restarted(stack, http) -> None:
+    pid = int(stack.ctl("pid", "auth").strip())
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if http.get("/health").status_code == 200 and int(stack.ctl("pid", "auth").strip()) != pid:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "auth was not restarted"
+        time.sleep(0.2)
+    assert "exited: auth (terminated by SIGKILL" in (stack.log_dir / "supervisord.log").read_text()
+    assert register(http).status_code == 201
+
+
+def test_data_and_keys_survive_a_restart(tmp_path) -> None:
+    config = StackConfig(data_dir=tmp_path, gateway_port=None, prefer_default_ports=False)
+    first = Stack(config)
+    first.start()
+    try:
+        with httpx.Client(base_url=first.gateway_url, timeout=10) as client:
+            user = register(client).json()
+            token = client.post(
+                "/auth/login", json={"username": user["username"], "password": PASSWORD}
+            ).json()["access_token"]
+    finally:
+        first.stop()
+    second = Stack(config)
+    second.start()
+    try:
+        with httpx.Client(base_url=second.gateway_url, timeout=10) as client:
+            me = client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+            assert me.status_code == 200 and me.json()["id"] == user["id"]
+    finally:
+        second.stop()
+    assert not any(
+        str(tmp_path) in " ".join(p.cmdline()) for p in __import__("psutil").process_iter(["cmdline"])
+    ), "processes of the stopped stack are still running"
