@@ -7,6 +7,7 @@ import signal
 import time
 
 import httpx
+import psutil
 import psycopg
 import pytest
 
@@ -71,6 +72,9 @@ def test_data_and_keys_survive_a_restart(tmp_path) -> None:
             assert me.status_code == 200 and me.json()["id"] == user["id"]
     finally:
         second.stop()
-    assert not any(
-        str(tmp_path) in " ".join(p.cmdline()) for p in __import__("psutil").process_iter(["cmdline"])
-    ), "processes of the stopped stack are still running"
+    leftovers = [
+        p.info["cmdline"]
+        for p in psutil.process_iter(["cmdline"])
+        if str(tmp_path) in " ".join(p.info["cmdline"] or [])
+    ]
+    assert not leftovers, f"processes of the stopped stack are still running: {leftovers}"

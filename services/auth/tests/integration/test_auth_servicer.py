@@ -163,3 +163,28 @@ async def test_jwks_publishes_the_signing_key(channel, jwt_keys_dir) -> None:
     (key,) = reply.keys
     assert (key.kid, key.kty, key.crv, key.alg, key.use) == (kid, "OKP", "Ed25519", "EdDSA", "sig")
     assert not key.HasField("n")
+
+
+async def test_service_channels_forward_the_callers_token(auth_server) -> None:
+    """What another service does when it calls auth on a user's behalf (tm_common.clients)."""
+    from tm_common.clients import service_channel
+    from tm_common.context import Principal, principal_var
+    from tm_common.jwks import jwks_from_auth_service
+    from tm_common.tokens import TokenVerifier
+
+    async with grpc.aio.insecure_channel(auth_server) as plain:
+        user = await register(plain)
+        token = await login(plain, user.username)
+    verifier = TokenVerifier(
+        jwks_from_auth_service(auth_server), issuer=testing.ISSUER, audience=testing.AUDIENCE
+    )
+    principal = await verifier.verify(token)  # keys fetched over gRPC, as other services do
+    assert principal.user_id == user.id
+    principal_var.set(Principal(user.id, user.username, token, principal.expires_at))
+    try:
+        async with service_channel(auth_server) as channel:
+            directory = auth_pb2_grpc.UserDirectoryServiceStub(channel)
+            reply = await directory.GetUser(auth_pb2.GetUserRequest(id=user.id))  # no explicit token
+        assert reply.user.username == user.username
+    finally:
+        principal_var.set(None)

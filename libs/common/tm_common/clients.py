@@ -1,0 +1,73 @@
+"""Channels for calling other services: every call carries the current request id and, unless
+the caller set one, the end user's token, so the next hop logs the same id and re-verifies the
+same user."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from tm_common.context import principal_var, request_id_var
+from tm_common.interceptors import REQUEST_ID_HEADER
+
+
+def propagated_metadata(metadata: Any) -> grpc.aio.Metadata:
+    merged = grpc.aio.Metadata(*(metadata or ()))
+    request_id = request_id_var.get()
+    if request_id and REQUEST_ID_HEADER not in merged:
+        merged[REQUEST_ID_HEADER] = request_id
+    principal = principal_var.get()
+    if principal is not None and "authorization" not in merged:
+        merged["authorization"] = f"Bearer {principal.token}"
+    return merged
+
+
+def _with_context(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+    return grpc.aio.ClientCallDetails(
+        method=details.method,
+        timeout=details.timeout,
+        metadata=propagated_metadata(details.metadata),
+        credentials=details.credentials,
+        wait_for_ready=details.wait_for_ready,
+    )
+
+
+class _Propagate(
+    grpc.aio.UnaryUnaryClientInterceptor,
+    grpc.aio.UnaryStreamClientInterceptor,
+    grpc.aio.StreamUnaryClientInterceptor,
+    grpc.aio.StreamStreamClientInterceptor,
+):
+    async def intercept_unary_unary(
+        self, continuation: Callable[..., Any], details: Any, request: Any
+    ) -> Any:
+        return await continuation(_with_context(details), request)
+
+    async def intercept_unary_stream(
+        self, continuation: Callable[..., Any], details: Any, request: Any
+    ) -> Any:
+        return await continuation(_with_context(details), request)
+
+    async def intercept_stream_unary(
+        self, continuation: Callable[..., Any], details: Any, requests: Any
+    ) -> Any:
+        return await continuation(_with_context(details), requests)
+
+    async def intercept_stream_stream(
+        self, continuation: Callable[..., Any], details: Any, requests: Any
+    ) -> Any:
+        return await continuation(_with_context(details), requests)
+
+
+def service_channel(address: str, max_message_bytes: int = 32 * 1024 * 1024) -> grpc.aio.Channel:
+    """A channel to another service that propagates the request context."""
+    return grpc.aio.insecure_channel(
+        address,
+        interceptors=[_Propagate()],
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ],
+    )
