@@ -7,7 +7,7 @@ import signal
 import sys
 import time
 
-from tm_devstack.stack import Stack, StackConfig
+from tm_devstack.stack import Stack, StackConfig, terminate_with_parent
 
 
 def main() -> None:
@@ -27,6 +27,7 @@ def main() -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    terminate_with_parent()  # `make run` killed: make does not forward signals to us
     stack.start()
     print(
         f"\nTask Manager is up in {time.monotonic() - started:.1f}s: {stack.gateway_url}\n"

