@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import psutil
@@ -12,8 +15,8 @@ import psycopg
 import pytest
 
 from tm_devstack import postgres
+from tm_devstack.ports import free_port
 from tm_devstack.services import SERVICES
-from tm_devstack.stack import Stack, StackConfig
 from tm_devstack.testing import PASSWORD, register
 
 
@@ -52,26 +55,46 @@ def test_a_killed_service_is_restarted(stack, http) -> None:
     assert register(http).status_code == 201
 
 
-def test_data_and_keys_survive_a_restart(tmp_path) -> None:
-    config = StackConfig(data_dir=tmp_path, gateway_port=None, prefer_default_ports=False)
-    first = Stack(config)
-    first.start()
-    try:
-        with httpx.Client(base_url=first.gateway_url, timeout=10) as client:
-            user = register(client).json()
-            token = client.post(
-                "/auth/login", json={"username": user["username"], "password": PASSWORD}
-            ).json()["access_token"]
-    finally:
-        first.stop()
-    second = Stack(config)
-    second.start()
-    try:
-        with httpx.Client(base_url=second.gateway_url, timeout=10) as client:
-            me = client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
-            assert me.status_code == 200 and me.json()["id"] == user["id"]
-    finally:
-        second.stop()
+def start_cli(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], str]:
+    """`make run`'s program, as a newcomer runs it; returns it once it prints the gateway URL."""
+    env = {**os.environ, "DATA_DIR": str(data_dir), "GATEWAY_PORT": str(port)}
+    env.pop("DATABASE_URL", None), env.pop("REDIS_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tm_devstack.cli"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "Task Manager is up" in line:
+            return proc, line.rsplit(" ", 1)[-1].strip()
+    raise AssertionError(f"make run's program exited ({proc.wait()}) without coming up")
+
+
+def stop_cli(proc: subprocess.Popen[str], sig: signal.Signals) -> str:
+    proc.send_signal(sig)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output
+    return output
+
+
+def test_run_stops_on_signals_and_keeps_data_and_keys(tmp_path) -> None:
+    port = free_port()
+    proc, url = start_cli(tmp_path, port)
+    with httpx.Client(base_url=url, timeout=10) as client:
+        user = register(client).json()
+        login = client.post("/auth/login", json={"username": user["username"], "password": PASSWORD})
+        token = login.json()["access_token"]
+    assert "stopped." in stop_cli(proc, signal.SIGINT)  # Ctrl-C
+
+    proc, url = start_cli(tmp_path, port)
+    with httpx.Client(base_url=url, timeout=10) as client:
+        me = client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200 and me.json()["id"] == user["id"]
+    assert "stopped." in stop_cli(proc, signal.SIGTERM)
+
     leftovers = [
         p.info["cmdline"]
         for p in psutil.process_iter(["cmdline"])

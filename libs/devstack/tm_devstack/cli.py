@@ -12,25 +12,30 @@ from tm_devstack.stack import Stack, StackConfig, terminate_with_parent
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s devstack %(message)s")
-    started = time.monotonic()
+    t0 = time.monotonic()
     config = StackConfig.from_env()
     stack = Stack(config)
-    stopping = False
+    started = stopping = False
 
     def on_signal(signum: int, frame: object) -> None:
+        # Only request the stop: the main thread is inside Popen.wait() on supervisord, and
+        # waiting on it again from here would deadlock on Popen's waitpid lock.
         nonlocal stopping
-        if not stopping:
-            stopping = True
-            print("\nstopping Task Manager ...", flush=True)
-            stack.stop()
-            sys.exit(0)
+        if stopping:
+            return
+        stopping = True
+        print("\nstopping Task Manager ...", flush=True)
+        if not started:
+            raise SystemExit(1)  # Stack.start() stops what it had started
+        stack.request_stop()
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     terminate_with_parent()  # `make run` killed: make does not forward signals to us
     stack.start()
+    started = True
     print(
-        f"\nTask Manager is up in {time.monotonic() - started:.1f}s: {stack.gateway_url}\n"
+        f"\nTask Manager is up in {time.monotonic() - t0:.1f}s: {stack.gateway_url}\n"
         f"  data: {config.data_dir}   logs: {stack.log_dir}\n"
         f"  try:  curl {stack.gateway_url}/health\n"
         "  Ctrl-C stops everything.\n",
@@ -39,6 +44,7 @@ def main() -> None:
     code = stack.wait()
     if not stopping:
         sys.exit(f"supervisord exited unexpectedly ({code}); see {stack.log_dir}/supervisord.log")
+    print("stopped.", flush=True)
 
 
 if __name__ == "__main__":

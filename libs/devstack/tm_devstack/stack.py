@@ -3,6 +3,7 @@ service and Envoy, supervised by supervisord. `make run` and the end-to-end test
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import json
@@ -151,11 +152,19 @@ class Stack:
             raise
         log.info("stack healthy in %.1fs at %s", time.monotonic() - started, self.gateway_url)
 
+    def request_stop(self) -> None:
+        """Ask supervisord to stop every program and exit; returns at once (signal-handler safe)."""
+        proc = self._supervisord
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+
     def stop(self) -> None:
+        """Stop everything and wait for it. Not for signal handlers: use request_stop there."""
         proc = self._supervisord
         if proc is None or proc.poll() is not None:
             return
-        proc.send_signal(signal.SIGTERM)  # supervisord stops every program, then exits
+        self.request_stop()
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
