@@ -1,0 +1,3 @@
+from tm_devstack.bench import main
+
+main()
