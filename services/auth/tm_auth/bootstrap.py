@@ -16,19 +16,19 @@ from tm_auth.entrypoints.grpc_api import (
     UserDirectoryServicer,
 )
 from tm_auth.service.accounts import AuthDeps
-from tm_common.db import check_database, create_engine
+from tm_common.db import Database
 from tm_common.ratelimit import RateLimiter
 from tm_common.server import ServiceDefinition
 from tm_common.tokens import TokenVerifier
 
 
 def build(settings: AuthSettings) -> ServiceDefinition:
-    engine = create_engine(settings)
+    db = Database(settings)
     redis = Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
     keys = KeyRing.from_directory(settings.jwt_keys_dir, generate=settings.jwt_generate_key)
     deps = AuthDeps(
         settings=settings,
-        engine=engine,
+        db=db,
         hasher=PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_kib),
         keys=keys,
         limiter=RateLimiter(redis, prefix="auth:ratelimit"),
@@ -50,6 +50,6 @@ def build(settings: AuthSettings) -> ServiceDefinition:
         service_names=SERVICE_NAMES,
         verifier=TokenVerifier(own_jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
         public_methods=PUBLIC_METHODS,
-        checks={"database": lambda: check_database(engine), "redis": check_redis},
-        on_close=[engine.dispose, redis.aclose],
+        checks={"database": db.check, "redis": check_redis},
+        on_close=[db.close, redis.aclose],
     )

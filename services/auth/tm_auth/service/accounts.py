@@ -6,13 +6,12 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from tm_auth.adapters import users
 from tm_auth.adapters.passwords import PasswordHasher
 from tm_auth.adapters.signing import KeyRing
 from tm_auth.config import AuthSettings
 from tm_auth.domain.accounts import User, validate_registration
+from tm_common.db import Database
 from tm_common.errors import InvalidArgument, NotFound, Unauthenticated
 from tm_common.ratelimit import Limit, RateLimiter
 
@@ -22,7 +21,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class AuthDeps:
     settings: AuthSettings
-    engine: AsyncEngine
+    db: Database
     hasher: PasswordHasher
     keys: KeyRing
     limiter: RateLimiter
@@ -47,7 +46,7 @@ class IssuedToken:
 async def register(deps: AuthDeps, username: str, email: str, password: str) -> User:
     registration = validate_registration(username, email, password)
     password_hash = await deps.hasher.hash(registration.password)
-    async with deps.engine.begin() as conn:
+    async with deps.db.transaction() as conn:
         user = await users.insert(conn, registration, password_hash)
     log.info("user registered", extra={"new_user_id": user.id})
     return user
@@ -60,13 +59,13 @@ async def login(deps: AuthDeps, username: str, password: str, client_address: st
         raise InvalidArgument("username and password are required", missing)
     await deps.limiter.hit(deps.address_limit, client_address)
     await deps.limiter.hit(deps.username_limit, _key(username.strip().lower()))
-    async with deps.engine.connect() as conn:
+    async with deps.db.read() as conn:
         found = await users.credentials(conn, username.strip())
     user, password_hash = found if found else (None, None)
     if not await deps.hasher.verify(password_hash, password) or user is None:
         raise Unauthenticated("incorrect username or password")
     if password_hash and deps.hasher.needs_rehash(password_hash):
-        async with deps.engine.begin() as conn:
+        async with deps.db.transaction() as conn:
             await users.set_password_hash(conn, user.id, await deps.hasher.hash(password))
     ttl = deps.settings.access_token_ttl_seconds
     claims = {
@@ -79,7 +78,7 @@ async def login(deps: AuthDeps, username: str, password: str, client_address: st
 
 
 async def get_user(deps: AuthDeps, user_id: int) -> User:
-    async with deps.engine.connect() as conn:
+    async with deps.db.read() as conn:
         user = await users.by_id(conn, user_id)
     if user is None:
         raise NotFound(f"user {user_id} not found")
@@ -87,7 +86,7 @@ async def get_user(deps: AuthDeps, user_id: int) -> User:
 
 
 async def get_user_by_username(deps: AuthDeps, username: str) -> User:
-    async with deps.engine.connect() as conn:
+    async with deps.db.read() as conn:
         user = await users.by_username(conn, username.strip())
     if user is None:
         raise NotFound(f"user {username!r} not found")
@@ -99,7 +98,7 @@ async def batch_get_users(deps: AuthDeps, ids: list[int]) -> list[User]:
         raise InvalidArgument.for_field("ids", "at most 1000 ids per call")
     if not ids:
         return []
-    async with deps.engine.connect() as conn:
+    async with deps.db.read() as conn:
         return await users.by_ids(conn, ids)
 
 
