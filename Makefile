@@ -16,13 +16,14 @@ run: $(GEN)  ## start everything; prints the gateway URL (Ctrl-C stops)
 test: $(GEN) lint  ## every test, against a stack the tests start themselves
 	$(PY) -m pytest
 
-lint: $(STAMP)
+lint: $(GEN)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/buf lint
 	@# Contracts only change compatibly: compare with main once main has protos.
 	@if git cat-file -e main:protos 2>/dev/null; then $(VENV)/bin/buf breaking --against '.git#branch=main'; \
 	else echo "buf breaking: main has no protos yet"; fi
+	bash tools/check_deploy.sh  # Dockerfiles, compose and the container's Envoy config, offline
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff format .

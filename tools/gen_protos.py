@@ -4,10 +4,14 @@ Outputs are build artefacts (never committed):
   build/gen/python/            *_pb2.py, *_pb2_grpc.py, *.pyi
   build/descriptors/taskmanager.pb   descriptor set for Envoy's transcoder
 and a .pth file that puts build/gen/python on the virtualenv's import path.
+
+Container builds (deploy/docker/service.Dockerfile, gateway/Dockerfile) run it with
+`--no-pyi --no-pth`: no type stubs (so no mypy-protobuf), and no .pth (the image sets PYTHONPATH).
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import site
 import sys
@@ -52,19 +56,30 @@ def strip_response_body(path: Path) -> None:
     path.write_bytes(descriptors.SerializeToString())
 
 
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-pyi", action="store_true", help="skip the .pyi type stubs (mypy-protobuf)")
+    parser.add_argument("--no-pth", action="store_true", help="do not write the .pth into site-packages")
+    return parser.parse_args()
+
+
 def main() -> None:
+    args = parse_args()
     sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
     shutil.rmtree(OUT_PY, ignore_errors=True)
     OUT_PY.mkdir(parents=True)
     DESCRIPTOR_SET.parent.mkdir(parents=True, exist_ok=True)
+    stubs = [
+        f"--plugin=protoc-gen-mypy={BIN / 'protoc-gen-mypy'}",
+        f"--plugin=protoc-gen-mypy_grpc={BIN / 'protoc-gen-mypy_grpc'}",
+        f"--mypy_out={OUT_PY}",
+        f"--mypy_grpc_out={OUT_PY}",
+    ]
     run_protoc(
         [
             f"--python_out={OUT_PY}",
             f"--grpc_python_out={OUT_PY}",
-            f"--plugin=protoc-gen-mypy={BIN / 'protoc-gen-mypy'}",
-            f"--plugin=protoc-gen-mypy_grpc={BIN / 'protoc-gen-mypy_grpc'}",
-            f"--mypy_out={OUT_PY}",
-            f"--mypy_grpc_out={OUT_PY}",
+            *([] if args.no_pyi else stubs),
             *sources,
         ]
     )
@@ -81,8 +96,9 @@ def main() -> None:
     for package_dir in OUT_PY.rglob("*"):
         if package_dir.is_dir():
             (package_dir / "py.typed").touch()
-    pth = Path(site.getsitepackages()[0]) / "taskmanager_protos.pth"
-    pth.write_text(f"{OUT_PY}\n")
+    if not args.no_pth:
+        pth = Path(site.getsitepackages()[0]) / "taskmanager_protos.pth"
+        pth.write_text(f"{OUT_PY}\n")
     print(
         f"generated {len(sources)} protos -> {OUT_PY.relative_to(ROOT)}, {DESCRIPTOR_SET.relative_to(ROOT)}"
     )

