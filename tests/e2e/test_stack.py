@@ -22,8 +22,8 @@ from tm_devstack.testing import PASSWORD, register
 
 def test_a_service_role_cannot_read_another_schema(stack) -> None:
     auth = next(s for s in SERVICES if s.name == "auth")
-    probe = postgres.ServiceRole(schema="probe", role="taskmanager_probe", password=postgres.new_password())
-    postgres.bootstrap(stack.admin_url, "taskmanager", [probe])
+    probe = postgres.ServiceRole("probe", f"{stack.database}_probe", postgres.new_password())
+    postgres.bootstrap(stack.admin_url, stack.database, [probe])
     probe_url = stack.service_database_url(auth, driver="postgresql").replace(
         f"{stack.role(auth).role}:{stack.role(auth).password}", f"{probe.role}:{probe.password}"
     )

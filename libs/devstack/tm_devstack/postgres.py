@@ -40,11 +40,12 @@ def run_as() -> str | None:
     try:
         pwd.getpwnam(SYSTEM_USER)
     except KeyError:
+        # A parallel run may create it first (useradd then exits 9): only the end state matters.
         subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
-            check=True,
             capture_output=True,
         )
+        pwd.getpwnam(SYSTEM_USER)
     _let_others_traverse(PG_BIN.parent)
     return SYSTEM_USER
 
@@ -111,11 +112,16 @@ def server_command(pgdata: Path, port: int, socket_dir: Path) -> list[str]:
     ]
 
 
+def maintenance_url(admin_url: str) -> str:
+    """The admin URL aimed at the `postgres` database (the target database may not exist yet)."""
+    return psycopg.conninfo.make_conninfo(admin_url, dbname="postgres")
+
+
 def wait_ready(admin_url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with psycopg.connect(admin_url, connect_timeout=2):
+            with psycopg.connect(maintenance_url(admin_url), connect_timeout=2):
                 return
         except psycopg.OperationalError:
             if time.monotonic() > deadline:
@@ -128,7 +134,7 @@ def bootstrap(admin_url: str, database: str, roles: list[ServiceRole]) -> None:
 
     Idempotent: passwords are re-set to the ones given, so the secrets file stays the truth.
     """
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with psycopg.connect(maintenance_url(admin_url), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))

@@ -110,7 +110,7 @@ class Stack:
     def role(self, service: ServiceSpec) -> postgres.ServiceRole:
         return postgres.ServiceRole(
             schema=service.schema,
-            role=f"{self._database()}_{service.name}",
+            role=f"{self.database}_{service.name}",
             password=self.secrets["roles"][service.name],
         )
 
@@ -118,7 +118,7 @@ class Stack:
         info = psycopg.conninfo.conninfo_to_dict(self.admin_url)
         role = self.role(service)
         host, port = info.get("host", "127.0.0.1"), info.get("port", 5432)
-        return f"{driver}://{role.role}:{role.password}@{host}:{port}/{self._database()}"
+        return f"{driver}://{role.role}:{role.password}@{host}:{port}/{self.database}"
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -138,7 +138,7 @@ class Stack:
         try:
             postgres.wait_ready(self.admin_url)
             self._wait_redis()
-            postgres.bootstrap(self.admin_url, self._database(), [self.role(s) for s in SERVICES])
+            postgres.bootstrap(self.admin_url, self.database, [self.role(s) for s in SERVICES])
             for service in SERVICES:
                 self._migrate(service)
             ctl(self.conf_path, "start", *(s.name for s in SERVICES))
@@ -191,7 +191,8 @@ class Stack:
             return preferred
         return ports.pick(preferred if self.config.prefer_default_ports else None, self._taken)
 
-    def _database(self) -> str:
+    @property
+    def database(self) -> str:
         if self.config.database_url:
             return str(psycopg.conninfo.conninfo_to_dict(self.config.database_url).get("dbname") or DATABASE)
         return DATABASE
