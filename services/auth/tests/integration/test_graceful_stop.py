@@ -1,0 +1,48 @@
+"""Stopping a server (what SIGTERM does) lets in-flight RPCs finish and refuses new work."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from taskmanager.auth.v1 import auth_pb2, auth_pb2_grpc
+from tm_auth.bootstrap import build
+from tm_auth.config import AuthSettings
+from tm_common.server import start_server
+from tm_devstack.services import SERVICES
+from tm_devstack.testing import unique
+
+
+async def test_in_flight_rpcs_finish_when_the_server_stops(stack) -> None:
+    spec = next(s for s in SERVICES if s.name == "auth")
+    settings = AuthSettings(
+        database_url=stack.service_database_url(spec),
+        redis_url=stack.redis_url,
+        jwt_keys_dir=stack.data / "secrets" / "jwt",
+        jwt_generate_key=False,
+    )
+    running = await start_server(build(settings), settings, address="127.0.0.1:0")
+    address = f"127.0.0.1:{running.port}"
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = auth_pb2_grpc.AuthServiceStub(channel)
+        await stub.GetJwks(auth_pb2.GetJwksRequest())  # connected, so the calls below reach the server
+        names = [unique("stop") for _ in range(8)]
+        # Registration hashes a password (argon2): slow enough to be in flight at stop time.
+        calls = [
+            stub.Register(
+                auth_pb2.RegisterRequest(username=n, email=f"{n}@example.com", password="password123")
+            )
+            for n in names
+        ]
+        await asyncio.sleep(0.05)  # received; eight argon2 hashes on two cores take far longer
+        stopping = asyncio.create_task(running.stop(grace=10))
+        users = await asyncio.gather(*calls)
+        assert sorted(u.username for u in users) == sorted(names)
+        await stopping
+    async with grpc.aio.insecure_channel(address) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
