@@ -19,6 +19,7 @@ test: $(GEN) lint  ## every test, against a stack the tests start themselves
 lint: $(GEN)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy libs/common/tm_common libs/devstack/tm_devstack $(patsubst %/__init__.py,%,$(wildcard services/*/tm_*/__init__.py))
 	$(VENV)/bin/buf lint
 	@# Contracts only change compatibly: compare with main once main has protos.
 	@if git cat-file -e main:protos 2>/dev/null; then $(VENV)/bin/buf breaking --against '.git#branch=main'; \

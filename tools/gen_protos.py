@@ -12,9 +12,11 @@ Container builds (deploy/docker/service.Dockerfile, gateway/Dockerfile) run it w
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import site
 import sys
+import tempfile
 from pathlib import Path
 
 import grpc_tools
@@ -34,9 +36,19 @@ EXTRA_FOR_ENVOY = ["google/rpc/status.proto", "google/rpc/error_details.proto"]
 
 
 def run_protoc(args: list[str]) -> None:
-    code = protoc.main(["protoc", f"-I{PROTOS}", f"-I{GOOGLEAPIS}", f"-I{WELL_KNOWN}", *args])
-    if code != 0:
-        sys.exit(f"protoc failed ({code}): {' '.join(args[:3])} ...")
+    """protoc in-process; its plugins' chatter (a line per file) is shown only when it fails."""
+    with tempfile.TemporaryFile() as captured:
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            code = protoc.main(["protoc", f"-I{PROTOS}", f"-I{GOOGLEAPIS}", f"-I{WELL_KNOWN}", *args])
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        if code != 0:
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            sys.exit(f"protoc failed ({code}): {' '.join(args[:3])} ...")
 
 
 def strip_response_body(path: Path) -> None:

@@ -65,7 +65,7 @@ def service_channel(address: str, max_message_bytes: int = 32 * 1024 * 1024) -> 
     """A channel to another service that propagates the request context."""
     return grpc.aio.insecure_channel(
         address,
-        interceptors=[_Propagate()],
+        interceptors=[_Propagate()],  # type: ignore[list-item]  # grpc-stubs predate aio interceptors
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),

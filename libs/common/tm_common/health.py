@@ -15,7 +15,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 import grpc
-from grpc_health.v1 import health, health_pb2
+from grpc_health.v1 import health_pb2
+from grpc_health.v1._async import HealthServicer  # grpc_health.v1.health.aio
 
 from taskmanager.ops.v1 import ops_pb2, ops_pb2_grpc
 from tm_common.http import set_http_status
@@ -88,7 +89,7 @@ class OpsServicer(ops_pb2_grpc.OpsServiceServicer):
             set_http_status(503)
         return response
 
-    async def _ask(self, stub: ops_pb2_grpc.DiagnosticsServiceStub) -> dict[str, str] | None:
+    async def _ask(self, stub: ops_pb2_grpc.DiagnosticsServiceAsyncStub) -> dict[str, str] | None:
         try:
             reply = await stub.CheckDependencies(
                 ops_pb2.CheckDependenciesRequest(), timeout=PEER_TIMEOUT_SECONDS
@@ -127,7 +128,7 @@ def _overall(reports: Mapping[str, dict[str, str] | None], dependency: str) -> s
 
 
 async def keep_health_current(
-    servicer: health.aio.HealthServicer,
+    servicer: HealthServicer,
     service_names: list[str],
     checks: Mapping[str, DependencyCheck],
     interval: float = 5.0,

@@ -60,6 +60,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 handler.request_deserializer,
                 handler.response_serializer,
             )
+        assert handler.stream_stream is not None  # the only kind left
         return grpc.stream_stream_rpc_method_handler(
             call.stream(handler.stream_stream),
             handler.request_deserializer,
@@ -91,7 +92,7 @@ class _Call:
 
         return wrapped
 
-    def stream(self, behaviour: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+    def stream(self, behaviour: Callable[..., Any]) -> Callable[..., AsyncIterator[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             started = self._begin()
             try:

@@ -11,11 +11,13 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2_grpc
+from grpc_health.v1 import health_pb2_grpc
+from grpc_health.v1._async import HealthServicer  # grpc_health.v1.health.aio
 from grpc_reflection.v1alpha import reflection
 
 from taskmanager.ops.v1 import ops_pb2, ops_pb2_grpc
@@ -59,7 +61,7 @@ class ServiceDefinition:
 class RunningServer:
     server: grpc.aio.Server
     port: int
-    health: health.aio.HealthServicer
+    health: HealthServicer
     background: list[asyncio.Task[None]]
 
     async def stop(self, grace: float) -> None:
@@ -90,7 +92,7 @@ async def start_server(
         OpsServicer(diagnostics, settings.peers(), settings.app_version, settings.environment),
         server,
     )
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [*definition.service_names, OPS_SERVICE, DIAGNOSTICS_SERVICE]
     reflection.enable_server_reflection([*names, reflection.SERVICE_NAME, "grpc.health.v1.Health"], server)
@@ -119,7 +121,7 @@ async def serve(definition: ServiceDefinition, settings: ServiceSettings) -> Non
     log.info("stopped")
 
 
-def run(main: Callable[[], Awaitable[None]]) -> None:
+def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run a service's async main on uvloop."""
     import uvloop
 
