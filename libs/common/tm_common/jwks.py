@@ -12,11 +12,12 @@ from tm_common.tokens import JwksFetcher
 
 
 def jwks_from_auth_service(address: str, timeout: float = 3.0) -> JwksFetcher:
-    channel = grpc.aio.insecure_channel(address)
-    stub = auth_pb2_grpc.AuthServiceStub(channel)
+    stubs: list[auth_pb2_grpc.AuthServiceAsyncStub] = []
 
     async def fetch() -> list[dict[str, Any]]:
-        reply = await stub.GetJwks(auth_pb2.GetJwksRequest(), timeout=timeout)
+        if not stubs:  # the channel is made on first use, in the loop that serves requests
+            stubs.append(auth_pb2_grpc.AuthServiceStub(grpc.aio.insecure_channel(address)))
+        reply = await stubs[0].GetJwks(auth_pb2.GetJwksRequest(), timeout=timeout)
         return [MessageToDict(key, preserving_proto_field_name=True) for key in reply.keys]
 
     return fetch

@@ -13,7 +13,9 @@ from tm_common.config import ServiceSettings
 
 
 def upgrade_to_head(migrations_dir: Path, settings: ServiceSettings) -> None:
-    """Apply every migration of one service (what its `migrate` entry point runs)."""
+    """Apply every migration of one service (what its `migrate` entry point runs).
+
+    `migrations_dir` is the service's `migrations/`, beside its package."""
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
     config.attributes["database_url"] = settings.database_url

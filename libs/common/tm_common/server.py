@@ -13,7 +13,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2_grpc
@@ -24,9 +24,11 @@ from taskmanager.ops.v1 import ops_pb2, ops_pb2_grpc
 from tm_common.config import ServiceSettings
 from tm_common.health import DependencyCheck, DiagnosticsServicer, OpsServicer, keep_health_current
 from tm_common.interceptors import ServiceInterceptor
+from tm_common.logs import configure_logging
 from tm_common.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 OPS_SERVICE = ops_pb2.DESCRIPTOR.services_by_name["OpsService"].full_name
 DIAGNOSTICS_SERVICE = ops_pb2.DESCRIPTOR.services_by_name["DiagnosticsService"].full_name
@@ -126,3 +128,14 @@ def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
     import uvloop
 
     uvloop.run(main())
+
+
+def service_main(settings: SettingsT, build: Callable[[SettingsT], ServiceDefinition]) -> None:
+    """The body of every service's `main`: JSON logs, then serve until SIGTERM."""
+    configure_logging(settings.service_name, settings.log_level)
+
+    async def main() -> None:
+        # Built inside the running loop: gRPC aio channels and pools bind to the loop they see.
+        await serve(build(settings), settings)
+
+    run(main)

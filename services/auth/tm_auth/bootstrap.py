@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import grpc
-from redis.asyncio import Redis
 
 from taskmanager.auth.v1 import auth_pb2_grpc
 from tm_auth.adapters.passwords import PasswordHasher
@@ -16,6 +15,7 @@ from tm_auth.entrypoints.grpc_api import (
     UserDirectoryServicer,
 )
 from tm_auth.service.accounts import AuthDeps
+from tm_common import redis_client
 from tm_common.db import Database
 from tm_common.ratelimit import RateLimiter
 from tm_common.server import ServiceDefinition
@@ -24,7 +24,7 @@ from tm_common.tokens import TokenVerifier
 
 def build(settings: AuthSettings) -> ServiceDefinition:
     db = Database(settings)
-    redis = Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    redis = redis_client.connect(settings)
     keys = KeyRing.from_directory(settings.jwt_keys_dir, generate=settings.jwt_generate_key)
     deps = AuthDeps(
         settings=settings,
@@ -41,15 +41,12 @@ def build(settings: AuthSettings) -> ServiceDefinition:
         auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(deps), server)
         auth_pb2_grpc.add_UserDirectoryServiceServicer_to_server(UserDirectoryServicer(deps), server)
 
-    async def check_redis() -> None:
-        await redis.ping()
-
     return ServiceDefinition(
         name=settings.service_name,
         register=register,
         service_names=SERVICE_NAMES,
         verifier=TokenVerifier(own_jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
         public_methods=PUBLIC_METHODS,
-        checks={"database": db.check, "redis": check_redis},
+        checks={"database": db.check, "redis": lambda: redis_client.check(redis)},
         on_close=[db.close, redis.aclose],
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import grpc
+import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -14,6 +15,12 @@ from tm_auth.config import AuthSettings
 from tm_common.server import start_server
 from tm_devstack.services import SERVICES
 from tm_devstack.testing import unique
+
+IN_FLIGHT = 8
+WAITING_ON_USERS = """
+SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+WHERE c.relname = 'users' AND NOT l.granted
+"""
 
 
 async def test_in_flight_rpcs_finish_when_the_server_stops(stack) -> None:
@@ -26,22 +33,31 @@ async def test_in_flight_rpcs_finish_when_the_server_stops(stack) -> None:
     )
     running = await start_server(build(settings), settings, address="127.0.0.1:0")
     address = f"127.0.0.1:{running.port}"
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = auth_pb2_grpc.AuthServiceStub(channel)
-        await stub.GetJwks(auth_pb2.GetJwksRequest())  # connected, so the calls below reach the server
-        names = [unique("stop") for _ in range(8)]
-        # Registration hashes a password (argon2): slow enough to be in flight at stop time.
-        calls = [
-            stub.Register(
-                auth_pb2.RegisterRequest(username=n, email=f"{n}@example.com", password="password123")
-            )
-            for n in names
-        ]
-        await asyncio.sleep(0.05)  # received; eight argon2 hashes on two cores take far longer
-        stopping = asyncio.create_task(running.stop(grace=10))
-        users = await asyncio.gather(*calls)
-        assert sorted(u.username for u in users) == sorted(names)
-        await stopping
+    admin = psycopg.conninfo.make_conninfo(stack.admin_url, dbname=stack.database)
+    async with await psycopg.AsyncConnection.connect(admin) as blocker:
+        # Every registration now waits on this lock inside the server: provably in flight.
+        await blocker.execute("LOCK TABLE auth.users IN ACCESS EXCLUSIVE MODE")
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = auth_pb2_grpc.AuthServiceStub(channel)
+            names = [unique("stop") for _ in range(IN_FLIGHT)]
+            calls = [
+                asyncio.ensure_future(
+                    stub.Register(
+                        auth_pb2.RegisterRequest(username=n, email=f"{n}@example.com", password="password123")
+                    )
+                )
+                for n in names
+            ]
+            async with await psycopg.AsyncConnection.connect(admin, autocommit=True) as observer:
+                # Polling the database: there is no event to wait on.
+                while (await (await observer.execute(WAITING_ON_USERS)).fetchone())[0] < IN_FLIGHT:  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+            stopping = asyncio.create_task(running.stop(grace=30))
+            await asyncio.sleep(0.2)  # the server is now draining
+            await blocker.rollback()  # release the lock
+            users = await asyncio.gather(*calls)
+            assert sorted(u.username for u in users) == sorted(names)
+            await stopping
     async with grpc.aio.insecure_channel(address) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)

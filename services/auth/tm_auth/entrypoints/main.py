@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from tm_auth.bootstrap import build
 from tm_auth.config import AuthSettings
-from tm_common.logs import configure_logging
-from tm_common.server import run, serve
+from tm_common.server import service_main
 
 
 def main() -> None:
-    settings = AuthSettings()
-    configure_logging(settings.service_name, settings.log_level)
-    run(lambda: serve(build(settings), settings))
+    service_main(AuthSettings(), build)
 
 
 if __name__ == "__main__":
