@@ -4,7 +4,8 @@
 #   * a role <database>_<service>: LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE, password from the
 #     variable <SERVICE>_DB_PASSWORD (e.g. AUTH_DB_PASSWORD);
 #   * a schema <service> owned by that role, pinned as the role's search_path;
-#   * CONNECT on the database; PUBLIC keeps nothing on the database nor on schema public.
+#   * CONNECT on the database; PUBLIC keeps nothing on the database nor on schema public;
+#   * USAGE on the shared `extensions` schema, where the extensions services use live (pg_trgm).
 # Idempotent: it runs on every `docker compose up` (so a service added later gets its role on an
 # existing volume) and re-sets the passwords to the ones given.
 # Connection: the standard libpq variables (PGHOST, PGUSER, PGPASSWORD, ...) of an admin role.
@@ -22,6 +23,10 @@ run_psql --dbname=postgres --set db="$DATABASE" <<'SQL'
 SELECT format('CREATE DATABASE %I', :'db')
 WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \gexec
 REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
+SQL
+run_psql --dbname="$DATABASE" <<'SQL'
+CREATE SCHEMA IF NOT EXISTS extensions;
+CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA extensions;
 SQL
 
 for service in ${SERVICES//,/ }; do
@@ -41,6 +46,7 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
 ALTER ROLE :"role" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'password';
 CREATE SCHEMA IF NOT EXISTS :"schema" AUTHORIZATION :"role";
 GRANT CONNECT ON DATABASE :"db" TO :"role";
+GRANT USAGE ON SCHEMA extensions TO :"role";
 ALTER ROLE :"role" SET search_path = :"schema";
 SQL
     echo "db-init: role $role owns schema $service in database $DATABASE"

@@ -16,7 +16,13 @@ ROOT = Path(__file__).resolve().parents[3]
 GATEWAY_DIR = ROOT / "gateway"
 # The public services Envoy transcodes. Internal ones (user directory, diagnostics, task access)
 # are left out on purpose: they get no route.
-TRANSCODED_SERVICES = ["taskmanager.auth.v1.AuthService", "taskmanager.ops.v1.OpsService"]
+TRANSCODED_SERVICES = [
+    "taskmanager.auth.v1.AuthService",
+    "taskmanager.ops.v1.OpsService",
+    "taskmanager.tasks.v1.TasksService",
+]
+# Where each upstream is in containers (compose service names).
+UPSTREAM_DEFAULTS = {"auth": "auth:50051", "tasks": "tasks:50052"}
 DEFAULT_EDGE_LIMITS = {
     "LOGIN_EDGE_BURST": 50,
     "REGISTER_EDGE_BURST": 50,
@@ -39,12 +45,15 @@ class GatewaySettings:
 
     @classmethod
     def from_env(cls, out_dir: Path) -> GatewaySettings:
-        """GATEWAY_HOST/PORT, ADMIN_PORT, AUTH_ADDRESS (host:port), DESCRIPTOR_SET, *_EDGE_BURST."""
+        """GATEWAY_HOST/PORT, ADMIN_PORT, <SERVICE>_ADDRESS (host:port), DESCRIPTOR_SET, *_EDGE_BURST."""
         env = os.environ
-        host, _, port = env.get("AUTH_ADDRESS", "auth:50051").rpartition(":")
+        upstreams = {}
+        for name, default in UPSTREAM_DEFAULTS.items():
+            host, _, port = env.get(f"{name.upper()}_ADDRESS", default).rpartition(":")
+            upstreams[name] = (host, int(port))
         limits = {k: int(env.get(k, v)) for k, v in DEFAULT_EDGE_LIMITS.items()}
         return cls(
-            upstreams={"auth": (host, int(port))},
+            upstreams=upstreams,
             descriptor_set=Path(env.get("DESCRIPTOR_SET", "/etc/envoy/taskmanager.pb")),
             lua_file=out_dir / "gateway.lua",
             listen_host=env.get("GATEWAY_HOST", "0.0.0.0"),

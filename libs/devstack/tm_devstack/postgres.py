@@ -132,6 +132,9 @@ def wait_ready(admin_url: str, timeout: float = 30.0) -> None:
 def bootstrap(admin_url: str, database: str, roles: list[ServiceRole]) -> None:
     """Create the database, and for each service a role that owns its schema and reaches no other.
 
+    Extensions (pg_trgm) live in a shared `extensions` schema the roles may use but not change:
+    a service role cannot create extensions itself.
+
     Idempotent: passwords are re-set to the ones given, so the secrets file stays the truth.
     """
     with psycopg.connect(maintenance_url(admin_url), autocommit=True) as conn:
@@ -142,6 +145,8 @@ def bootstrap(admin_url: str, database: str, roles: list[ServiceRole]) -> None:
     db_url = psycopg.conninfo.make_conninfo(admin_url, dbname=database)
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
+        conn.execute("CREATE SCHEMA IF NOT EXISTS extensions")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA extensions")
         for r in roles:
             role = sql.Identifier(r.role)
             found = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [r.role]).fetchone()
@@ -158,6 +163,7 @@ def bootstrap(admin_url: str, database: str, roles: list[ServiceRole]) -> None:
             )
             conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), role))
             conn.execute(sql.SQL("ALTER ROLE {} SET search_path = {}").format(role, sql.Identifier(r.schema)))
+            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA extensions TO {}").format(role))
 
 
 def new_password() -> str:

@@ -16,4 +16,5 @@ class ServiceSpec:
 
 SERVICES: list[ServiceSpec] = [
     ServiceSpec("auth", 50051, "tm_auth.entrypoints.main", "tm_auth.entrypoints.migrate", "auth"),
+    ServiceSpec("tasks", 50052, "tm_tasks.entrypoints.main", "tm_tasks.entrypoints.migrate", "tasks"),
 ]

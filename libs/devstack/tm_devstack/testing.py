@@ -116,3 +116,58 @@ def assert_status_body(response: httpx.Response, http_code: int, grpc_code: int)
     assert body["code"] == grpc_code
     assert "grpc-status" not in response.headers
     return body
+
+
+# -- tasks through the gateway (JSON) --------------------------------------------------------
+# The Task JSON of API.md: these members are always there; the optional ones are left out when unset.
+TASK_REQUIRED = frozenset({"id", "title", "completed", "priority", "tags", "user_id", "created_at"})
+TASK_OPTIONAL = frozenset({"description", "due_date", "updated_at"})
+# Priorities sort by rank, not alphabetically (our documented choice).
+PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2}
+
+
+def create_task(http: httpx.Client, account: Account, **fields: Any) -> dict[str, Any]:
+    """POST /tasks as `account` (a unique title unless given); asserts 201 and returns the task."""
+    fields.setdefault("title", unique("task"))
+    response = http.post("/tasks", json=fields, headers=account.headers)
+    assert response.status_code == 201, response.text
+    task: dict[str, Any] = response.json()
+    return task
+
+
+def get_task(http: httpx.Client, account: Account, task_id: int) -> dict[str, Any]:
+    """GET /tasks/{id} as `account`; asserts 200 and returns the task."""
+    response = http.get(f"/tasks/{task_id}", headers=account.headers)
+    assert response.status_code == 200, response.text
+    task: dict[str, Any] = response.json()
+    return task
+
+
+def list_tasks(http: httpx.Client, account: Account, query: Any = None) -> dict[str, Any]:
+    """GET /tasks as `account`; asserts 200 and returns {tasks, total, page, pages, ...}.
+
+    `query` is a dict or a list of pairs (encoded by httpx) or a raw query string sent as is."""
+    if isinstance(query, str):
+        response = http.get(f"/tasks?{query}", headers=account.headers)
+    else:
+        response = http.get("/tasks", params=query, headers=account.headers)
+    assert response.status_code == 200, response.text
+    page: dict[str, Any] = response.json()
+    return page
+
+
+def field_violations(body: dict[str, Any]) -> set[str]:
+    """The fields named by the google.rpc.BadRequest details of a google.rpc.Status JSON body."""
+    return {
+        violation["field"]
+        for detail in body["details"]
+        if detail.get("@type") == "type.googleapis.com/google.rpc.BadRequest"
+        for violation in detail.get("field_violations", [])
+    }
+
+
+def assert_bad_request(response: httpx.Response, *fields: str) -> dict[str, Any]:
+    """A 400 google.rpc.Status whose BadRequest names exactly `fields`; returns the body."""
+    body = assert_status_body(response, 400, 3)
+    assert field_violations(body) == set(fields), body
+    return body

@@ -1,0 +1,86 @@
+from datetime import UTC, date, datetime
+
+import pytest
+
+from tm_common.errors import InvalidArgument, NotFound, PermissionDenied
+from tm_tasks.domain import access
+from tm_tasks.domain.access import Permission, authorize
+from tm_tasks.domain.listing import list_query, page_numbers
+from tm_tasks.domain.tasks import Task
+
+TASK = Task(
+    id=7,
+    user_id=1,
+    title="t",
+    description=None,
+    completed=False,
+    priority="medium",
+    due_date=None,
+    tags=(),
+    created_at=datetime.now(UTC),
+    updated_at=None,
+)
+
+
+@pytest.mark.parametrize("needed", list(Permission))
+def test_the_owner_may_do_everything(needed) -> None:
+    assert authorize(TASK, 7, 1, needed) is TASK
+
+
+@pytest.mark.parametrize("needed", list(Permission))
+def test_anyone_else_learns_nothing(needed) -> None:
+    with pytest.raises(NotFound, match="task 7 not found"):
+        authorize(TASK, 7, 2, needed)
+
+
+def test_a_missing_task_is_not_found() -> None:
+    with pytest.raises(NotFound):
+        authorize(None, 9, 1, Permission.VIEW)
+
+
+def test_too_little_permission_is_forbidden(monkeypatch) -> None:
+    monkeypatch.setattr(access, "permission_of", lambda task, user: Permission.VIEW)
+    assert authorize(TASK, 7, 2, Permission.VIEW) is TASK
+    with pytest.raises(PermissionDenied):
+        authorize(TASK, 7, 2, Permission.EDIT)
+
+
+def test_list_defaults() -> None:
+    query = list_query()
+    assert (query.sort_by, query.descending, query.skip, query.limit) == ("id", False, 0, 100)
+
+
+def test_comma_lists_and_repeated_tags_combine() -> None:
+    assert list_query(tags=["a,b", "c", " b "]).tags == ("a", "b", "c")
+
+
+def test_dates_parse() -> None:
+    query = list_query(created_after="2026-01-01", due_before="2026-12-31")
+    assert (query.created_after, query.due_before) == (date(2026, 1, 1), date(2026, 12, 31))
+
+
+@pytest.mark.parametrize(
+    "arguments, bad",
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 101}, "limit"),
+        ({"skip": -1}, "skip"),
+        ({"sort_by": "owner"}, "sort_by"),
+        ({"sort_order": "up"}, "sort_order"),
+        ({"priority": "urgent"}, "priority"),
+        ({"created_after": "01/02/2026"}, "created_after"),
+        ({"due_before": "2026-02-30"}, "due_before"),
+    ],
+)
+def test_bad_list_arguments_name_the_field(arguments, bad) -> None:
+    with pytest.raises(InvalidArgument) as error:
+        list_query(**arguments)
+    assert set(error.value.fields) == {bad}
+
+
+@pytest.mark.parametrize(
+    "total, skip, limit, expected",
+    [(0, 0, 10, (1, 0)), (10, 0, 10, (1, 1)), (11, 10, 10, (2, 2)), (25, 5, 10, (1, 3))],
+)
+def test_page_numbers_follow_the_original(total, skip, limit, expected) -> None:
+    assert page_numbers(total, skip, limit) == expected

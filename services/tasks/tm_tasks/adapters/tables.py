@@ -1,0 +1,38 @@
+"""Tables of the tasks schema. Unqualified: the connection's search_path selects the schema."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Identity,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+
+metadata = MetaData()
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("user_id", Integer, nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("description", String(1000)),
+    Column("completed", Boolean, nullable=False, server_default=text("false")),
+    # 1 low, 2 medium, 3 high: sorting by priority sorts by rank, not alphabetically.
+    Column("priority", SmallInteger, nullable=False, server_default=text("2")),
+    Column("due_date", Date),
+    Column("tags", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True)),
+)

@@ -1,0 +1,162 @@
+"""Persistence of tasks (SQLAlchemy Core over an async connection)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, not_, or_, select
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tm_tasks.adapters.tables import tasks
+from tm_tasks.domain.listing import ListQuery
+from tm_tasks.domain.rules import PRIORITIES
+from tm_tasks.domain.stats import TaskStats
+from tm_tasks.domain.tasks import NewTask, Task
+
+RANK = {name: rank for rank, name in enumerate(PRIORITIES, start=1)}
+NAME = {rank: name for name, rank in RANK.items()}
+
+
+def _task(row: Row[Any]) -> Task:
+    return Task(
+        id=row.id,
+        user_id=row.user_id,
+        title=row.title,
+        description=row.description,
+        completed=row.completed,
+        priority=NAME[row.priority],
+        due_date=row.due_date,
+        tags=tuple(row.tags),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _columns(values: dict[str, Any]) -> dict[str, Any]:
+    return {**values, "priority": RANK[values["priority"]]} if "priority" in values else values
+
+
+async def insert(conn: AsyncConnection, user_id: int, new: NewTask) -> Task:
+    values = _columns(
+        {
+            "user_id": user_id,
+            "title": new.title,
+            "description": new.description,
+            "completed": new.completed,
+            "priority": new.priority,
+            "due_date": new.due_date,
+            "tags": list(new.tags),
+        }
+    )
+    row = (await conn.execute(tasks.insert().values(**values).returning(tasks))).one()
+    return _task(row)
+
+
+async def get(conn: AsyncConnection, task_id: int, for_update: bool = False) -> Task | None:
+    query = select(tasks).where(tasks.c.id == task_id)
+    if for_update:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).one_or_none()
+    return None if row is None else _task(row)
+
+
+async def get_many(conn: AsyncConnection, task_ids: list[int]) -> dict[int, Task]:
+    """The tasks that exist among `task_ids`, row-locked in id order (no deadlock between bulks)."""
+    query = select(tasks).where(tasks.c.id.in_(task_ids)).order_by(tasks.c.id).with_for_update()
+    return {row.id: _task(row) for row in await conn.execute(query)}
+
+
+async def update_many(conn: AsyncConnection, task_ids: list[int], values: dict[str, Any]) -> dict[int, Task]:
+    values = {k: list(v) if k == "tags" else v for k, v in _columns(values).items()}
+    statement = (
+        tasks.update()
+        .where(tasks.c.id.in_(task_ids))
+        .values(**values, updated_at=func.now())
+        .returning(tasks)
+    )
+    return {row.id: _task(row) for row in await conn.execute(statement)}
+
+
+async def update(conn: AsyncConnection, task_id: int, values: dict[str, Any]) -> Task:
+    return (await update_many(conn, [task_id], values))[task_id]
+
+
+async def stats(conn: AsyncConnection, user_id: int, today: date) -> TaskStats:
+    """Counts over one user's tasks, computed by the database (two aggregate queries)."""
+    c = tasks.c
+    mine = c.user_id == user_id
+    counts = (
+        await conn.execute(
+            select(
+                func.count(),
+                func.count().filter(c.completed),
+                func.count().filter(c.priority == RANK["low"]),
+                func.count().filter(c.priority == RANK["medium"]),
+                func.count().filter(c.priority == RANK["high"]),
+                func.count().filter(and_(c.due_date < today, c.completed.is_(False))),
+            ).where(mine)
+        )
+    ).one()
+    tags = select(func.unnest(c.tags).label("tag")).where(mine).subquery()
+    by_tag = await conn.execute(select(tags.c.tag, func.count()).group_by(tags.c.tag))
+    total, completed, low, medium, high, overdue = (int(n) for n in counts)
+    return TaskStats(
+        total=total,
+        completed=completed,
+        by_priority={"low": low, "medium": medium, "high": high},
+        by_tag={name: int(n) for name, n in by_tag},
+        overdue=overdue,
+    )
+
+
+async def delete(conn: AsyncConnection, task_id: int) -> None:
+    await conn.execute(tasks.delete().where(tasks.c.id == task_id))
+
+
+def _conditions(user_id: int, query: ListQuery, today: date) -> list[ColumnElement[bool]]:
+    c = tasks.c
+    where: list[ColumnElement[bool]] = [c.user_id == user_id]
+    if query.completed is not None:
+        where.append(c.completed == query.completed)
+    if query.priority is not None:
+        where.append(c.priority == RANK[query.priority])
+    if query.tags:
+        where.append(c.tags.contains(list(query.tags)))
+    overdue = and_(c.due_date < today, c.completed.is_(False))
+    if query.overdue is True:
+        where.append(overdue)
+    elif query.overdue is False:
+        where.append(or_(c.due_date.is_(None), not_(overdue)))
+    if query.search:
+        pattern = "%" + query.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append(or_(c.title.ilike(pattern), c.description.ilike(pattern)))
+    if query.created_after:
+        where.append(c.created_at >= _midnight(query.created_after))
+    if query.created_before:
+        where.append(c.created_at < _midnight(query.created_before + timedelta(days=1)))
+    if query.due_after:
+        where.append(c.due_date >= query.due_after)
+    if query.due_before:
+        where.append(c.due_date <= query.due_before)
+    return where
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+async def page(conn: AsyncConnection, user_id: int, query: ListQuery, today: date) -> tuple[list[Task], int]:
+    """One page of the user's matching tasks and how many match in all."""
+    where = _conditions(user_id, query, today)
+    column = tasks.c[query.sort_by]
+    order = column.desc() if query.descending else column.asc()
+    if query.sort_by == "due_date":
+        order = order.nulls_last()  # tasks without a due date come last either way
+    tiebreak = tasks.c.id.desc() if query.descending else tasks.c.id.asc()
+    rows = await conn.execute(
+        select(tasks).where(*where).order_by(order, tiebreak).offset(query.skip).limit(query.limit)
+    )
+    total = await conn.scalar(select(func.count()).select_from(tasks).where(*where))
+    return [_task(row) for row in rows], int(total or 0)

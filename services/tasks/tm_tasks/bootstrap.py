@@ -1,0 +1,37 @@
+"""Wiring: build the tasks service's dependencies and its server definition from settings."""
+
+from __future__ import annotations
+
+import grpc
+
+from taskmanager.tasks.v1 import tasks_pb2_grpc
+from tm_common import redis_client
+from tm_common.db import Database
+from tm_common.jwks import jwks_from_auth_service
+from tm_common.server import ServiceDefinition
+from tm_common.tokens import TokenVerifier
+from tm_tasks.config import TasksSettings
+from tm_tasks.entrypoints.grpc_api import SERVICE_NAMES, TasksServicer
+from tm_tasks.service.tasks import TasksDeps
+
+
+def build(settings: TasksSettings) -> ServiceDefinition:
+    db = Database(settings)
+    redis = redis_client.connect(settings)
+    deps = TasksDeps(db=db)
+
+    def register(server: grpc.aio.Server) -> None:
+        tasks_pb2_grpc.add_TasksServiceServicer_to_server(TasksServicer(deps), server)
+
+    return ServiceDefinition(
+        name=settings.service_name,
+        register=register,
+        service_names=SERVICE_NAMES,
+        verifier=TokenVerifier(
+            jwks_from_auth_service(settings.auth_address),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        ),
+        checks={"database": db.check, "redis": lambda: redis_client.check(redis)},
+        on_close=[db.close, redis.aclose],
+    )

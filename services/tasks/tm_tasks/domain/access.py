@@ -1,0 +1,32 @@
+"""Who may do what with a task: the one access check of every task path.
+
+Today a task is its owner's alone; sharing (VIEW/EDIT) extends `permission_of`. Whoever may not
+see a task learns nothing about it (404); whoever can see it but may not do the thing gets 403.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from tm_common.errors import NotFound, PermissionDenied
+from tm_tasks.domain.tasks import Task
+
+
+class Permission(IntEnum):
+    VIEW = 1
+    EDIT = 2
+    OWNER = 3
+
+
+def permission_of(task: Task, user_id: int) -> Permission | None:
+    return Permission.OWNER if task.user_id == user_id else None
+
+
+def authorize(task: Task | None, task_id: int, user_id: int, needed: Permission) -> Task:
+    """The task, if `user_id` holds at least `needed` on it."""
+    held = permission_of(task, user_id) if task is not None else None
+    if task is None or held is None:
+        raise NotFound(f"task {task_id} not found")
+    if held < needed:
+        raise PermissionDenied(f"this needs {needed.name.lower()} permission on task {task_id}")
+    return task

@@ -1,0 +1,83 @@
+"""What a list request asks for: validated filters, order and page. Pure, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from tm_tasks.domain import rules
+from tm_tasks.domain.rules import Problems
+
+SORTABLE = ("id", "title", "priority", "completed", "created_at", "due_date")
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    completed: bool | None = None
+    priority: str | None = None
+    tags: tuple[str, ...] = ()
+    overdue: bool | None = None
+    search: str | None = None
+    created_after: date | None = None
+    created_before: date | None = None
+    due_after: date | None = None
+    due_before: date | None = None
+    sort_by: str = "id"
+    descending: bool = False
+    skip: int = 0
+    limit: int = DEFAULT_LIMIT
+
+
+def list_query(
+    *,
+    completed: bool | None = None,
+    priority: str | None = None,
+    tags: list[str] | tuple[str, ...] = (),
+    overdue: bool | None = None,
+    search: str | None = None,
+    created_after: str | None = None,
+    created_before: str | None = None,
+    due_after: str | None = None,
+    due_before: str | None = None,
+    sort_by: str | None = None,
+    sort_order: str | None = None,
+    skip: int | None = None,
+    limit: int | None = None,
+) -> ListQuery:
+    """Validate a list request; `tags` items may be comma lists ("a,b")."""
+    problems = Problems()
+    wanted_tags = tuple(dict.fromkeys(t.strip() for item in tags for t in item.split(",") if t.strip()))
+    if priority is not None:
+        rules.priority(priority, problems)
+    if sort_by is not None and sort_by not in SORTABLE:
+        problems.add("sort_by", f"must be one of {', '.join(SORTABLE)}")
+    if sort_order is not None and sort_order not in ("asc", "desc"):
+        problems.add("sort_order", "must be asc or desc")
+    if skip is not None and skip < 0:
+        problems.add("skip", "must be 0 or more")
+    if limit is not None and not 1 <= limit <= MAX_LIMIT:
+        problems.add("limit", f"must be 1 to {MAX_LIMIT}")
+    query = ListQuery(
+        completed=completed,
+        priority=priority,
+        tags=wanted_tags,
+        overdue=overdue,
+        search=search.strip() or None if search is not None else None,
+        created_after=rules.calendar_date(created_after, problems, "created_after"),
+        created_before=rules.calendar_date(created_before, problems, "created_before"),
+        due_after=rules.calendar_date(due_after, problems, "due_after"),
+        due_before=rules.calendar_date(due_before, problems, "due_before"),
+        sort_by=sort_by or "id",
+        descending=sort_order == "desc",
+        skip=skip or 0,
+        limit=limit or DEFAULT_LIMIT,
+    )
+    problems.raise_if_any()
+    return query
+
+
+def page_numbers(total: int, skip: int, limit: int) -> tuple[int, int]:
+    """(page, pages) as the original API reports them: skip // limit + 1 and ceil(total / limit)."""
+    return skip // limit + 1, -(-total // limit)

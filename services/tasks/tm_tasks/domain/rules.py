@@ -1,0 +1,102 @@
+"""Field rules of a task, shared by create, update, bulk update and tags. Pure, no I/O."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import date
+
+from tm_common.errors import InvalidArgument
+
+MAX_TITLE = 200
+MAX_DESCRIPTION = 1000
+MAX_TAGS = 50
+MAX_TAG = 50
+PRIORITIES = ("low", "medium", "high")  # in rank order: sorting by priority follows it
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class Problems:
+    """Collects field errors so a caller learns everything wrong with a request at once."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, str] = {}
+
+    def add(self, field: str, problem: str) -> None:
+        self.fields.setdefault(field, problem)
+
+    def raise_if_any(self) -> None:
+        if self.fields:
+            message = "; ".join(f"{field}: {problem}" for field, problem in self.fields.items())
+            raise InvalidArgument(message, self.fields)
+
+
+def title(value: object, problems: Problems) -> str:
+    if not isinstance(value, str):
+        problems.add("title", "must be a string")
+        return ""
+    trimmed = value.strip()
+    if not 1 <= len(trimmed) <= MAX_TITLE:
+        problems.add("title", f"must be 1 to {MAX_TITLE} characters")
+    return trimmed
+
+
+def description(value: object, problems: Problems) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        problems.add("description", "must be a string or null")
+        return None
+    if len(value) > MAX_DESCRIPTION:
+        problems.add("description", f"must be at most {MAX_DESCRIPTION} characters")
+    return value
+
+
+def priority(value: object, problems: Problems, field: str = "priority") -> str:
+    if value not in PRIORITIES:
+        problems.add(field, "must be one of low, medium, high")
+        return "medium"
+    return str(value)
+
+
+def calendar_date(value: object, problems: Problems, field: str) -> date | None:
+    """A "YYYY-MM-DD" date; None for None."""
+    if value is None:
+        return None
+    if isinstance(value, str) and DATE_RE.match(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    problems.add(field, "must be a date as YYYY-MM-DD")
+    return None
+
+
+def completed(value: object, problems: Problems) -> bool:
+    if not isinstance(value, bool):
+        problems.add("completed", "must be true or false")
+        return False
+    return value
+
+
+def tags(values: object, problems: Problems, field: str = "tags") -> tuple[str, ...]:
+    """Trimmed, non-empty, deduplicated (first occurrence wins), at most MAX_TAGS."""
+    if not isinstance(values, list | tuple) or not all(isinstance(v, str) for v in values):
+        problems.add(field, "must be a list of strings")
+        return ()
+    return merge_tags((), values, problems, field)
+
+
+def merge_tags(
+    current: Iterable[str], added: Iterable[str], problems: Problems, field: str = "tags"
+) -> tuple[str, ...]:
+    merged = list(dict.fromkeys(current))
+    for raw in added:
+        tag = raw.strip()
+        if not 1 <= len(tag) <= MAX_TAG:
+            problems.add(field, f"each tag must be 1 to {MAX_TAG} characters")
+        elif tag not in merged:
+            merged.append(tag)
+    if len(merged) > MAX_TAGS:
+        problems.add(field, f"at most {MAX_TAGS} tags per task")
+    return tuple(merged)

@@ -1,0 +1,119 @@
+"""Use cases of the tasks service: one function each, every one through the access check."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tm_common.db import Database
+from tm_common.errors import InvalidArgument, NotFound
+from tm_tasks.adapters import task_store
+from tm_tasks.domain import rules
+from tm_tasks.domain.access import Permission, authorize
+from tm_tasks.domain.listing import ListQuery, page_numbers
+from tm_tasks.domain.rules import Problems
+from tm_tasks.domain.stats import TaskStats
+from tm_tasks.domain.tasks import NewTask, Task, changes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TasksDeps:
+    db: Database
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    tasks: list[Task]
+    total: int
+    page: int
+    pages: int
+
+
+def today() -> date:
+    """Today's date in UTC: "overdue" means due before it."""
+    return datetime.now(UTC).date()
+
+
+async def _locked(conn: AsyncConnection, user_id: int, task_id: int, needed: Permission) -> Task:
+    """The task, row-locked for the rest of the transaction, if the user holds `needed` on it."""
+    return authorize(await task_store.get(conn, task_id, for_update=True), task_id, user_id, needed)
+
+
+async def create_task(deps: TasksDeps, user_id: int, new: NewTask) -> Task:
+    async with deps.db.transaction() as conn:
+        return await task_store.insert(conn, user_id, new)
+
+
+async def get_task(deps: TasksDeps, user_id: int, task_id: int) -> Task:
+    async with deps.db.read() as conn:
+        task = await task_store.get(conn, task_id)
+    return authorize(task, task_id, user_id, Permission.VIEW)
+
+
+async def update_task(deps: TasksDeps, user_id: int, task_id: int, patch: dict[str, Any]) -> Task:
+    values = changes(patch)
+    async with deps.db.transaction() as conn:
+        await _locked(conn, user_id, task_id, Permission.EDIT)
+        return await task_store.update(conn, task_id, values)
+
+
+async def delete_task(deps: TasksDeps, user_id: int, task_id: int) -> None:
+    async with deps.db.transaction() as conn:
+        await _locked(conn, user_id, task_id, Permission.OWNER)
+        await task_store.delete(conn, task_id)
+
+
+async def add_tags(deps: TasksDeps, user_id: int, task_id: int, tags: list[str]) -> Task:
+    problems = Problems()
+    async with deps.db.transaction() as conn:
+        task = await _locked(conn, user_id, task_id, Permission.EDIT)
+        merged = rules.merge_tags(task.tags, tags, problems)
+        problems.raise_if_any()
+        if merged == task.tags:
+            return task
+        return await task_store.update(conn, task_id, {"tags": merged})
+
+
+async def remove_tag(deps: TasksDeps, user_id: int, task_id: int, tag: str) -> Task:
+    async with deps.db.transaction() as conn:
+        task = await _locked(conn, user_id, task_id, Permission.EDIT)
+        if tag not in task.tags:
+            raise NotFound(f"task {task_id} has no tag {tag!r}")
+        return await task_store.update(conn, task_id, {"tags": tuple(t for t in task.tags if t != tag)})
+
+
+MAX_BULK = 100
+
+
+async def bulk_update(
+    deps: TasksDeps, user_id: int, task_ids: list[int], patch: dict[str, Any]
+) -> list[Task]:
+    """One patch applied to several tasks in one transaction: all of them, or none."""
+    ids = list(dict.fromkeys(task_ids))
+    if not 1 <= len(ids) <= MAX_BULK:
+        raise InvalidArgument.for_field("task_ids", f"must name 1 to {MAX_BULK} tasks")
+    values = changes(patch)
+    async with deps.db.transaction() as conn:
+        found = await task_store.get_many(conn, ids)
+        for task_id in ids:
+            authorize(found.get(task_id), task_id, user_id, Permission.EDIT)
+        updated = await task_store.update_many(conn, ids, values)
+    return [updated[task_id] for task_id in ids]
+
+
+async def task_stats(deps: TasksDeps, user_id: int) -> TaskStats:
+    async with deps.db.read() as conn:
+        return await task_store.stats(conn, user_id, today())
+
+
+async def list_tasks(deps: TasksDeps, user_id: int, query: ListQuery) -> TaskPage:
+    async with deps.db.read() as conn:
+        found, total = await task_store.page(conn, user_id, query, today())
+    page, pages = page_numbers(total, query.skip, query.limit)
+    return TaskPage(tasks=found, total=total, page=page, pages=pages)
