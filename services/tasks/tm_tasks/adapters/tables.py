@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -35,4 +36,13 @@ tasks = Table(
     Column("tags", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True)),
+)
+
+# Bumped in the same transaction as every write to a user's tasks: the stats cache entry of
+# (user, version) can never be stale, whatever happened to Redis in between.
+stats_versions = Table(
+    "stats_versions",
+    metadata,
+    Column("user_id", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False),
 )

@@ -6,10 +6,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, not_, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tm_tasks.adapters.tables import tasks
+from tm_tasks.adapters.tables import stats_versions, tasks
 from tm_tasks.domain.listing import ListQuery
 from tm_tasks.domain.rules import PRIORITIES
 from tm_tasks.domain.stats import TaskStats
@@ -51,6 +52,7 @@ async def insert(conn: AsyncConnection, user_id: int, new: NewTask) -> Task:
         }
     )
     row = (await conn.execute(tasks.insert().values(**values).returning(tasks))).one()
+    await _bump_stats_versions(conn, {user_id})
     return _task(row)
 
 
@@ -76,7 +78,9 @@ async def update_many(conn: AsyncConnection, task_ids: list[int], values: dict[s
         .values(**values, updated_at=func.now())
         .returning(tasks)
     )
-    return {row.id: _task(row) for row in await conn.execute(statement)}
+    updated = {row.id: _task(row) for row in await conn.execute(statement)}
+    await _bump_stats_versions(conn, {task.user_id for task in updated.values()})
+    return updated
 
 
 async def update(conn: AsyncConnection, task_id: int, values: dict[str, Any]) -> Task:
@@ -112,7 +116,26 @@ async def stats(conn: AsyncConnection, user_id: int, today: date) -> TaskStats:
 
 
 async def delete(conn: AsyncConnection, task_id: int) -> None:
-    await conn.execute(tasks.delete().where(tasks.c.id == task_id))
+    owners = await conn.scalars(tasks.delete().where(tasks.c.id == task_id).returning(tasks.c.user_id))
+    await _bump_stats_versions(conn, set(owners))
+
+
+async def _bump_stats_versions(conn: AsyncConnection, user_ids: set[int]) -> None:
+    """Every write of a user's tasks goes through here, in the write's own transaction."""
+    if not user_ids:
+        return
+    statement = pg_insert(stats_versions).values([{"user_id": u, "version": 1} for u in sorted(user_ids)])
+    await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[stats_versions.c.user_id],
+            set_={"version": stats_versions.c.version + 1},
+        )
+    )
+
+
+async def stats_version(conn: AsyncConnection, user_id: int) -> int:
+    version = await conn.scalar(select(stats_versions.c.version).where(stats_versions.c.user_id == user_id))
+    return int(version or 0)
 
 
 def _conditions(user_id: int, query: ListQuery, today: date) -> list[ColumnElement[bool]]:
@@ -147,16 +170,48 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
 
 
-async def page(conn: AsyncConnection, user_id: int, query: ListQuery, today: date) -> tuple[list[Task], int]:
-    """One page of the user's matching tasks and how many match in all."""
+def sort_value(task: Task, sort_by: str) -> Any:
+    """A task's value of the sort column as stored, in JSON terms (for page tokens)."""
+    if sort_by == "priority":
+        return RANK[task.priority]
+    value = getattr(task, sort_by)
+    return value.isoformat() if isinstance(value, date | datetime) else value
+
+
+def _after(query: ListQuery) -> ColumnElement[bool]:
+    """Rows after the cursor in the query's order (ties broken by id; missing due dates last)."""
+    assert query.after is not None
+    last_id, value = query.after.last_id, query.after.last_value
+    later_id = tasks.c.id < last_id if query.descending else tasks.c.id > last_id
+    if query.sort_by == "id":
+        return later_id
+    column = tasks.c[query.sort_by]
+    if value is None:  # only due_date is nullable: the cursor is already among the nulls
+        return and_(column.is_(None), later_id)
+    if query.sort_by == "created_at":
+        value = datetime.fromisoformat(value)
+    elif query.sort_by == "due_date":
+        value = date.fromisoformat(value)
+    beyond = column < value if query.descending else column > value
+    after = or_(beyond, and_(column == value, later_id))
+    return or_(after, column.is_(None)) if query.sort_by == "due_date" else after
+
+
+async def page(
+    conn: AsyncConnection, user_id: int, query: ListQuery, today: date
+) -> tuple[list[Task], int, bool]:
+    """One page of the user's matching tasks, how many match in all, and whether more follow."""
     where = _conditions(user_id, query, today)
     column = tasks.c[query.sort_by]
     order = column.desc() if query.descending else column.asc()
     if query.sort_by == "due_date":
         order = order.nulls_last()  # tasks without a due date come last either way
     tiebreak = tasks.c.id.desc() if query.descending else tasks.c.id.asc()
-    rows = await conn.execute(
-        select(tasks).where(*where).order_by(order, tiebreak).offset(query.skip).limit(query.limit)
-    )
+    rows = select(tasks).order_by(order, tiebreak).limit(query.limit + 1)
+    if query.after is not None:
+        rows = rows.where(*where, _after(query))
+    else:
+        rows = rows.where(*where).offset(query.skip)
+    found = [_task(row) for row in await conn.execute(rows)]
     total = await conn.scalar(select(func.count()).select_from(tasks).where(*where))
-    return [_task(row) for row in rows], int(total or 0)
+    return found[: query.limit], int(total or 0), len(found) > query.limit

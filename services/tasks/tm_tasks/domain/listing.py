@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date
 
-from tm_tasks.domain import rules
+from tm_tasks.domain import cursor, rules
+from tm_tasks.domain.cursor import Cursor
 from tm_tasks.domain.rules import Problems
 
 SORTABLE = ("id", "title", "priority", "completed", "created_at", "due_date")
@@ -28,6 +30,12 @@ class ListQuery:
     descending: bool = False
     skip: int = 0
     limit: int = DEFAULT_LIMIT
+    after: Cursor | None = None  # cursor paging: continue after this row (skip is then ignored)
+
+    @property
+    def position(self) -> int:
+        """How many matching rows come before this page."""
+        return self.after.position if self.after else self.skip
 
 
 def list_query(
@@ -45,6 +53,7 @@ def list_query(
     sort_order: str | None = None,
     skip: int | None = None,
     limit: int | None = None,
+    page_token: str = "",
 ) -> ListQuery:
     """Validate a list request; `tags` items may be comma lists ("a,b")."""
     problems = Problems()
@@ -75,6 +84,8 @@ def list_query(
         limit=limit or DEFAULT_LIMIT,
     )
     problems.raise_if_any()
+    if page_token:
+        query = dataclasses.replace(query, after=cursor.decode(page_token, query))
     return query
 
 

@@ -12,7 +12,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from tm_common.context import current_principal
-from tm_common.errors import InvalidArgument
 from tm_common.http import created, no_content
 from tm_tasks.domain.listing import list_query
 from tm_tasks.domain.tasks import Task, new_task
@@ -131,12 +130,9 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     async def ListTasks(
         self, request: tasks_pb2.ListTasksRequest, context: grpc.aio.ServicerContext
     ) -> tasks_pb2.ListTasksResponse:
-        if request.page_token:
-            raise InvalidArgument.for_field(
-                "page_token", "cursor paging is not available yet; use skip/limit"
-            )
         query = list_query(
             tags=list(request.tags),
+            page_token=request.page_token,
             **{
                 name: _optional(request, name)
                 for name in (
@@ -161,4 +157,5 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             total=found.total,
             page=found.page,
             pages=found.pages,
+            next_page_token=found.next_page_token,
         )

@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tm_common.db import Database
 from tm_common.errors import InvalidArgument, NotFound
 from tm_tasks.adapters import task_store
-from tm_tasks.domain import rules
+from tm_tasks.adapters.stats_cache import StatsCache
+from tm_tasks.domain import cursor, rules
 from tm_tasks.domain.access import Permission, authorize
+from tm_tasks.domain.cursor import Cursor
 from tm_tasks.domain.listing import ListQuery, page_numbers
 from tm_tasks.domain.rules import Problems
 from tm_tasks.domain.stats import TaskStats
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class TasksDeps:
     db: Database
+    stats_cache: StatsCache
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class TaskPage:
     total: int
     page: int
     pages: int
+    next_page_token: str  # "" on the last page
 
 
 def today() -> date:
@@ -108,12 +112,30 @@ async def bulk_update(
 
 
 async def task_stats(deps: TasksDeps, user_id: int) -> TaskStats:
+    """From the cache when it holds the user's current stats version, else from the database."""
+    day = today()
     async with deps.db.read() as conn:
-        return await task_store.stats(conn, user_id, today())
+        version = await task_store.stats_version(conn, user_id)
+        cached = await deps.stats_cache.get(user_id, version, day)
+        if cached is not None:
+            return cached
+        stats = await task_store.stats(conn, user_id, day)
+    await deps.stats_cache.put(user_id, version, day, stats)
+    return stats
 
 
 async def list_tasks(deps: TasksDeps, user_id: int, query: ListQuery) -> TaskPage:
     async with deps.db.read() as conn:
-        found, total = await task_store.page(conn, user_id, query, today())
-    page, pages = page_numbers(total, query.skip, query.limit)
-    return TaskPage(tasks=found, total=total, page=page, pages=pages)
+        found, total, more = await task_store.page(conn, user_id, query, today())
+    page, pages = page_numbers(total, query.position, query.limit)
+    token = ""
+    if more:
+        last = found[-1]
+        after = Cursor(
+            query=cursor.fingerprint(query),
+            position=query.position + len(found),
+            last_value=task_store.sort_value(last, query.sort_by),
+            last_id=last.id,
+        )
+        token = cursor.encode(after)
+    return TaskPage(tasks=found, total=total, page=page, pages=pages, next_page_token=token)

@@ -1,0 +1,57 @@
+"""Opaque page tokens for keyset paging: the next page starts after the last row's (sort value,
+id), so rows inserted meanwhile never shift a page and no row is seen twice or skipped.
+
+A token is bound to its query (filters and order) by a fingerprint, and carries how many rows
+came before the next page, so that `page` stays right. It is not a secret: it only ever selects
+among the caller's own tasks, so it is encoded, not signed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tm_common.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from tm_tasks.domain.listing import ListQuery
+
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Cursor:
+    query: str  # fingerprint of the filters and order it was made for
+    position: int  # rows before the page it starts
+    last_value: Any  # the sort column's value in the last row returned (as stored, JSON-able)
+    last_id: int
+
+
+def fingerprint(query: ListQuery) -> str:
+    shape = dataclasses.asdict(dataclasses.replace(query, skip=0, limit=1, after=None))
+    return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def encode(cursor: Cursor) -> str:
+    payload = [VERSION, cursor.query, cursor.position, cursor.last_value, cursor.last_id]
+    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode(token: str, query: ListQuery) -> Cursor:
+    """The cursor in `token`, which must have been made for `query`."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        version, made_for, position, last_value, last_id = json.loads(raw)
+        valid = version == VERSION and isinstance(position, int) and isinstance(last_id, int)
+    except (ValueError, TypeError, binascii.Error):
+        valid = False
+    if not valid:
+        raise InvalidArgument.for_field("page_token", "is not a page token of this service")
+    if made_for != fingerprint(query):
+        raise InvalidArgument.for_field("page_token", "was made for other filters or another order")
+    return Cursor(query=made_for, position=position, last_value=last_value, last_id=last_id)
