@@ -10,7 +10,7 @@ from tm_common.db import Database
 from tm_common.jwks import jwks_from_auth_service
 from tm_common.server import ServiceDefinition
 from tm_common.tokens import TokenVerifier
-from tm_tasks.adapters.stats_cache import StatsCache
+from tm_tasks.adapters.user_cache import UserCache
 from tm_tasks.config import TasksSettings
 from tm_tasks.entrypoints.grpc_api import SERVICE_NAMES, TasksServicer
 from tm_tasks.service.tasks import TasksDeps
@@ -19,7 +19,7 @@ from tm_tasks.service.tasks import TasksDeps
 def build(settings: TasksSettings) -> ServiceDefinition:
     db = Database(settings)
     redis = redis_client.connect(settings)
-    deps = TasksDeps(db=db, stats_cache=StatsCache(redis))
+    deps = TasksDeps(db=db, cache=UserCache(redis))
 
     def register(server: grpc.aio.Server) -> None:
         tasks_pb2_grpc.add_TasksServiceServicer_to_server(TasksServicer(deps), server)

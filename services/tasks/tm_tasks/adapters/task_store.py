@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, not_, or_, select
+from sqlalchemy import ColumnElement, and_, func, literal, not_, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -192,15 +192,20 @@ def _after(query: ListQuery) -> ColumnElement[bool]:
         value = datetime.fromisoformat(value)
     elif query.sort_by == "due_date":
         value = date.fromisoformat(value)
-    beyond = column < value if query.descending else column > value
-    after = or_(beyond, and_(column == value, later_id))
+    bound = literal(value, type_=column.type)  # SQLAlchemy refuses < and > against a bare bool
+    beyond = column < bound if query.descending else column > bound
+    after = or_(beyond, and_(column == bound, later_id))
     return or_(after, column.is_(None)) if query.sort_by == "due_date" else after
 
 
-async def page(
-    conn: AsyncConnection, user_id: int, query: ListQuery, today: date
-) -> tuple[list[Task], int, bool]:
-    """One page of the user's matching tasks, how many match in all, and whether more follow."""
+async def count(conn: AsyncConnection, user_id: int, query: ListQuery, today: date) -> int:
+    """How many of the user's tasks match the query's filters."""
+    where = _conditions(user_id, query, today)
+    return int(await conn.scalar(select(func.count()).select_from(tasks).where(*where)) or 0)
+
+
+async def page(conn: AsyncConnection, user_id: int, query: ListQuery, today: date) -> tuple[list[Task], bool]:
+    """One page of the user's matching tasks, and whether more follow."""
     where = _conditions(user_id, query, today)
     column = tasks.c[query.sort_by]
     order = column.desc() if query.descending else column.asc()
@@ -213,5 +218,4 @@ async def page(
     else:
         rows = rows.where(*where).offset(query.skip)
     found = [_task(row) for row in await conn.execute(rows)]
-    total = await conn.scalar(select(func.count()).select_from(tasks).where(*where))
-    return found[: query.limit], int(total or 0), len(found) > query.limit
+    return found[: query.limit], len(found) > query.limit

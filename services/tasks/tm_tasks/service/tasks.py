@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tm_common.db import Database
 from tm_common.errors import InvalidArgument, NotFound
 from tm_tasks.adapters import task_store
-from tm_tasks.adapters.stats_cache import StatsCache
+from tm_tasks.adapters.user_cache import UserCache
 from tm_tasks.domain import cursor, rules
 from tm_tasks.domain.access import Permission, authorize
 from tm_tasks.domain.cursor import Cursor
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class TasksDeps:
     db: Database
-    stats_cache: StatsCache
+    cache: UserCache
 
 
 @dataclass(frozen=True)
@@ -116,23 +117,31 @@ async def task_stats(deps: TasksDeps, user_id: int) -> TaskStats:
     day = today()
     async with deps.db.read() as conn:
         version = await task_store.stats_version(conn, user_id)
-        cached = await deps.stats_cache.get(user_id, version, day)
+        cached = await deps.cache.get(user_id, version, day, "stats")
         if cached is not None:
-            return cached
+            return TaskStats(**cached)
         stats = await task_store.stats(conn, user_id, day)
-    await deps.stats_cache.put(user_id, version, day, stats)
+    await deps.cache.put(user_id, version, day, "stats", dataclasses.asdict(stats))
     return stats
 
 
 async def list_tasks(deps: TasksDeps, user_id: int, query: ListQuery) -> TaskPage:
+    """A page of the user's tasks. The total of matching tasks is cached like stats: counting
+    100k tasks costs 10-30 ms, the page itself well under one."""
+    day, shape = today(), cursor.fingerprint(query)
     async with deps.db.read() as conn:
-        found, total, more = await task_store.page(conn, user_id, query, today())
+        version = await task_store.stats_version(conn, user_id)
+        found, more = await task_store.page(conn, user_id, query, day)
+        total = await deps.cache.get(user_id, version, day, f"total:{shape}")
+        if total is None:
+            total = await task_store.count(conn, user_id, query, day)
+            await deps.cache.put(user_id, version, day, f"total:{shape}", total)
     page, pages = page_numbers(total, query.position, query.limit)
     token = ""
     if more:
         last = found[-1]
         after = Cursor(
-            query=cursor.fingerprint(query),
+            query=shape,
             position=query.position + len(found),
             last_value=task_store.sort_value(last, query.sort_by),
             last_id=last.id,
