@@ -63,7 +63,13 @@ def test_edge_rate_limit_answers_429_json(stack) -> None:
 
 
 def test_envoy_generates_a_request_id_that_the_service_logs(http, stack) -> None:
-    response = http.get("/version", headers={"x-request-id": "forged-by-client"})
+    # Failures are logged by the service (successes only at DEBUG; Envoy logs every request).
+    response = http.post(
+        "/auth/login",
+        json={"username": "nobody-here", "password": "wrong password"},
+        headers={"x-request-id": "forged-by-client"},
+    )
+    assert response.status_code == 401
     request_id = response.headers["x-request-id"]
     assert request_id and request_id != "forged-by-client"
     deadline = time.monotonic() + 5

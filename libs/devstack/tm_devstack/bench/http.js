@@ -1,5 +1,10 @@
-// GET one URL per iteration through the gateway (HTTP/1.1 keep-alive, one connection per VU).
-// Env: URL, TOKEN (bearer token, or empty), VUS, DURATION, SUMMARY (file for the JSON summary).
+// One HTTP request per iteration through the gateway (HTTP/1.1 keep-alive, one connection per VU),
+// optionally after an unmeasured one (BEFORE_*): only the main request is in the `step:measured`
+// latency, while `requests` and `errors` count iterations (an iteration whose step before failed is
+// an error without its main request).
+// Env: URL, METHOD (GET), BODY (JSON text, or none); BEFORE_URL, BEFORE_METHOD, BEFORE_BODY;
+// TOKEN (bearer token, or empty), VUS, DURATION, SUMMARY (file for the JSON summary).
+// "{id}" in URLs and bodies becomes a random id in ID_MIN..ID_MAX, "{priority}" a random priority.
 import http from "k6/http";
 import { Counter } from "k6/metrics";
 
@@ -7,24 +12,46 @@ export const options = {
   vus: Number(__ENV.VUS),
   duration: __ENV.DURATION,
   summaryTrendStats: ["med", "p(99)", "count"],
+  // A threshold that always holds makes k6 report the sub-metric of the measured requests.
+  thresholds: { "http_req_duration{step:measured}": ["max>=0"] },
 };
 
 const requests = new Counter("requests");
 const errors = new Counter("errors");
-const params = __ENV.TOKEN ? { headers: { authorization: `Bearer ${__ENV.TOKEN}` } } : {};
+const headers = { "content-type": "application/json" };
+if (__ENV.TOKEN) headers.authorization = `Bearer ${__ENV.TOKEN}`;
+const idMin = Number(__ENV.ID_MIN || 0);
+const idMax = Number(__ENV.ID_MAX || 0);
+const PRIORITIES = ["low", "medium", "high"];
 http.setResponseCallback(http.expectedStatuses({ min: 200, max: 299 }));
 let reported = false;
 
-export default function () {
-  requests.add(1);
-  const res = http.get(__ENV.URL, params); // status 0 when there was no answer at all
-  if (res.status < 200 || res.status > 299) {
+function fill(text) {
+  return text
+    .replaceAll("{id}", () => String(idMin + Math.floor(Math.random() * (idMax - idMin + 1))))
+    .replaceAll("{priority}", () => PRIORITIES[Math.floor(Math.random() * 3)]);
+}
+
+function send(method, url, body, step) {
+  const payload = body ? fill(body) : null;
+  const res = http.request(method, fill(url), payload, { headers, tags: { step } });
+  if (res.status < 200 || res.status > 299) {  // status 0: there was no answer at all
     errors.add(1);
     if (!reported) {
       reported = true; // one sample per VU is enough to see what went wrong
-      console.warn(`HTTP ${res.status} ${res.error || ""}: ${String(res.body).slice(0, 300)}`);
+      console.warn(`${method} ${res.url} -> HTTP ${res.status} ${res.error || ""}: ${String(res.body).slice(0, 300)}`);
     }
+    return false;
   }
+  return true;
+}
+
+export default function () {
+  requests.add(1);
+  if (__ENV.BEFORE_URL && !send(__ENV.BEFORE_METHOD || "GET", __ENV.BEFORE_URL, __ENV.BEFORE_BODY, "before")) {
+    return;
+  }
+  send(__ENV.METHOD || "GET", __ENV.URL, __ENV.BODY, "measured");
 }
 
 export function handleSummary(data) {

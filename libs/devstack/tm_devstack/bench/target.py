@@ -1,0 +1,110 @@
+"""What the bench loads: a running system named by the environment, or a stack of its own.
+Loopback only: every address is checked before anything is sent to it."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+
+from tm_devstack.services import SERVICES
+from tm_devstack.stack import ROOT, Stack, StackConfig
+
+# Limits far above what the load reaches: the figures measure the system, not its rate limiters.
+SERVICE_ENV = {"LOGIN_LIMIT_PER_ADDRESS": "100000", "LOGIN_LIMIT_PER_USERNAME": "100000"}
+EDGE_BURST = 1_000_000  # for every edge token bucket (the stack's defaults name them all)
+
+
+@dataclass(frozen=True)
+class Target:
+    gateway: str  # URL
+    auth_direct: str | None  # host:port of the auth service's gRPC server
+    tasks_direct: str | None  # host:port of the tasks service's gRPC server
+    tasks_database: str | None  # plain libpq URL of the tasks role (seeding); None: no tasks scenarios
+    redis: str | None  # URL of the services' Redis (to count cached stats versions), or None
+
+
+def is_loopback(host: str | None) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+def host_port(url_or_address: str, default_port: int = 80) -> str:
+    parts = urlsplit(url_or_address if "//" in url_or_address else f"//{url_or_address}")
+    if not is_loopback(parts.hostname):
+        sys.exit(f"bench: {url_or_address} is not a loopback address; the bench only loads loopback")
+    return f"{parts.hostname}:{parts.port or default_port}"
+
+
+def loopback_database(url: str) -> str:
+    host = str(psycopg.conninfo.conninfo_to_dict(url).get("host") or "")
+    if not (host.startswith("/") or all(is_loopback(h) for h in host.split(","))):  # "/...": a socket
+        sys.exit(f"bench: the database at {host!r} is not on loopback; the bench only loads loopback")
+    return url
+
+
+def _optional_env(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+@contextmanager
+def target() -> Iterator[Target]:
+    if url := os.environ.get("GATEWAY_URL"):
+        host_port(url)
+        auth, tasks = _optional_env("AUTH_GRPC_ADDRESS"), _optional_env("TASKS_GRPC_ADDRESS")
+        database, redis = _optional_env("TASKS_DATABASE_URL"), _optional_env("REDIS_URL")
+        if redis:
+            host_port(redis, 6379)
+        yield Target(
+            gateway=url.rstrip("/"),
+            auth_direct=host_port(auth) if auth else None,
+            tasks_direct=host_port(tasks) if tasks else None,
+            tasks_database=loopback_database(database) if database else None,
+            redis=redis,
+        )
+        return
+    data_dir = Path(tempfile.mkdtemp(prefix="tm-bench-"))
+    edge_limits = dict.fromkeys(StackConfig(data_dir=data_dir).edge_limits, EDGE_BURST)
+    stack = Stack(  # as the test suite's (conftest.py)
+        StackConfig(
+            data_dir=data_dir,
+            gateway_port=None,
+            prefer_default_ports=False,
+            database_url=_optional_env("DATABASE_URL"),
+            redis_url=_optional_env("REDIS_URL"),
+            environment="bench",
+            version=(ROOT / "VERSION").read_text().strip(),
+            service_env=SERVICE_ENV,
+            edge_limits=edge_limits,
+        )
+    )
+    tasks_spec = next(s for s in SERVICES if s.name == "tasks")
+    print(f"bench: starting a stack in {data_dir} ...", file=sys.stderr, flush=True)
+    ok = False
+    try:
+        stack.start()
+        yield Target(
+            gateway=stack.gateway_url,
+            auth_direct=stack.service_address("auth"),
+            tasks_direct=stack.service_address("tasks"),
+            tasks_database=loopback_database(stack.service_database_url(tasks_spec, driver="postgresql")),
+            redis=stack.redis_url,
+        )
+        ok = True
+    finally:
+        stack.stop()
+        if ok:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        else:
+            print(f"bench: the stack's data and logs are kept in {data_dir}", file=sys.stderr)
