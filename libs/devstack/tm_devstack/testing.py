@@ -6,7 +6,9 @@ import base64
 import json
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +173,98 @@ def assert_bad_request(response: httpx.Response, *fields: str) -> dict[str, Any]
     body = assert_status_body(response, 400, 3)
     assert field_violations(body) == set(fields), body
     return body
+
+
+# -- bulk update, stats and cursor paging (JSON) ---------------------------------------------
+STATS_KEYS = frozenset(
+    {"total", "completed", "incomplete", "by_priority", "by_tag", "overdue", "completion_rate"}
+)
+
+
+def bearer_metadata(account: Account) -> tuple[tuple[str, str], ...]:
+    """gRPC metadata carrying `account`'s token."""
+    return (("authorization", f"Bearer {account.token}"),)
+
+
+def bulk_update(
+    http: httpx.Client, account: Account, task_ids: list[int], updates: dict[str, Any]
+) -> httpx.Response:
+    """PATCH /tasks/bulk as `account`; returns the response unchecked."""
+    return http.patch(
+        "/tasks/bulk", json={"task_ids": list(task_ids), "updates": updates}, headers=account.headers
+    )
+
+
+def task_stats(http: httpx.Client, account: Account) -> dict[str, Any]:
+    """GET /tasks/stats as `account`; asserts 200 and returns the stats."""
+    response = http.get("/tasks/stats", headers=account.headers)
+    assert response.status_code == 200, response.text
+    stats: dict[str, Any] = response.json()
+    return stats
+
+
+def expected_stats(tasks: Iterable[dict[str, Any]], today: date | None = None) -> dict[str, Any]:
+    """The stats API.md promises for these Task JSONs: overdue = due before `today` (UTC) and not
+    completed; completion_rate = completed / total, 0 without tasks."""
+    today = today or datetime.now(UTC).date()
+    tasks = list(tasks)
+    completed = sum(task["completed"] for task in tasks)
+    by_priority = {"low": 0, "medium": 0, "high": 0}
+    by_tag: dict[str, int] = {}
+    for task in tasks:
+        by_priority[task["priority"]] += 1
+        for tag in set(task["tags"]):
+            by_tag[tag] = by_tag.get(tag, 0) + 1
+    overdue = sum(
+        1
+        for task in tasks
+        if not task["completed"] and "due_date" in task and date.fromisoformat(task["due_date"]) < today
+    )
+    return {
+        "total": len(tasks),
+        "completed": completed,
+        "incomplete": len(tasks) - completed,
+        "by_priority": by_priority,
+        "by_tag": by_tag,
+        "overdue": overdue,
+        "completion_rate": completed / len(tasks) if tasks else 0.0,
+    }
+
+
+def assert_stats(http: httpx.Client, account: Account, tasks: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """GET /tasks/stats equals expected_stats(tasks) (the rate within float rounding); returns it."""
+    stats = task_stats(http, account)
+    want = expected_stats(tasks)
+    assert set(stats) == STATS_KEYS, stats
+    exact = {key: value for key, value in stats.items() if key != "completion_rate"}
+    assert exact == {key: value for key, value in want.items() if key != "completion_rate"}, stats
+    assert abs(stats["completion_rate"] - want["completion_rate"]) < 1e-9, stats
+    return stats
+
+
+def walk_tasks(
+    http: httpx.Client,
+    account: Account,
+    query: dict[str, Any] | None = None,
+    *,
+    limit: int,
+    between: Callable[[int], None] | None = None,
+    max_pages: int = 300,
+) -> list[dict[str, Any]]:
+    """The pages of GET /tasks?<query>&limit=<limit>, following next_page_token (with the same
+    query) until it is empty. `between(n)` runs after page n when another page follows."""
+    pages: list[dict[str, Any]] = []
+    token = ""
+    while True:
+        params = {**(query or {}), "limit": limit}
+        if token:
+            params["page_token"] = token
+        page = list_tasks(http, account, params)
+        pages.append(page)
+        assert isinstance(page.get("next_page_token"), str), page
+        token = page["next_page_token"]
+        if not token:
+            return pages
+        assert len(pages) < max_pages, "next_page_token never ran out"
+        if between is not None:
+            between(len(pages))
