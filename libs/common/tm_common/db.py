@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
+from typing import Any, LiteralString
 
-from sqlalchemy import text
+from psycopg.rows import namedtuple_row
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tm_common.config import ServiceSettings
 
 
 class Database:
-    """The service's database: `transaction()` for writes, `read()` for single reads.
+    """The service's database: `transaction()` for writes, `read()` for reads, `fetch_one()` for
+    the hottest single-row reads.
 
     Reads run in autocommit: one round trip per query instead of BEGIN, query, ROLLBACK. There is
     no pre-ping on checkout (another round trip per request); a connection broken by a database
     restart fails one request, and SQLAlchemy then invalidates the whole pool.
+
+    `fetch_one` bypasses SQLAlchemy: plain psycopg with server-side prepared statements, on a
+    pool of its own (measured: GET /tasks/{id} ~20% more requests/s than through SQLAlchemy Core).
     """
 
     def __init__(self, settings: ServiceSettings) -> None:
@@ -30,6 +39,22 @@ class Database:
             },
         )
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        libpq_url = make_url(settings.database_url).set(drivername="postgresql")
+        self._pool = AsyncConnectionPool(
+            libpq_url.render_as_string(hide_password=False),
+            min_size=1,
+            max_size=settings.db_pool_size,
+            open=False,
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": 0,
+                "row_factory": namedtuple_row,
+                "options": f"-c search_path={settings.db_schema}",
+                "application_name": settings.service_name,
+            },
+        )
+        self._pool_lock = asyncio.Lock()
+        self._pool_open = False
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A connection in a transaction that commits on success and rolls back on error."""
@@ -39,9 +64,22 @@ class Database:
         """A connection for reads that need no transaction (each statement sees committed data)."""
         return self._autocommit.connect()
 
+    async def fetch_one(self, query: LiteralString, params: Sequence[Any] = ()) -> Any | None:
+        """The first row (attribute access by column name) of a prepared read, or None."""
+        if not self._pool_open:
+            async with self._pool_lock:  # opened in the loop that serves, on first use
+                if not self._pool_open:
+                    await self._pool.open()
+                    self._pool_open = True
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(query, params)
+            return await cursor.fetchone()
+
     async def check(self) -> None:
         async with self.read() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._pool_open:
+            await self._pool.close()

@@ -56,8 +56,7 @@ async def create_task(deps: TasksDeps, user_id: int, new: NewTask) -> Task:
 
 
 async def get_task(deps: TasksDeps, user_id: int, task_id: int) -> Task:
-    async with deps.db.read() as conn:
-        task = await task_store.get(conn, task_id)
+    task = await task_store.get_by_id(deps.db, task_id)
     return authorize(task, task_id, user_id, Permission.VIEW)
 
 
@@ -115,11 +114,11 @@ async def bulk_update(
 async def task_stats(deps: TasksDeps, user_id: int) -> TaskStats:
     """From the cache when it holds the user's current stats version, else from the database."""
     day = today()
+    version = await task_store.stats_version(deps.db, user_id)
+    cached = await deps.cache.get(user_id, version, day, "stats")
+    if cached is not None:
+        return TaskStats(**cached)
     async with deps.db.read() as conn:
-        version = await task_store.stats_version(conn, user_id)
-        cached = await deps.cache.get(user_id, version, day, "stats")
-        if cached is not None:
-            return TaskStats(**cached)
         stats = await task_store.stats(conn, user_id, day)
     await deps.cache.put(user_id, version, day, "stats", dataclasses.asdict(stats))
     return stats
@@ -129,8 +128,8 @@ async def list_tasks(deps: TasksDeps, user_id: int, query: ListQuery) -> TaskPag
     """A page of the user's tasks. The total of matching tasks is cached like stats: counting
     100k tasks costs 10-30 ms, the page itself well under one."""
     day, shape = today(), cursor.fingerprint(query)
+    version = await task_store.stats_version(deps.db, user_id)
     async with deps.db.read() as conn:
-        version = await task_store.stats_version(conn, user_id)
         found, more = await task_store.page(conn, user_id, query, day)
         total = await deps.cache.get(user_id, version, day, f"total:{shape}")
         if total is None:
