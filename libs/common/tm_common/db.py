@@ -17,7 +17,7 @@ from tm_common.config import ServiceSettings
 
 class Database:
     """The service's database: `transaction()` for writes, `read()` for reads, `fetch_one()` for
-    the hottest single-row reads.
+    the hottest single statements.
 
     Reads run in autocommit: one round trip per query instead of BEGIN, query, ROLLBACK. There is
     no pre-ping on checkout (another round trip per request); a connection broken by a database
@@ -65,7 +65,10 @@ class Database:
         return self._autocommit.connect()
 
     async def fetch_one(self, query: LiteralString, params: Sequence[Any] = ()) -> Any | None:
-        """The first row (attribute access by column name) of a prepared read, or None."""
+        """The first row (attribute access by column name) of one prepared statement, or None.
+
+        The statement runs in autocommit, so it is its own transaction: fit for reads, and for a
+        write that is whole in one statement (e.g. a data-modifying CTE)."""
         if not self._pool_open:
             async with self._pool_lock:  # opened in the loop that serves, on first use
                 if not self._pool_open:

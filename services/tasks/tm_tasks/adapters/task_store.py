@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, literal, not_, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tm_common.db import Database
@@ -23,7 +22,8 @@ RANK = {name: rank for rank, name in enumerate(PRIORITIES, start=1)}
 NAME = {rank: name for name, rank in RANK.items()}
 
 
-def _task(row: Row[Any]) -> Task:
+def _task(row: Any) -> Task:
+    """A task from a row of SQLAlchemy or of the psycopg fast path (both by attribute)."""
     return Task(
         id=row.id,
         user_id=row.user_id,
@@ -42,20 +42,33 @@ def _columns(values: dict[str, Any]) -> dict[str, Any]:
     return {**values, "priority": RANK[values["priority"]]} if "priority" in values else values
 
 
-async def insert(conn: AsyncConnection, user_id: int, new: NewTask) -> Task:
-    values = _columns(
-        {
-            "user_id": user_id,
-            "title": new.title,
-            "description": new.description,
-            "completed": new.completed,
-            "priority": new.priority,
-            "due_date": new.due_date,
-            "tags": list(new.tags),
-        }
+# The task and the bump of its owner's stats version in ONE statement: atomic on its own, one
+# round trip, and the owner's version row stays locked only while this statement commits.
+_INSERT = f"""
+WITH created AS (
+    INSERT INTO tasks (user_id, title, description, completed, priority, due_date, tags)
+    VALUES (%s, %s, %s, %s, %s, %s, %s)
+    RETURNING {_COLUMNS}
+), bumped AS (
+    INSERT INTO stats_versions (user_id, version) SELECT user_id, 1 FROM created
+    ON CONFLICT (user_id) DO UPDATE SET version = stats_versions.version + 1
+)
+SELECT {_COLUMNS} FROM created
+"""
+
+
+async def insert(db: Database, user_id: int, new: NewTask) -> Task:
+    params = (
+        user_id,
+        new.title,
+        new.description,
+        new.completed,
+        RANK[new.priority],
+        new.due_date,
+        list(new.tags),
     )
-    row = (await conn.execute(tasks.insert().values(**values).returning(tasks))).one()
-    await _bump_stats_versions(conn, {user_id})
+    row = await db.fetch_one(_INSERT, params)
+    assert row is not None  # INSERT ... RETURNING always returns the row
     return _task(row)
 
 

@@ -51,8 +51,7 @@ async def _locked(conn: AsyncConnection, user_id: int, task_id: int, needed: Per
 
 
 async def create_task(deps: TasksDeps, user_id: int, new: NewTask) -> Task:
-    async with deps.db.transaction() as conn:
-        return await task_store.insert(conn, user_id, new)
+    return await task_store.insert(deps.db, user_id, new)
 
 
 async def get_task(deps: TasksDeps, user_id: int, task_id: int) -> Task:
