@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tm_common.db import Database
 from tm_common.errors import InvalidArgument, NotFound
+from tm_common.singleflight import SingleFlight
 from tm_tasks.adapters import task_store
 from tm_tasks.adapters.user_cache import UserCache
 from tm_tasks.domain import cursor, rules
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 class TasksDeps:
     db: Database
     cache: UserCache
+    # Concurrent misses of one cache entry (right after a write) compute it once.
+    flight: SingleFlight = dataclasses.field(default_factory=SingleFlight)
 
 
 @dataclass(frozen=True)
@@ -110,30 +114,46 @@ async def bulk_update(
     return [updated[task_id] for task_id in ids]
 
 
-async def task_stats(deps: TasksDeps, user_id: int) -> TaskStats:
-    """From the cache when it holds the user's current stats version, else from the database."""
-    day = today()
+async def _cached(
+    deps: TasksDeps, user_id: int, name: str, day: date, compute: Callable[[], Awaitable[Any]]
+) -> Any:
+    """A JSON value derived from the user's tasks: from the cache when it holds the user's
+    current version, else computed (once for all concurrent callers) and cached."""
     version = await task_store.stats_version(deps.db, user_id)
-    cached = await deps.cache.get(user_id, version, day, "stats")
-    if cached is not None:
-        return TaskStats(**cached)
-    async with deps.db.read() as conn:
-        stats = await task_store.stats(conn, user_id, day)
-    await deps.cache.put(user_id, version, day, "stats", dataclasses.asdict(stats))
-    return stats
+    value = await deps.cache.get(user_id, version, day, name)
+    if value is not None:
+        return value
+
+    async def fill() -> Any:
+        fresh = await compute()
+        await deps.cache.put(user_id, version, day, name, fresh)
+        return fresh
+
+    return await deps.flight.do((user_id, version, day, name), fill)
+
+
+async def task_stats(deps: TasksDeps, user_id: int) -> TaskStats:
+    day = today()
+
+    async def compute() -> dict[str, Any]:
+        async with deps.db.read() as conn:
+            return dataclasses.asdict(await task_store.stats(conn, user_id, day))
+
+    return TaskStats(**await _cached(deps, user_id, "stats", day, compute))
 
 
 async def list_tasks(deps: TasksDeps, user_id: int, query: ListQuery) -> TaskPage:
     """A page of the user's tasks. The total of matching tasks is cached like stats: counting
     100k tasks costs 10-30 ms, the page itself well under one."""
     day, shape = today(), cursor.fingerprint(query)
-    version = await task_store.stats_version(deps.db, user_id)
     async with deps.db.read() as conn:
         found, more = await task_store.page(conn, user_id, query, day)
-        total = await deps.cache.get(user_id, version, day, f"total:{shape}")
-        if total is None:
-            total = await task_store.count(conn, user_id, query, day)
-            await deps.cache.put(user_id, version, day, f"total:{shape}", total)
+
+    async def count() -> int:
+        async with deps.db.read() as conn:
+            return await task_store.count(conn, user_id, query, day)
+
+    total = int(await _cached(deps, user_id, f"total:{shape}", day, count))
     page, pages = page_numbers(total, query.position, query.limit)
     token = ""
     if more:
