@@ -69,14 +69,23 @@ class Database:
 
         The statement runs in autocommit, so it is its own transaction: fit for reads, and for a
         write that is whole in one statement (e.g. a data-modifying CTE)."""
+        async with (await self._open()).connection() as conn:
+            cursor = await conn.execute(query, params)
+            return await cursor.fetchone()
+
+    async def fetch_all(self, query: LiteralString, params: Sequence[Any] = ()) -> list[Any]:
+        """Every row of one prepared statement (see fetch_one)."""
+        async with (await self._open()).connection() as conn:
+            cursor = await conn.execute(query, params)
+            return await cursor.fetchall()
+
+    async def _open(self) -> AsyncConnectionPool:
         if not self._pool_open:
             async with self._pool_lock:  # opened in the loop that serves, on first use
                 if not self._pool_open:
                     await self._pool.open()
                     self._pool_open = True
-        async with self._pool.connection() as conn:
-            cursor = await conn.execute(query, params)
-            return await cursor.fetchone()
+        return self._pool
 
     async def check(self) -> None:
         async with self.read() as conn:

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal, not_, or_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tm_common.db import Database
-from tm_tasks.adapters.tables import stats_versions, tasks
+from tm_tasks.adapters import list_sql
+from tm_tasks.adapters.tables import RANK, stats_versions, tasks
 from tm_tasks.domain.listing import ListQuery
-from tm_tasks.domain.rules import PRIORITIES
 from tm_tasks.domain.stats import TaskStats
 from tm_tasks.domain.tasks import NewTask, Task
 
 # The columns of a task in table order, for the hand-written queries of the fast path.
 _COLUMNS = ", ".join(column.name for column in tasks.columns)
-RANK = {name: rank for rank, name in enumerate(PRIORITIES, start=1)}
 NAME = {rank: name for name, rank in RANK.items()}
 
 
@@ -161,38 +160,6 @@ async def stats_version(db: Database, user_id: int) -> int:
     return 0 if row is None else int(row.version)
 
 
-def _conditions(user_id: int, query: ListQuery, today: date) -> list[ColumnElement[bool]]:
-    c = tasks.c
-    where: list[ColumnElement[bool]] = [c.user_id == user_id]
-    if query.completed is not None:
-        where.append(c.completed == query.completed)
-    if query.priority is not None:
-        where.append(c.priority == RANK[query.priority])
-    if query.tags:
-        where.append(c.tags.contains(list(query.tags)))
-    overdue = and_(c.due_date < today, c.completed.is_(False))
-    if query.overdue is True:
-        where.append(overdue)
-    elif query.overdue is False:
-        where.append(or_(c.due_date.is_(None), not_(overdue)))
-    if query.search:
-        pattern = "%" + query.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append(or_(c.title.ilike(pattern), c.description.ilike(pattern)))
-    if query.created_after:
-        where.append(c.created_at >= _midnight(query.created_after))
-    if query.created_before:
-        where.append(c.created_at < _midnight(query.created_before + timedelta(days=1)))
-    if query.due_after:
-        where.append(c.due_date >= query.due_after)
-    if query.due_before:
-        where.append(c.due_date <= query.due_before)
-    return where
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=UTC)
-
-
 def sort_value(task: Task, sort_by: str) -> Any:
     """A task's value of the sort column as stored, in JSON terms (for page tokens)."""
     if sort_by == "priority":
@@ -201,44 +168,16 @@ def sort_value(task: Task, sort_by: str) -> Any:
     return value.isoformat() if isinstance(value, date | datetime) else value
 
 
-def _after(query: ListQuery) -> ColumnElement[bool]:
-    """Rows after the cursor in the query's order (ties broken by id; missing due dates last)."""
-    assert query.after is not None
-    last_id, value = query.after.last_id, query.after.last_value
-    later_id = tasks.c.id < last_id if query.descending else tasks.c.id > last_id
-    if query.sort_by == "id":
-        return later_id
-    column = tasks.c[query.sort_by]
-    if value is None:  # only due_date is nullable: the cursor is already among the nulls
-        return and_(column.is_(None), later_id)
-    if query.sort_by == "created_at":
-        value = datetime.fromisoformat(value)
-    elif query.sort_by == "due_date":
-        value = date.fromisoformat(value)
-    bound = literal(value, type_=column.type)  # SQLAlchemy refuses < and > against a bare bool
-    beyond = column < bound if query.descending else column > bound
-    after = or_(beyond, and_(column == bound, later_id))
-    return or_(after, column.is_(None)) if query.sort_by == "due_date" else after
-
-
-async def count(conn: AsyncConnection, user_id: int, query: ListQuery, today: date) -> int:
+async def count(db: Database, user_id: int, query: ListQuery, today: date) -> int:
     """How many of the user's tasks match the query's filters."""
-    where = _conditions(user_id, query, today)
-    return int(await conn.scalar(select(func.count()).select_from(tasks).where(*where)) or 0)
+    text, params = list_sql.count(user_id, query, today)
+    row = await db.fetch_one(text, params)
+    assert row is not None  # count(*) always answers
+    return int(row.n)
 
 
-async def page(conn: AsyncConnection, user_id: int, query: ListQuery, today: date) -> tuple[list[Task], bool]:
+async def page(db: Database, user_id: int, query: ListQuery, today: date) -> tuple[list[Task], bool]:
     """One page of the user's matching tasks, and whether more follow."""
-    where = _conditions(user_id, query, today)
-    column = tasks.c[query.sort_by]
-    order = column.desc() if query.descending else column.asc()
-    if query.sort_by == "due_date":
-        order = order.nulls_last()  # tasks without a due date come last either way
-    tiebreak = tasks.c.id.desc() if query.descending else tasks.c.id.asc()
-    rows = select(tasks).order_by(order, tiebreak).limit(query.limit + 1)
-    if query.after is not None:
-        rows = rows.where(*where, _after(query))
-    else:
-        rows = rows.where(*where).offset(query.skip)
-    found = [_task(row) for row in await conn.execute(rows)]
-    return found[: query.limit], len(found) > query.limit
+    text, params = list_sql.page(_COLUMNS, user_id, query, today)
+    rows = await db.fetch_all(text, params)
+    return [_task(row) for row in rows[: query.limit]], len(rows) > query.limit

@@ -146,12 +146,10 @@ async def list_tasks(deps: TasksDeps, user_id: int, query: ListQuery) -> TaskPag
     """A page of the user's tasks. The total of matching tasks is cached like stats: counting
     100k tasks costs 10-30 ms, the page itself well under one."""
     day, shape = today(), cursor.fingerprint(query)
-    async with deps.db.read() as conn:
-        found, more = await task_store.page(conn, user_id, query, day)
+    found, more = await task_store.page(deps.db, user_id, query, day)
 
     async def count() -> int:
-        async with deps.db.read() as conn:
-            return await task_store.count(conn, user_id, query, day)
+        return await task_store.count(deps.db, user_id, query, day)
 
     total = int(await _cached(deps, user_id, f"total:{shape}", day, count))
     page, pages = page_numbers(total, query.position, query.limit)
