@@ -13,18 +13,26 @@ from tm_common.server import start_server
 from tm_devstack.services import SERVICES
 
 
-@pytest.fixture(scope="session")
-async def auth_server(stack) -> AsyncIterator[str]:
+def auth_settings(stack, **overrides) -> AuthSettings:
+    """Settings of an auth server against the stack's Postgres, Redis and signing keys."""
     spec = next(s for s in SERVICES if s.name == "auth")
-    settings = AuthSettings(
+    return AuthSettings(
         database_url=stack.service_database_url(spec),
         redis_url=stack.redis_url,
         jwt_keys_dir=stack.data / "secrets" / "jwt",
         jwt_generate_key=False,
-        login_limit_per_address=25,
-        login_limit_per_username=5,
-        grpc_port=0,
+        **overrides,
     )
+
+
+@pytest.fixture
+def make_auth_settings(stack):
+    return lambda **overrides: auth_settings(stack, **overrides)
+
+
+@pytest.fixture(scope="session")
+async def auth_server(stack) -> AsyncIterator[str]:
+    settings = auth_settings(stack, login_limit_per_address=25, login_limit_per_username=5)
     running = await start_server(build(settings), settings, address="127.0.0.1:0")
     yield f"127.0.0.1:{running.port}"
     await running.stop(0)

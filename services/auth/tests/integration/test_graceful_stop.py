@@ -11,9 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from taskmanager.auth.v1 import auth_pb2, auth_pb2_grpc
 from tm_auth.bootstrap import build
-from tm_auth.config import AuthSettings
 from tm_common.server import start_server
-from tm_devstack.services import SERVICES
 from tm_devstack.testing import unique
 
 IN_FLIGHT = 8
@@ -23,14 +21,8 @@ WHERE c.relname = 'users' AND NOT l.granted
 """
 
 
-async def test_in_flight_rpcs_finish_when_the_server_stops(stack) -> None:
-    spec = next(s for s in SERVICES if s.name == "auth")
-    settings = AuthSettings(
-        database_url=stack.service_database_url(spec),
-        redis_url=stack.redis_url,
-        jwt_keys_dir=stack.data / "secrets" / "jwt",
-        jwt_generate_key=False,
-    )
+async def test_in_flight_rpcs_finish_when_the_server_stops(stack, make_auth_settings) -> None:
+    settings = make_auth_settings()
     running = await start_server(build(settings), settings, address="127.0.0.1:0")
     address = f"127.0.0.1:{running.port}"
     admin = psycopg.conninfo.make_conninfo(stack.admin_url, dbname=stack.database)

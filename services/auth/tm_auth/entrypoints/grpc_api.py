@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from taskmanager.auth.v1 import auth_pb2, auth_pb2_grpc
 from tm_auth.domain.accounts import User
 from tm_auth.service import accounts
 from tm_auth.service.accounts import AuthDeps
 from tm_common.context import current_principal
+from tm_common.convert import timestamp
 from tm_common.http import client_address, created
 
 SERVICE_NAMES = [
@@ -21,9 +21,9 @@ PUBLIC_METHODS = [f"/{_AUTH}/Register", f"/{_AUTH}/Login", f"/{_AUTH}/GetJwks"]
 
 
 def user_message(user: User) -> auth_pb2.User:
-    created_at = Timestamp()
-    created_at.FromDatetime(user.created_at)
-    return auth_pb2.User(id=user.id, username=user.username, email=user.email, created_at=created_at)
+    return auth_pb2.User(
+        id=user.id, username=user.username, email=user.email, created_at=timestamp(user.created_at)
+    )
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):

@@ -8,10 +8,10 @@ import grpc
 from google.protobuf import empty_pb2
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from tm_common.context import current_principal
+from tm_common.convert import timestamp
 from tm_common.http import created, no_content
 from tm_tasks.domain.listing import list_query
 from tm_tasks.domain.tasks import Task, new_task
@@ -19,12 +19,6 @@ from tm_tasks.service import tasks
 from tm_tasks.service.tasks import TasksDeps
 
 SERVICE_NAMES = [tasks_pb2.DESCRIPTOR.services_by_name["TasksService"].full_name]
-
-
-def _timestamp(value: Any) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 def task_message(task: Task) -> tasks_pb2.Task:
@@ -35,14 +29,14 @@ def task_message(task: Task) -> tasks_pb2.Task:
         priority=task.priority,
         tags=task.tags,
         user_id=task.user_id,
-        created_at=_timestamp(task.created_at),
+        created_at=timestamp(task.created_at),
     )
     if task.description is not None:
         message.description = task.description
     if task.due_date is not None:
         message.due_date = task.due_date.isoformat()
     if task.updated_at is not None:
-        message.updated_at.CopyFrom(_timestamp(task.updated_at))
+        message.updated_at.CopyFrom(timestamp(task.updated_at))
     return message
 
 
