@@ -76,3 +76,20 @@ def test_envoy_generates_a_request_id_that_the_service_logs(http, stack) -> None
     while f'"request_id": "{request_id}"' not in (stack.log_dir / "auth.log").read_text():
         assert time.monotonic() < deadline, "the service did not log the gateway's request id"
         time.sleep(0.1)
+
+
+def test_health_is_503_naming_a_service_that_is_down(http, stack) -> None:
+    stack.stop_program("auth")
+    try:
+        response = http.get("/health")  # answered by another service
+        assert response.status_code == 503
+        body = response.json()
+        assert "auth" in body["down"]
+        assert body["services"]["auth"]["status"] == "down"
+        assert body["services"]["tasks"]["status"] == "ok"
+    finally:
+        stack.start_program("auth")
+    deadline = time.monotonic() + 20
+    while http.get("/health").status_code != 200:
+        assert time.monotonic() < deadline, "health did not recover after auth came back"
+        time.sleep(0.2)

@@ -87,6 +87,10 @@ def envoy_config(settings: GatewaySettings) -> str:
     for name, (host, port) in settings.upstreams.items():
         values[f"{name.upper()}_HOST"] = host
         values[f"{name.upper()}_PORT"] = port
+    values["OPS_ENDPOINTS"] = ", ".join(
+        f"{{endpoint: {{address: {{socket_address: {{address: {host}, port_value: {port}}}}}}}}}"
+        for host, port in settings.upstreams.values()
+    )
     return template.substitute(values)
 
 
