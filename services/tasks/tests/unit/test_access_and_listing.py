@@ -70,6 +70,8 @@ def test_dates_parse() -> None:
         ({"priority": "urgent"}, "priority"),
         ({"created_after": "01/02/2026"}, "created_after"),
         ({"due_before": "2026-02-30"}, "due_before"),
+        ({"search": "x" * 201}, "search"),
+        ({"tags": [",".join(str(i) for i in range(51))]}, "tags"),
     ],
 )
 def test_bad_list_arguments_name_the_field(arguments, bad) -> None:

@@ -13,6 +13,7 @@ from tm_tasks.domain.rules import Problems
 SORTABLE = ("id", "title", "priority", "completed", "created_at", "due_date")
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 100
+MAX_SEARCH = 200  # characters; a task's title and description are at most 1200 together
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,10 @@ def list_query(
     wanted_tags = tuple(dict.fromkeys(t.strip() for item in tags for t in item.split(",") if t.strip()))
     if priority is not None:
         rules.priority(priority, problems)
+    if len(wanted_tags) > rules.MAX_TAGS:
+        problems.add("tags", f"at most {rules.MAX_TAGS} tags")
+    if search is not None and len(search) > MAX_SEARCH:
+        problems.add("search", f"must be at most {MAX_SEARCH} characters")
     if sort_by is not None and sort_by not in SORTABLE:
         problems.add("sort_by", f"must be one of {', '.join(SORTABLE)}")
     if sort_order is not None and sort_order not in ("asc", "desc"):
