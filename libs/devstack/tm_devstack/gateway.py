@@ -20,6 +20,7 @@ TRANSCODED_SERVICES = [
     "taskmanager.auth.v1.AuthService",
     "taskmanager.ops.v1.OpsService",
     "taskmanager.tasks.v1.TasksService",
+    "taskmanager.tasks.v1.SharingService",
 ]
 # Where each upstream is in containers (compose service names).
 UPSTREAM_DEFAULTS = {"auth": "auth:50051", "tasks": "tasks:50052"}

@@ -268,3 +268,55 @@ def walk_tasks(
         assert len(pages) < max_pages, "next_page_token never ran out"
         if between is not None:
             between(len(pages))
+
+
+# -- sharing (JSON) --------------------------------------------------------------------------
+# The Share JSON of API.md: every member is always there.
+SHARE_KEYS = frozenset(
+    {"id", "task_id", "shared_with_user_id", "shared_with_username", "permission", "shared_at"}
+)
+
+
+def new_user(http: httpx.Client) -> Account:
+    """Register a fresh user without logging in (one password hash less than new_account): for a
+    user who is only named, e.g. shared with, and never calls the API. Its token is empty."""
+    response = register(http)
+    assert response.status_code == 201, response.text
+    user = response.json()
+    return Account(user["id"], user["username"], user["email"], "")
+
+
+def log_in(http: httpx.Client, user: Account) -> Account:
+    """`user` with a token of its own (POST /auth/login)."""
+    reply = http.post("/auth/login", json={"username": user.username, "password": PASSWORD})
+    assert reply.status_code == 200, reply.text
+    return Account(user.id, user.username, user.email, reply.json()["access_token"])
+
+
+def share(
+    http: httpx.Client, owner: Account, task_id: int, username: str, permission: str | None = None
+) -> httpx.Response:
+    """POST /tasks/{task_id}/share as `owner`; the permission is left out when None. Unchecked."""
+    body: dict[str, Any] = {"shared_with_username": username}
+    if permission is not None:
+        body["permission"] = permission
+    return http.post(f"/tasks/{task_id}/share", json=body, headers=owner.headers)
+
+
+def share_task(
+    http: httpx.Client, owner: Account, task_id: int, username: str, permission: str | None = None
+) -> dict[str, Any]:
+    """share(...) asserting 201; returns the share."""
+    response = share(http, owner, task_id, username, permission)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+def shared_with_me(http: httpx.Client, account: Account) -> list[dict[str, Any]]:
+    """GET /tasks/shared-with-me as `account`; asserts 200 and a bare JSON array; returns it."""
+    response = http.get("/tasks/shared-with-me", headers=account.headers)
+    assert response.status_code == 200, response.text
+    tasks: list[dict[str, Any]] = response.json()
+    assert isinstance(tasks, list), tasks
+    return tasks

@@ -11,8 +11,11 @@ from tm_common.jwks import jwks_from_auth_service
 from tm_common.server import ServiceDefinition
 from tm_common.tokens import TokenVerifier
 from tm_tasks.adapters.user_cache import UserCache
+from tm_tasks.adapters.users import UserDirectory
 from tm_tasks.config import TasksSettings
 from tm_tasks.entrypoints.grpc_api import SERVICE_NAMES, TasksServicer
+from tm_tasks.entrypoints.sharing_api import SERVICE_NAMES as SHARING_SERVICE_NAMES
+from tm_tasks.entrypoints.sharing_api import SharingServicer, TaskAccessServicer
 from tm_tasks.service.tasks import TasksDeps
 
 
@@ -21,13 +24,17 @@ def build(settings: TasksSettings) -> ServiceDefinition:
     redis = redis_client.connect(settings)
     deps = TasksDeps(db=db, cache=UserCache(redis))
 
+    users = UserDirectory(settings.auth_address)
+
     def register(server: grpc.aio.Server) -> None:
         tasks_pb2_grpc.add_TasksServiceServicer_to_server(TasksServicer(deps), server)
+        tasks_pb2_grpc.add_SharingServiceServicer_to_server(SharingServicer(deps, users), server)
+        tasks_pb2_grpc.add_TaskAccessServiceServicer_to_server(TaskAccessServicer(deps), server)
 
     return ServiceDefinition(
         name=settings.service_name,
         register=register,
-        service_names=SERVICE_NAMES,
+        service_names=[*SERVICE_NAMES, *SHARING_SERVICE_NAMES],
         verifier=TokenVerifier(
             jwks_from_auth_service(settings.auth_address),
             issuer=settings.jwt_issuer,

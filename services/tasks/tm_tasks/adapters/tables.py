@@ -8,6 +8,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    ForeignKey,
     Identity,
     Integer,
     MetaData,
@@ -40,6 +41,18 @@ tasks = Table(
     Column("tags", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True)),
+)
+
+shares = Table(
+    "shares",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("task_id", Integer, ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
+    Column("shared_with_user_id", Integer, nullable=False),
+    Column("shared_with_username", String(50), nullable=False),
+    # 1 view, 2 edit: the values of domain.access.Permission.
+    Column("permission", SmallInteger, nullable=False),
+    Column("shared_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 # Bumped in the same transaction as every write to a user's tasks: the stats cache entry of

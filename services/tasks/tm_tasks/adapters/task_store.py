@@ -11,17 +11,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tm_common.db import Database
 from tm_tasks.adapters import list_sql
-from tm_tasks.adapters.tables import RANK, stats_versions, tasks
+from tm_tasks.adapters.tables import RANK, shares, stats_versions, tasks
+from tm_tasks.domain.access import Permission
 from tm_tasks.domain.listing import ListQuery
 from tm_tasks.domain.stats import TaskStats
 from tm_tasks.domain.tasks import NewTask, Task
 
 # The columns of a task in table order, for the hand-written queries of the fast path.
 _COLUMNS = ", ".join(column.name for column in tasks.columns)
+_COLUMNS_OF_T = ", ".join(f"t.{column.name}" for column in tasks.columns)
 NAME = {rank: name for name, rank in RANK.items()}
 
 
-def _task(row: Any) -> Task:
+def task_from_row(row: Any) -> Task:
     """A task from a row of SQLAlchemy or of the psycopg fast path (both by attribute)."""
     return Task(
         id=row.id,
@@ -68,27 +70,51 @@ async def insert(db: Database, user_id: int, new: NewTask) -> Task:
     )
     row = await db.fetch_one(_INSERT, params)
     assert row is not None  # INSERT ... RETURNING always returns the row
-    return _task(row)
+    return task_from_row(row)
 
 
-async def get(conn: AsyncConnection, task_id: int, for_update: bool = False) -> Task | None:
-    query = select(tasks).where(tasks.c.id == task_id)
+Seen = tuple[Task | None, Permission | None]  # a task and the share the caller has on it
+
+
+def _with_share(user_id: int) -> Any:
+    """Tasks with the caller's share on each, if any (one LEFT JOIN, no second query)."""
+    share = and_(shares.c.task_id == tasks.c.id, shares.c.shared_with_user_id == user_id)
+    return select(tasks, shares.c.permission.label("shared")).select_from(tasks.outerjoin(shares, share))
+
+
+def _seen(row: Any) -> Seen:
+    return task_from_row(row), None if row.shared is None else Permission(row.shared)
+
+
+async def get_for(conn: AsyncConnection, task_id: int, user_id: int, for_update: bool = False) -> Seen:
+    """A task and the caller's share on it; `for_update` locks the task's row."""
+    query = _with_share(user_id).where(tasks.c.id == task_id)
     if for_update:
-        query = query.with_for_update()
+        query = query.with_for_update(of=tasks)
     row = (await conn.execute(query)).one_or_none()
-    return None if row is None else _task(row)
+    return (None, None) if row is None else _seen(row)
 
 
-async def get_by_id(db: Database, task_id: int) -> Task | None:
-    """A task by id on the fast path (the hottest read of the service)."""
-    row = await db.fetch_one(f"SELECT {_COLUMNS} FROM tasks WHERE id = %s", (task_id,))
-    return None if row is None else _task(row)
+_GET_FOR = f"""
+SELECT {_COLUMNS_OF_T}, s.permission AS shared FROM tasks t
+LEFT JOIN shares s ON s.task_id = t.id AND s.shared_with_user_id = %s
+WHERE t.id = %s
+"""
 
 
-async def get_many(conn: AsyncConnection, task_ids: list[int]) -> dict[int, Task]:
-    """The tasks that exist among `task_ids`, row-locked in id order (no deadlock between bulks)."""
-    query = select(tasks).where(tasks.c.id.in_(task_ids)).order_by(tasks.c.id).with_for_update()
-    return {row.id: _task(row) for row in await conn.execute(query)}
+async def get_by_id_for(db: Database, task_id: int, user_id: int) -> Seen:
+    """get_for on the fast path (the hottest read of the service)."""
+    row = await db.fetch_one(_GET_FOR, (user_id, task_id))
+    return (None, None) if row is None else _seen(row)
+
+
+async def get_many_for(conn: AsyncConnection, task_ids: list[int], user_id: int) -> dict[int, Seen]:
+    """The tasks that exist among `task_ids` with the caller's shares, row-locked in id order
+    (so concurrent bulk updates cannot deadlock)."""
+    query = (
+        _with_share(user_id).where(tasks.c.id.in_(task_ids)).order_by(tasks.c.id).with_for_update(of=tasks)
+    )
+    return {row.id: _seen(row) for row in await conn.execute(query)}
 
 
 async def update_many(conn: AsyncConnection, task_ids: list[int], values: dict[str, Any]) -> dict[int, Task]:
@@ -99,7 +125,7 @@ async def update_many(conn: AsyncConnection, task_ids: list[int], values: dict[s
         .values(**values, updated_at=func.now())
         .returning(tasks)
     )
-    updated = {row.id: _task(row) for row in await conn.execute(statement)}
+    updated = {row.id: task_from_row(row) for row in await conn.execute(statement)}
     await _bump_stats_versions(conn, {task.user_id for task in updated.values()})
     return updated
 
@@ -180,4 +206,4 @@ async def page(db: Database, user_id: int, query: ListQuery, today: date) -> tup
     """One page of the user's matching tasks, and whether more follow."""
     text, params = list_sql.page(_COLUMNS, user_id, query, today)
     rows = await db.fetch_all(text, params)
-    return [_task(row) for row in rows[: query.limit]], len(rows) > query.limit
+    return [task_from_row(row) for row in rows[: query.limit]], len(rows) > query.limit

@@ -1,7 +1,9 @@
 """Who may do what with a task: the one access check of every task path.
 
-Today a task is its owner's alone; sharing (VIEW/EDIT) extends `permission_of`. Whoever may not
-see a task learns nothing about it (404); whoever can see it but may not do the thing gets 403.
+OWNER > EDIT > VIEW. The owner holds OWNER; a share gives VIEW or EDIT. Whoever may not see a
+task learns nothing about it (404); whoever can see it but may not do the thing gets 403.
+VIEW reads the task (and its comments and files); EDIT also changes it and its tags; only the
+owner deletes it or shares it.
 """
 
 from __future__ import annotations
@@ -18,13 +20,16 @@ class Permission(IntEnum):
     OWNER = 3
 
 
-def permission_of(task: Task, user_id: int) -> Permission | None:
-    return Permission.OWNER if task.user_id == user_id else None
+def permission_of(task: Task, user_id: int, shared: Permission | None = None) -> Permission | None:
+    """What `user_id` holds on `task`, given the share they have on it (if any)."""
+    return Permission.OWNER if task.user_id == user_id else shared
 
 
-def authorize(task: Task | None, task_id: int, user_id: int, needed: Permission) -> Task:
-    """The task, if `user_id` holds at least `needed` on it."""
-    held = permission_of(task, user_id) if task is not None else None
+def authorize(
+    task: Task | None, task_id: int, user_id: int, needed: Permission, shared: Permission | None = None
+) -> Task:
+    """The task, if `user_id` (with the share `shared`, if any) holds at least `needed` on it."""
+    held = permission_of(task, user_id, shared) if task is not None else None
     if task is None or held is None:
         raise NotFound(f"task {task_id} not found")
     if held < needed:

@@ -49,9 +49,10 @@ def today() -> date:
     return datetime.now(UTC).date()
 
 
-async def _locked(conn: AsyncConnection, user_id: int, task_id: int, needed: Permission) -> Task:
+async def locked(conn: AsyncConnection, user_id: int, task_id: int, needed: Permission) -> Task:
     """The task, row-locked for the rest of the transaction, if the user holds `needed` on it."""
-    return authorize(await task_store.get(conn, task_id, for_update=True), task_id, user_id, needed)
+    task, shared = await task_store.get_for(conn, task_id, user_id, for_update=True)
+    return authorize(task, task_id, user_id, needed, shared)
 
 
 async def create_task(deps: TasksDeps, user_id: int, new: NewTask) -> Task:
@@ -59,27 +60,27 @@ async def create_task(deps: TasksDeps, user_id: int, new: NewTask) -> Task:
 
 
 async def get_task(deps: TasksDeps, user_id: int, task_id: int) -> Task:
-    task = await task_store.get_by_id(deps.db, task_id)
-    return authorize(task, task_id, user_id, Permission.VIEW)
+    task, shared = await task_store.get_by_id_for(deps.db, task_id, user_id)
+    return authorize(task, task_id, user_id, Permission.VIEW, shared)
 
 
 async def update_task(deps: TasksDeps, user_id: int, task_id: int, patch: dict[str, Any]) -> Task:
     values = changes(patch)
     async with deps.db.transaction() as conn:
-        await _locked(conn, user_id, task_id, Permission.EDIT)
+        await locked(conn, user_id, task_id, Permission.EDIT)
         return await task_store.update(conn, task_id, values)
 
 
 async def delete_task(deps: TasksDeps, user_id: int, task_id: int) -> None:
     async with deps.db.transaction() as conn:
-        await _locked(conn, user_id, task_id, Permission.OWNER)
+        await locked(conn, user_id, task_id, Permission.OWNER)
         await task_store.delete(conn, task_id)
 
 
 async def add_tags(deps: TasksDeps, user_id: int, task_id: int, tags: list[str]) -> Task:
     problems = Problems()
     async with deps.db.transaction() as conn:
-        task = await _locked(conn, user_id, task_id, Permission.EDIT)
+        task = await locked(conn, user_id, task_id, Permission.EDIT)
         merged = rules.merge_tags(task.tags, tags, problems)
         problems.raise_if_any()
         if merged == task.tags:
@@ -89,7 +90,7 @@ async def add_tags(deps: TasksDeps, user_id: int, task_id: int, tags: list[str])
 
 async def remove_tag(deps: TasksDeps, user_id: int, task_id: int, tag: str) -> Task:
     async with deps.db.transaction() as conn:
-        task = await _locked(conn, user_id, task_id, Permission.EDIT)
+        task = await locked(conn, user_id, task_id, Permission.EDIT)
         if tag not in task.tags:
             raise NotFound(f"task {task_id} has no tag {tag!r}")
         return await task_store.update(conn, task_id, {"tags": tuple(t for t in task.tags if t != tag)})
@@ -107,9 +108,10 @@ async def bulk_update(
         raise InvalidArgument.for_field("task_ids", f"must name 1 to {MAX_BULK} tasks")
     values = changes(patch)
     async with deps.db.transaction() as conn:
-        found = await task_store.get_many(conn, ids)
+        found = await task_store.get_many_for(conn, ids, user_id)
         for task_id in ids:
-            authorize(found.get(task_id), task_id, user_id, Permission.EDIT)
+            task, shared = found.get(task_id, (None, None))
+            authorize(task, task_id, user_id, Permission.EDIT, shared)
         updated = await task_store.update_many(conn, ids, values)
     return [updated[task_id] for task_id in ids]
 

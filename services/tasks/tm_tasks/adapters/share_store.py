@@ -1,0 +1,79 @@
+"""Persistence of shares (SQLAlchemy Core over an async connection)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tm_common.errors import AlreadyExists
+from tm_tasks.adapters import task_store
+from tm_tasks.adapters.tables import shares, tasks
+from tm_tasks.domain.access import Permission
+from tm_tasks.domain.sharing import Share
+from tm_tasks.domain.tasks import Task
+
+
+def _share(row: Any) -> Share:
+    return Share(
+        id=row.id,
+        task_id=row.task_id,
+        shared_with_user_id=row.shared_with_user_id,
+        shared_with_username=row.shared_with_username,
+        permission=Permission(row.permission),
+        shared_at=row.shared_at,
+    )
+
+
+async def insert(
+    conn: AsyncConnection, task_id: int, user_id: int, username: str, permission: Permission
+) -> Share:
+    statement = (
+        shares.insert()
+        .values(
+            task_id=task_id, shared_with_user_id=user_id, shared_with_username=username, permission=permission
+        )
+        .returning(shares)
+    )
+    try:
+        return _share((await conn.execute(statement)).one())
+    except IntegrityError as exc:
+        raise AlreadyExists(f"task {task_id} is already shared with {username}") from exc
+
+
+async def get(conn: AsyncConnection, task_id: int, username: str) -> Share | None:
+    query = select(shares).where(shares.c.task_id == task_id, shares.c.shared_with_username == username)
+    row = (await conn.execute(query)).one_or_none()
+    return None if row is None else _share(row)
+
+
+async def set_permission(conn: AsyncConnection, share_id: int, permission: Permission) -> Share:
+    statement = shares.update().where(shares.c.id == share_id).values(permission=permission).returning(shares)
+    return _share((await conn.execute(statement)).one())
+
+
+async def delete(conn: AsyncConnection, share_id: int) -> None:
+    await conn.execute(shares.delete().where(shares.c.id == share_id))
+
+
+async def shared_with(
+    conn: AsyncConnection, user_id: int, after_id: int, limit: int | None
+) -> list[tuple[Task, Permission]]:
+    """Tasks shared with the user, oldest task first, after task id `after_id`."""
+    query = (
+        select(tasks, shares.c.permission)
+        .join(shares, shares.c.task_id == tasks.c.id)
+        .where(shares.c.shared_with_user_id == user_id, tasks.c.id > after_id)
+        .order_by(tasks.c.id)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [(task_store.task_from_row(row), Permission(row.permission)) for row in await conn.execute(query)]
+
+
+async def audience(conn: AsyncConnection, task_id: int) -> list[int]:
+    """Everyone the task is shared with."""
+    query = select(shares.c.shared_with_user_id).where(shares.c.task_id == task_id).order_by(shares.c.id)
+    return list(await conn.scalars(query))

@@ -1,0 +1,89 @@
+"""Use cases of sharing: only the owner shares, changes or revokes; anyone sees what is shared
+with them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tm_common.errors import InvalidArgument, NotFound
+from tm_tasks.adapters import share_store, task_store
+from tm_tasks.adapters.users import UserDirectory
+from tm_tasks.domain.access import Permission, permission_of
+from tm_tasks.domain.sharing import Share, check_not_self, grantable
+from tm_tasks.domain.tasks import Task
+from tm_tasks.service.tasks import TasksDeps, locked
+
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Access:
+    permission: Permission | None
+    owner_user_id: int
+    audience: list[int]  # owner first, then everyone it is shared with
+
+
+async def share_task(
+    deps: TasksDeps, users: UserDirectory, user_id: int, task_id: int, username: str, permission: str | None
+) -> Share:
+    granted = grantable(permission)
+    if not username.strip():
+        raise InvalidArgument.for_field("shared_with_username", "is required")
+    async with deps.db.transaction() as conn:
+        task = await locked(conn, user_id, task_id, Permission.OWNER)
+        target = await users.by_username(username.strip())
+        if target is None:
+            raise NotFound(f"user {username.strip()!r} not found")
+        check_not_self(task.user_id, target.id)
+        return await share_store.insert(conn, task_id, target.id, target.username, granted)
+
+
+async def change_permission(
+    deps: TasksDeps, user_id: int, task_id: int, username: str, permission: str
+) -> Share:
+    if not permission:
+        raise InvalidArgument.for_field("permission", "is required: view or edit")
+    granted = grantable(permission)
+    async with deps.db.transaction() as conn:
+        await locked(conn, user_id, task_id, Permission.OWNER)
+        share = await _share_of(conn, task_id, username)
+        return await share_store.set_permission(conn, share.id, granted)
+
+
+async def unshare_task(deps: TasksDeps, user_id: int, task_id: int, username: str) -> None:
+    async with deps.db.transaction() as conn:
+        await locked(conn, user_id, task_id, Permission.OWNER)
+        await share_store.delete(conn, (await _share_of(conn, task_id, username)).id)
+
+
+async def _share_of(conn: AsyncConnection, task_id: int, username: str) -> Share:
+    share = await share_store.get(conn, task_id, username)
+    if share is None:
+        raise NotFound(f"task {task_id} is not shared with {username!r}")
+    return share
+
+
+async def shared_with_me(
+    deps: TasksDeps, user_id: int, page_size: int, after_id: int
+) -> tuple[list[tuple[Task, Permission]], int]:
+    """Tasks shared with the user and the last task id of this page (0 when it is the last)."""
+    if not 0 <= page_size <= MAX_PAGE:
+        raise InvalidArgument.for_field("page_size", f"must be 0 (all) to {MAX_PAGE}")
+    async with deps.db.read() as conn:
+        found = await share_store.shared_with(conn, user_id, after_id, page_size + 1 if page_size else None)
+    if page_size and len(found) > page_size:
+        found = found[:page_size]
+        return found, found[-1][0].id
+    return found, 0
+
+
+async def check_access(deps: TasksDeps, task_id: int, user_id: int) -> Access:
+    """What a user may do with a task, for other services (NotFound when there is no task)."""
+    async with deps.db.read() as conn:
+        task, shared = await task_store.get_for(conn, task_id, user_id)
+        if task is None:
+            raise NotFound(f"task {task_id} not found")
+        audience = await share_store.audience(conn, task_id)
+    return Access(permission_of(task, user_id, shared), task.user_id, [task.user_id, *audience])
