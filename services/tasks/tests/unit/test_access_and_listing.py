@@ -38,11 +38,20 @@ def test_a_missing_task_is_not_found() -> None:
         authorize(None, 9, 1, Permission.VIEW)
 
 
-def test_too_little_permission_is_forbidden(monkeypatch) -> None:
-    monkeypatch.setattr(access, "permission_of", lambda task, user: Permission.VIEW)
-    assert authorize(TASK, 7, 2, Permission.VIEW) is TASK
+def test_a_viewer_reads_but_may_not_change() -> None:
+    assert authorize(TASK, 7, 2, Permission.VIEW, shared=Permission.VIEW) is TASK
     with pytest.raises(PermissionDenied):
-        authorize(TASK, 7, 2, Permission.EDIT)
+        authorize(TASK, 7, 2, Permission.EDIT, shared=Permission.VIEW)
+
+
+def test_an_editor_changes_but_may_not_delete_or_share() -> None:
+    assert authorize(TASK, 7, 2, Permission.EDIT, shared=Permission.EDIT) is TASK
+    with pytest.raises(PermissionDenied):
+        authorize(TASK, 7, 2, Permission.OWNER, shared=Permission.EDIT)
+
+
+def test_the_owner_needs_no_share() -> None:
+    assert access.permission_of(TASK, 1, shared=None) is Permission.OWNER
 
 
 def test_list_defaults() -> None:
