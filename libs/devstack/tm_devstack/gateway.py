@@ -21,6 +21,7 @@ TRANSCODED_SERVICES = [
     "taskmanager.ops.v1.OpsService",
     "taskmanager.tasks.v1.TasksService",
     "taskmanager.tasks.v1.SharingService",
+    "taskmanager.tasks.v1.CommentsService",
 ]
 # Where each upstream is in containers (compose service names).
 UPSTREAM_DEFAULTS = {"auth": "auth:50051", "tasks": "tasks:50052"}

@@ -13,6 +13,8 @@ from tm_common.tokens import TokenVerifier
 from tm_tasks.adapters.user_cache import UserCache
 from tm_tasks.adapters.users import UserDirectory
 from tm_tasks.config import TasksSettings
+from tm_tasks.entrypoints.comments_api import SERVICE_NAMES as COMMENTS_SERVICE_NAMES
+from tm_tasks.entrypoints.comments_api import CommentsServicer
 from tm_tasks.entrypoints.grpc_api import SERVICE_NAMES, TasksServicer
 from tm_tasks.entrypoints.sharing_api import SERVICE_NAMES as SHARING_SERVICE_NAMES
 from tm_tasks.entrypoints.sharing_api import SharingServicer, TaskAccessServicer
@@ -30,11 +32,12 @@ def build(settings: TasksSettings) -> ServiceDefinition:
         tasks_pb2_grpc.add_TasksServiceServicer_to_server(TasksServicer(deps), server)
         tasks_pb2_grpc.add_SharingServiceServicer_to_server(SharingServicer(deps, users), server)
         tasks_pb2_grpc.add_TaskAccessServiceServicer_to_server(TaskAccessServicer(deps), server)
+        tasks_pb2_grpc.add_CommentsServiceServicer_to_server(CommentsServicer(deps), server)
 
     return ServiceDefinition(
         name=settings.service_name,
         register=register,
-        service_names=[*SERVICE_NAMES, *SHARING_SERVICE_NAMES],
+        service_names=[*SERVICE_NAMES, *SHARING_SERVICE_NAMES, *COMMENTS_SERVICE_NAMES],
         verifier=TokenVerifier(
             jwks_from_auth_service(settings.auth_address),
             issuer=settings.jwt_issuer,

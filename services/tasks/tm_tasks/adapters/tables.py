@@ -55,6 +55,17 @@ shares = Table(
     Column("shared_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("task_id", Integer, ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, nullable=False),
+    Column("content", String(1000), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True)),
+)
+
 # Bumped in the same transaction as every write to a user's tasks: the stats cache entry of
 # (user, version) can never be stale, whatever happened to Redis in between.
 stats_versions = Table(

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 import grpc
 from google.protobuf import empty_pb2
 
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from tm_common.context import current_principal
 from tm_common.convert import timestamp
-from tm_common.errors import InvalidArgument
 from tm_common.http import created, no_content
 from tm_tasks.adapters.users import UserDirectory
 from tm_tasks.domain.sharing import NAMES, Share
+from tm_tasks.entrypoints import paging
 from tm_tasks.entrypoints.grpc_api import task_message
 from tm_tasks.service import sharing
 from tm_tasks.service.tasks import TasksDeps
@@ -34,20 +31,6 @@ def share_message(share: Share) -> tasks_pb2.Share:
         permission=NAMES[share.permission],
         shared_at=timestamp(share.shared_at),
     )
-
-
-def _after_id(page_token: str) -> int:
-    """Shared-with-me page tokens are the last task id seen, encoded."""
-    if not page_token:
-        return 0
-    try:
-        return int(base64.urlsafe_b64decode(page_token + "=" * (-len(page_token) % 4)).decode())
-    except (ValueError, binascii.Error):
-        raise InvalidArgument.for_field("page_token", "is not a page token of this service") from None
-
-
-def _token(last_id: int) -> str:
-    return base64.urlsafe_b64encode(str(last_id).encode()).decode().rstrip("=") if last_id else ""
 
 
 class SharingServicer(tasks_pb2_grpc.SharingServiceServicer):
@@ -74,14 +57,14 @@ class SharingServicer(tasks_pb2_grpc.SharingServiceServicer):
         self, request: tasks_pb2.ListSharedWithMeRequest, context: grpc.aio.ServicerContext
     ) -> tasks_pb2.ListSharedWithMeResponse:
         found, last_id = await sharing.shared_with_me(
-            self.deps, current_principal().user_id, request.page_size, _after_id(request.page_token)
+            self.deps, current_principal().user_id, request.page_size, paging.after_id(request.page_token)
         )
         messages = []
         for task, permission in found:
             message = task_message(task)
             message.permission = NAMES[permission]
             messages.append(message)
-        return tasks_pb2.ListSharedWithMeResponse(tasks=messages, next_page_token=_token(last_id))
+        return tasks_pb2.ListSharedWithMeResponse(tasks=messages, next_page_token=paging.token(last_id))
 
     async def UpdateSharePermission(
         self, request: tasks_pb2.UpdateSharePermissionRequest, context: grpc.aio.ServicerContext

@@ -1,0 +1,61 @@
+"""Use cases of comments; every one checks the task's permission first (404 when it is not
+visible), then the comment rule (403)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tm_common.errors import InvalidArgument
+from tm_tasks.adapters import comment_store, task_store
+from tm_tasks.domain import comments as rules
+from tm_tasks.domain.access import Permission, authorize, permission_of
+from tm_tasks.domain.comments import Comment
+from tm_tasks.service.tasks import TasksDeps
+
+MAX_PAGE = 1000
+
+
+async def _visible(conn: AsyncConnection, user_id: int, task_id: int) -> Permission:
+    """What the user holds on the task; NotFound unless they can at least view it."""
+    task, shared = await task_store.get_for(conn, task_id, user_id)
+    held = permission_of(authorize(task, task_id, user_id, Permission.VIEW, shared), user_id, shared)
+    assert held is not None
+    return held
+
+
+async def add_comment(deps: TasksDeps, user_id: int, task_id: int, text: str) -> Comment:
+    text = rules.content(text)
+    async with deps.db.transaction() as conn:
+        await _visible(conn, user_id, task_id)
+        return await comment_store.insert(conn, task_id, user_id, text)
+
+
+async def list_comments(
+    deps: TasksDeps, user_id: int, task_id: int, page_size: int, after_id: int
+) -> tuple[list[Comment], int]:
+    """The task's comments, oldest first, and the last id of this page (0 when it is the last)."""
+    if not 0 <= page_size <= MAX_PAGE:
+        raise InvalidArgument.for_field("page_size", f"must be 0 (all) to {MAX_PAGE}")
+    async with deps.db.read() as conn:
+        await _visible(conn, user_id, task_id)
+        found = await comment_store.on_task(conn, task_id, after_id, page_size + 1 if page_size else None)
+    if page_size and len(found) > page_size:
+        return found[:page_size], found[page_size - 1].id
+    return found, 0
+
+
+async def edit_comment(deps: TasksDeps, user_id: int, task_id: int, comment_id: int, text: str) -> Comment:
+    text = rules.content(text)
+    async with deps.db.transaction() as conn:
+        comment = rules.belongs(await comment_store.get(conn, comment_id), task_id, comment_id)
+        await _visible(conn, user_id, comment.task_id)
+        rules.may_edit(comment, user_id)
+        return await comment_store.set_content(conn, comment_id, text)
+
+
+async def delete_comment(deps: TasksDeps, user_id: int, task_id: int, comment_id: int) -> None:
+    async with deps.db.transaction() as conn:
+        comment = rules.belongs(await comment_store.get(conn, comment_id), task_id, comment_id)
+        held = await _visible(conn, user_id, comment.task_id)
+        rules.may_delete(comment, user_id, held)
+        await comment_store.delete(conn, comment_id)
