@@ -33,9 +33,11 @@ class Database:
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_pool_size,
             pool_recycle=1800,
+            pool_timeout=3.0,
             connect_args={
                 "options": f"-c search_path={settings.db_schema}",
                 "application_name": settings.service_name,
+                "connect_timeout": 3,
             },
         )
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -44,6 +46,7 @@ class Database:
             libpq_url.render_as_string(hide_password=False),
             min_size=1,
             max_size=settings.db_pool_size,
+            timeout=3.0,  # waiting for a connection longer than this means the database is in trouble
             open=False,
             kwargs={
                 "autocommit": True,

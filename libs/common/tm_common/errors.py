@@ -103,3 +103,6 @@ def to_rpc_status(error: DomainError) -> status_pb2.Status:
 
 
 INTERNAL_STATUS = status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")
+UNAVAILABLE_STATUS = status_pb2.Status(
+    code=code_pb2.UNAVAILABLE, message="a service this depends on is unavailable; try again"
+)

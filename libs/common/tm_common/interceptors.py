@@ -14,16 +14,27 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import grpc
+import psycopg
+import psycopg_pool
+import sqlalchemy.exc
 from grpc_status import rpc_status
 
 from tm_common.context import principal_var, request_id_var
-from tm_common.errors import INTERNAL_STATUS, DomainError, to_rpc_status
+from tm_common.errors import INTERNAL_STATUS, UNAVAILABLE_STATUS, DomainError, to_rpc_status
 from tm_common.http import gateway_metadata, pending_http_status
 from tm_common.tokens import TokenVerifier, bearer_token
 
 log = logging.getLogger("tm.access")
 
 REQUEST_ID_HEADER = "x-request-id"
+# A dependency that is down or unreachable: the caller may retry (503), it is not our bug (500).
+OUTAGES = (
+    psycopg.OperationalError,
+    psycopg_pool.PoolTimeout,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+)
 SERVER_FAULTS = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.UNAVAILABLE})
 
 
@@ -139,6 +150,11 @@ class _Call:
             status = rpc_status.to_status(to_rpc_status(exc))
             metadata = (*status.trailing_metadata, *exc.trailing_metadata())
             await context.abort(status.code, status.details, metadata)
+        if isinstance(exc, OUTAGES):
+            log.warning("dependency unavailable in %s: %s", self.method, type(exc).__name__)
+            self.code = grpc.StatusCode.UNAVAILABLE
+            status = rpc_status.to_status(UNAVAILABLE_STATUS)
+            await context.abort(status.code, status.details, status.trailing_metadata)
         log.exception("unhandled error in %s", self.method)
         self.code = grpc.StatusCode.INTERNAL
         status = rpc_status.to_status(INTERNAL_STATUS)

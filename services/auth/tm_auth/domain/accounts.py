@@ -10,7 +10,7 @@ from tm_common.errors import InvalidArgument
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 # Pragmatic: one @, no spaces, a dot in the domain. Deliverability is proven by verification later.
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+EMAIL_RE = re.compile(r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s.\x00]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,8 @@ def validate_registration(username: str, email: str, password: str) -> Registrat
         problems["email"] = "must be a valid email address"
     if not 8 <= len(password) <= 100:
         problems["password"] = "must be 8 to 100 characters"
+    elif "\x00" in password:
+        problems["password"] = "must not contain NUL characters"
     if problems:
         raise InvalidArgument(_summary(problems), problems)
     return Registration(username=username, email=email.lower(), password=password)

@@ -57,6 +57,8 @@ async def login(deps: AuthDeps, username: str, password: str, client_address: st
     if not username or not password:
         missing = {f: "is required" for f, v in (("username", username), ("password", password)) if not v}
         raise InvalidArgument("username and password are required", missing)
+    if "\x00" in username:  # no account can have it; Postgres text cannot even hold it
+        raise Unauthenticated("incorrect username or password")
     await deps.limiter.hit(deps.address_limit, client_address)
     await deps.limiter.hit(deps.username_limit, _key(username.strip().lower()))
     async with deps.db.read() as conn:
@@ -86,6 +88,8 @@ async def get_user(deps: AuthDeps, user_id: int) -> User:
 
 
 async def get_user_by_username(deps: AuthDeps, username: str) -> User:
+    if "\x00" in username:
+        raise NotFound("user not found")
     async with deps.db.read() as conn:
         user = await users.by_username(conn, username.strip())
     if user is None:

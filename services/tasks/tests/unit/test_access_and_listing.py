@@ -80,6 +80,10 @@ def test_dates_parse() -> None:
         ({"created_after": "01/02/2026"}, "created_after"),
         ({"due_before": "2026-02-30"}, "due_before"),
         ({"search": "x" * 201}, "search"),
+        ({"search": "a\x00"}, "search"),
+        ({"skip": 2**31 - 1}, "skip"),
+        ({"created_before": "9999-12-31"}, "created_before"),
+        ({"tags": ["a"] * 10_000}, "tags"),
         ({"tags": [",".join(str(i) for i in range(51))]}, "tags"),
     ],
 )

@@ -1,3 +1,5 @@
+from datetime import date
+
 import pytest
 
 from tm_common.errors import InvalidArgument
@@ -15,7 +17,7 @@ def test_a_token_round_trips_for_the_same_query() -> None:
     resumed = list_query(
         completed=True, sort_by="due_date", sort_order="desc", limit=20, page_token=token_for(query)
     )
-    assert resumed.after == Cursor(cursor.fingerprint(query), 20, "2026-01-02", 41)
+    assert resumed.after == Cursor(cursor.fingerprint(query), 20, date(2026, 1, 2), 41)
     assert resumed.position == 20
 
 
@@ -47,3 +49,30 @@ def test_garbage_is_refused(token) -> None:
 
 def test_offset_position_without_a_token() -> None:
     assert list_query(skip=30).position == 30
+
+
+@pytest.mark.parametrize(
+    "sort_by, last_value",
+    [
+        ("created_at", 5),
+        ("due_date", "not a date"),
+        ("completed", 1),
+        ("priority", True),
+        ("title", ["x"]),
+        ("id", "7"),
+    ],
+)
+def test_a_token_whose_value_does_not_fit_the_column_is_refused(sort_by, last_value) -> None:
+    query = list_query(sort_by=sort_by)
+    token = cursor.encode(Cursor(cursor.fingerprint(query), 0, last_value, 1))
+    with pytest.raises(InvalidArgument) as error:
+        list_query(sort_by=sort_by, page_token=token)
+    assert set(error.value.fields) == {"page_token"}
+
+
+@pytest.mark.parametrize("position, last_id", [(-1, 1), (2**31, 1), (0, -5), (0, 2**40)])
+def test_a_token_out_of_range_is_refused(position, last_id) -> None:
+    query = list_query()
+    token = cursor.encode(Cursor(cursor.fingerprint(query), position, last_id, last_id))
+    with pytest.raises(InvalidArgument):
+        list_query(page_token=token)

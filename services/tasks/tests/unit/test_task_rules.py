@@ -31,6 +31,12 @@ def test_tags_are_trimmed_and_deduplicated_in_order() -> None:
         ({"title": "t", "tags": [""]}, "tags"),
         ({"title": "t", "tags": ["x" * 51]}, "tags"),
         ({"title": "t", "tags": [str(i) for i in range(51)]}, "tags"),
+        ({"title": "t", "tags": ["x"] * 100_000}, "tags"),
+        ({"title": "a\x00b"}, "title"),
+        ({"title": "t", "description": "a\x00b"}, "description"),
+        ({"title": "t", "tags": ["a\x00"]}, "tags"),
+        ({"title": "t", "due_date": "9999-12-31"}, "due_date"),
+        ({"title": "t", "due_date": "0000-01-01"}, "due_date"),
     ],
 )
 def test_new_task_rules_name_the_field(fields, bad) -> None:

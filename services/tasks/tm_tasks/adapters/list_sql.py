@@ -60,10 +60,6 @@ def _after(query: ListQuery) -> tuple[str, list[Any]]:
         return later_id, [last_id]
     if value is None:  # only due_date is nullable: the cursor is already among the nulls
         return f"({column} IS NULL AND {later_id})", [last_id]
-    if column == "created_at":
-        value = datetime.fromisoformat(value)
-    elif column == "due_date":
-        value = date.fromisoformat(value)
     after = f"{column} {beyond} %s OR ({column} = %s AND {later_id})"
     if column == "due_date":
         after += f" OR {column} IS NULL"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -44,7 +44,12 @@ async def insert(
 
 
 async def get(conn: AsyncConnection, task_id: int, username: str) -> Share | None:
-    query = select(shares).where(shares.c.task_id == task_id, shares.c.shared_with_username == username)
+    """The share of a task with a user, by username (case-insensitive, as accounts are)."""
+    if "\x00" in username:
+        return None
+    query = select(shares).where(
+        shares.c.task_id == task_id, func.lower(shares.c.shared_with_username) == username.strip().lower()
+    )
     row = (await conn.execute(query)).one_or_none()
     return None if row is None else _share(row)
 

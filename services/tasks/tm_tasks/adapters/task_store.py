@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -187,11 +187,8 @@ async def stats_version(db: Database, user_id: int) -> int:
 
 
 def sort_value(task: Task, sort_by: str) -> Any:
-    """A task's value of the sort column as stored, in JSON terms (for page tokens)."""
-    if sort_by == "priority":
-        return RANK[task.priority]
-    value = getattr(task, sort_by)
-    return value.isoformat() if isinstance(value, date | datetime) else value
+    """A task's value of the sort column as stored (for page tokens)."""
+    return RANK[task.priority] if sort_by == "priority" else getattr(task, sort_by)
 
 
 async def count(db: Database, user_id: int, query: ListQuery, today: date) -> int:

@@ -25,7 +25,7 @@ class Comment:
 
 
 def content(value: str) -> str:
-    if not value.strip() or len(value) > MAX_CONTENT:
+    if not value.strip() or len(value) > MAX_CONTENT or "\x00" in value:
         raise InvalidArgument.for_field("content", f"must be 1 to {MAX_CONTENT} characters, not only spaces")
     return value
 

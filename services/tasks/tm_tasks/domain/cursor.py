@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from tm_common.errors import InvalidArgument
@@ -28,7 +29,7 @@ VERSION = 1
 class Cursor:
     query: str  # fingerprint of the filters and order it was made for
     position: int  # rows before the page it starts
-    last_value: Any  # the sort column's value in the last row returned (as stored, JSON-able)
+    last_value: Any  # the sort column's value in the last row returned (as stored)
     last_id: int
 
 
@@ -38,20 +39,42 @@ def fingerprint(query: ListQuery) -> str:
 
 
 def encode(cursor: Cursor) -> str:
-    payload = [VERSION, cursor.query, cursor.position, cursor.last_value, cursor.last_id]
+    value = cursor.last_value
+    value = value.isoformat() if isinstance(value, date | datetime) else value
+    payload = [VERSION, cursor.query, cursor.position, value, cursor.last_id]
     return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
+INT32 = 2**31 - 1
+
+
+def _typed(sort_by: str, value: Any) -> Any:
+    """The sort column's value from a token, as its column holds it; ValueError when it cannot be."""
+    if sort_by == "due_date" and value is None:
+        return None
+    kinds: dict[str, type] = {"id": int, "title": str, "priority": int, "completed": bool}
+    if sort_by in kinds:
+        if type(value) is not kinds[sort_by]:  # bool is an int, but not the other way round here
+            raise ValueError(sort_by)
+        return value
+    if not isinstance(value, str):
+        raise ValueError(sort_by)
+    return datetime.fromisoformat(value) if sort_by == "created_at" else date.fromisoformat(value)
+
+
 def decode(token: str, query: ListQuery) -> Cursor:
-    """The cursor in `token`, which must have been made for `query`."""
+    """The cursor in `token`, which must have been made for `query`. Tokens are not signed: all
+    they can select is the caller's own tasks, so anything malformed is simply a 400."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         version, made_for, position, last_value, last_id = json.loads(raw)
-        valid = version == VERSION and isinstance(position, int) and isinstance(last_id, int)
+        if version != VERSION or type(position) is not int or type(last_id) is not int:
+            raise ValueError("shape")
+        if not (0 <= position <= INT32 and 0 <= last_id <= INT32):
+            raise ValueError("range")
+        last_value = _typed(query.sort_by, last_value)
     except (ValueError, TypeError, binascii.Error):
-        valid = False
-    if not valid:
-        raise InvalidArgument.for_field("page_token", "is not a page token of this service")
+        raise InvalidArgument.for_field("page_token", "is not a page token of this service") from None
     if made_for != fingerprint(query):
         raise InvalidArgument.for_field("page_token", "was made for other filters or another order")
     return Cursor(query=made_for, position=position, last_value=last_value, last_id=last_id)

@@ -13,6 +13,7 @@ from tm_tasks.domain.rules import Problems
 SORTABLE = ("id", "title", "priority", "completed", "created_at", "due_date")
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 100
+MAX_SKIP = 1_000_000_000  # keeps `page` within int32; page_token pages any further
 MAX_SEARCH = 200  # characters; a task's title and description are at most 1200 together
 
 
@@ -58,19 +59,24 @@ def list_query(
 ) -> ListQuery:
     """Validate a list request; `tags` items may be comma lists ("a,b")."""
     problems = Problems()
+    if len(tags) > rules.MAX_TAGS or sum(len(item) for item in tags) > rules.MAX_TAGS * (rules.MAX_TAG + 1):
+        problems.add("tags", f"at most {rules.MAX_TAGS} tags")
+        tags = ()
     wanted_tags = tuple(dict.fromkeys(t.strip() for item in tags for t in item.split(",") if t.strip()))
     if priority is not None:
         rules.priority(priority, problems)
     if len(wanted_tags) > rules.MAX_TAGS:
         problems.add("tags", f"at most {rules.MAX_TAGS} tags")
-    if search is not None and len(search) > MAX_SEARCH:
-        problems.add("search", f"must be at most {MAX_SEARCH} characters")
+    if search is not None and (len(search) > MAX_SEARCH or not rules.text_ok(search)):
+        problems.add("search", f"must be at most {MAX_SEARCH} characters, without NUL")
+    if not all(rules.text_ok(tag) for tag in wanted_tags):
+        problems.add("tags", "must not contain NUL characters")
     if sort_by is not None and sort_by not in SORTABLE:
         problems.add("sort_by", f"must be one of {', '.join(SORTABLE)}")
     if sort_order is not None and sort_order not in ("asc", "desc"):
         problems.add("sort_order", "must be asc or desc")
-    if skip is not None and skip < 0:
-        problems.add("skip", "must be 0 or more")
+    if skip is not None and not 0 <= skip <= MAX_SKIP:
+        problems.add("skip", f"must be 0 to {MAX_SKIP} (page_token pages further)")
     if limit is not None and not 1 <= limit <= MAX_LIMIT:
         problems.add("limit", f"must be 1 to {MAX_LIMIT}")
     query = ListQuery(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 
 from tm_common.errors import InvalidArgument
@@ -12,6 +12,7 @@ MAX_TITLE = 200
 MAX_DESCRIPTION = 1000
 MAX_TAGS = 50
 MAX_TAG = 50
+MIN_YEAR, MAX_YEAR = 1, 9998  # 9999-12-31 + 1 day overflows in date ranges
 PRIORITIES = ("low", "medium", "high")  # in rank order: sorting by priority follows it
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -31,9 +32,14 @@ class Problems:
             raise InvalidArgument(message, self.fields)
 
 
+def text_ok(value: str) -> bool:
+    """Postgres text cannot hold NUL: such input is refused, not left to fail in the database."""
+    return "\x00" not in value
+
+
 def title(value: object, problems: Problems) -> str:
-    if not isinstance(value, str):
-        problems.add("title", "must be a string")
+    if not isinstance(value, str) or not text_ok(value):
+        problems.add("title", "must be a string without NUL characters")
         return ""
     trimmed = value.strip()
     if not 1 <= len(trimmed) <= MAX_TITLE:
@@ -44,8 +50,8 @@ def title(value: object, problems: Problems) -> str:
 def description(value: object, problems: Problems) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str):
-        problems.add("description", "must be a string or null")
+    if not isinstance(value, str) or not text_ok(value):
+        problems.add("description", "must be a string without NUL characters, or null")
         return None
     if len(value) > MAX_DESCRIPTION:
         problems.add("description", f"must be at most {MAX_DESCRIPTION} characters")
@@ -65,10 +71,12 @@ def calendar_date(value: object, problems: Problems, field: str) -> date | None:
         return None
     if isinstance(value, str) and DATE_RE.match(value):
         try:
-            return date.fromisoformat(value)
+            parsed = date.fromisoformat(value)
         except ValueError:
-            pass
-    problems.add(field, "must be a date as YYYY-MM-DD")
+            parsed = None
+        if parsed is not None and MIN_YEAR <= parsed.year <= MAX_YEAR:
+            return parsed
+    problems.add(field, f"must be a date as YYYY-MM-DD, years {MIN_YEAR} to {MAX_YEAR}")
     return None
 
 
@@ -88,15 +96,20 @@ def tags(values: object, problems: Problems, field: str = "tags") -> tuple[str, 
 
 
 def merge_tags(
-    current: Iterable[str], added: Iterable[str], problems: Problems, field: str = "tags"
+    current: Iterable[str], added: Sequence[str], problems: Problems, field: str = "tags"
 ) -> tuple[str, ...]:
-    merged = list(dict.fromkeys(current))
+    """`current` and then `added`, trimmed and without duplicates. A request naming more tags than
+    a task may hold is refused before any work, so its size cannot cost anything."""
+    if len(added) > MAX_TAGS:
+        problems.add(field, f"at most {MAX_TAGS} tags per task")
+        return tuple(current)
+    merged = dict.fromkeys(current)
     for raw in added:
         tag = raw.strip()
-        if not 1 <= len(tag) <= MAX_TAG:
-            problems.add(field, f"each tag must be 1 to {MAX_TAG} characters")
-        elif tag not in merged:
-            merged.append(tag)
+        if not 1 <= len(tag) <= MAX_TAG or not text_ok(tag):
+            problems.add(field, f"each tag must be 1 to {MAX_TAG} characters, without NUL")
+        else:
+            merged.setdefault(tag)
     if len(merged) > MAX_TAGS:
         problems.add(field, f"at most {MAX_TAGS} tags per task")
     return tuple(merged)

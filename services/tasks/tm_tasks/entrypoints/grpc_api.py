@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
-from google.protobuf import empty_pb2
+from google.protobuf import empty_pb2, json_format
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from tm_common.context import current_principal
 from tm_common.convert import timestamp
+from tm_common.errors import InvalidArgument
 from tm_common.http import created, no_content
 from tm_tasks.domain.listing import list_query
 from tm_tasks.domain.tasks import Task, new_task
@@ -46,7 +47,10 @@ def _optional(request: Message, field: str) -> Any:
 
 def _patch(patch: tasks_pb2.TaskPatch) -> dict[str, Any]:
     """The fields present in a patch, as JSON values (None for JSON null)."""
-    return MessageToDict(patch, preserving_proto_field_name=True)
+    try:
+        return MessageToDict(patch, preserving_proto_field_name=True)
+    except json_format.Error as exc:  # NaN or Infinity, which JSON cannot carry
+        raise InvalidArgument("the patch holds a value that is not valid JSON", {"patch": str(exc)}) from exc
 
 
 class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):

@@ -15,7 +15,7 @@ def after_id(page_token: str) -> int:
         value = int(base64.urlsafe_b64decode(page_token + "=" * (-len(page_token) % 4)).decode())
     except (ValueError, binascii.Error):
         value = -1
-    if value < 0:
+    if not 0 <= value <= 2**31 - 1:
         raise InvalidArgument.for_field("page_token", "is not a page token of this service")
     return value
 

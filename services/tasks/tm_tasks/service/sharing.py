@@ -29,13 +29,15 @@ async def share_task(
     deps: TasksDeps, users: UserDirectory, user_id: int, task_id: int, username: str, permission: str | None
 ) -> Share:
     granted = grantable(permission)
-    if not username.strip():
+    name = username.strip()
+    if not name or "\x00" in name:
         raise InvalidArgument.for_field("shared_with_username", "is required")
+    # Asked before the transaction: a slow auth service must not hold a row lock and a connection.
+    target = await users.by_username(name)
     async with deps.db.transaction() as conn:
         task = await locked(conn, user_id, task_id, Permission.OWNER)
-        target = await users.by_username(username.strip())
         if target is None:
-            raise NotFound(f"user {username.strip()!r} not found")
+            raise NotFound(f"user {name!r} not found")
         check_not_self(task.user_id, target.id)
         return await share_store.insert(conn, task_id, target.id, target.username, granted)
 

@@ -103,9 +103,9 @@ async def bulk_update(
     deps: TasksDeps, user_id: int, task_ids: list[int], patch: dict[str, Any]
 ) -> list[Task]:
     """One patch applied to several tasks in one transaction: all of them, or none."""
-    ids = list(dict.fromkeys(task_ids))
-    if not 1 <= len(ids) <= MAX_BULK:
+    if not 1 <= len(task_ids) <= MAX_BULK:
         raise InvalidArgument.for_field("task_ids", f"must name 1 to {MAX_BULK} tasks")
+    ids = list(dict.fromkeys(task_ids))
     values = changes(patch)
     async with deps.db.transaction() as conn:
         found = await task_store.get_many_for(conn, ids, user_id)

@@ -1,0 +1,64 @@
+"""Input that once ended in a 500 or stalled the service is a clear 400 (or 401) now."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from tm_devstack.testing import PASSWORD, assert_status_body, create_task
+
+
+def test_a_huge_tag_list_is_refused_at_once(http, account) -> None:
+    response = http.post("/tasks", json={"title": "t", "tags": ["x"] * 60_000}, headers=account.headers)
+    assert_status_body(response, 400, 3)
+    assert http.get("/tasks", headers=account.headers).json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/tasks", {"title": "a\u0000b"}),
+        ("/tasks", {"title": "t", "description": "a\u0000"}),
+        ("/tasks", {"title": "t", "tags": ["a\u0000"]}),
+        ("/tasks", {"title": "t", "due_date": "9999-12-31"}),
+    ],
+)
+def test_nul_characters_and_extreme_dates_are_400(http, account, path, body) -> None:
+    assert_status_body(http.post(path, json=body, headers=account.headers), 400, 3)
+
+
+@pytest.mark.parametrize(
+    "query", ["search=a%00b", "created_before=9999-12-31", "skip=2147483647&limit=1", "tags=a%00"]
+)
+def test_bad_list_queries_are_400(http, account, query) -> None:
+    assert_status_body(http.get(f"/tasks?{query}", headers=account.headers), 400, 3)
+
+
+def test_a_forged_page_token_is_400(http, account) -> None:
+    create_task(http, account, title="a")
+    create_task(http, account, title="b")
+    token = http.get("/tasks?limit=1&sort_by=created_at", headers=account.headers).json()["next_page_token"]
+    payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    payload[3] = 12345  # a number where a timestamp belongs
+    forged = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+    response = http.get(f"/tasks?limit=1&sort_by=created_at&page_token={forged}", headers=account.headers)
+    assert_status_body(response, 400, 3)
+
+
+@pytest.mark.parametrize("list_path", ["/tasks/shared-with-me", "/tasks/{id}/comments"])
+def test_an_out_of_range_list_token_is_400(http, account, list_path) -> None:
+    task = create_task(http, account, title="t")
+    token = base64.urlsafe_b64encode(b"99999999999").decode().rstrip("=")
+    path = list_path.format(id=task["id"])
+    assert_status_body(http.get(f"{path}?page_token={token}", headers=account.headers), 400, 3)
+
+
+def test_nul_in_a_login_name_is_401_and_in_an_email_400(http) -> None:
+    response = http.post("/auth/login", json={"username": "a\u0000b", "password": PASSWORD})
+    assert_status_body(response, 401, 16)
+    response = http.post(
+        "/auth/register", json={"username": "nulmail", "email": "a\u0000@b.co", "password": PASSWORD}
+    )
+    assert_status_body(response, 400, 3)
