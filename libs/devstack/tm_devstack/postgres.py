@@ -51,10 +51,11 @@ def run_as() -> str | None:
 
 
 def _let_others_traverse(path: Path) -> None:
+    """The server's user must reach its data directory: traverse (x) only, never list (r)."""
     for parent in [path, *path.parents]:
         mode = parent.stat().st_mode
         if not mode & stat.S_IXOTH:
-            parent.chmod(mode | stat.S_IXOTH | stat.S_IROTH)
+            parent.chmod(mode | stat.S_IXOTH)
 
 
 def init_cluster(pgdata: Path, admin_password: str, user: str | None) -> None:
@@ -78,7 +79,7 @@ def init_cluster(pgdata: Path, admin_password: str, user: str | None) -> None:
                 "postgres",
                 "-E",
                 "UTF8",
-                "--auth-local=trust",
+                "--auth-local=scram-sha-256",
                 "--auth-host=scram-sha-256",
                 f"--pwfile={pwfile}",
             ],

@@ -87,7 +87,6 @@ class Stack:
         self.redis_port = self._port(56379)
         self.service_ports = {s.name: self._port(s.default_port) for s in SERVICES}
         self.gateway_port = self._port(config.gateway_port, fixed=config.gateway_port is not None)
-        self.admin_port = self._port(9901)
 
     # -- facts for callers and tests ------------------------------------------------------
     @property
@@ -102,7 +101,7 @@ class Stack:
 
     @property
     def redis_url(self) -> str:
-        return self.config.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+        return self.config.redis_url or f"redis://:{self.secrets['redis']}@127.0.0.1:{self.redis_port}/0"
 
     def service_address(self, name: str) -> str:
         return f"127.0.0.1:{self.service_ports[name]}"
@@ -128,6 +127,9 @@ class Stack:
         pg_user = None if self.config.database_url else postgres.run_as()
         if not self.config.database_url:
             postgres.init_cluster(self.data / "postgres", self.secrets["admin"], pg_user)
+        # The programs' environments hold the database passwords: owner-only.
+        self.conf_path.touch(mode=0o600)
+        self.conf_path.chmod(0o600)
         self.conf_path.write_text(render(self._programs(pg_user), self.run_dir, self.log_dir))
         self._supervisord = subprocess.Popen(
             [str(Path(sys.executable).parent / "supervisord"), "-c", str(self.conf_path)],
@@ -201,6 +203,7 @@ class Stack:
         path = self.data / "secrets" / "stack.json"
         secrets = json.loads(path.read_text()) if path.exists() else {}
         secrets.setdefault("admin", postgres.new_password())
+        secrets.setdefault("redis", postgres.new_password())
         roles = secrets.setdefault("roles", {})
         for service in SERVICES:
             roles.setdefault(service.name, postgres.new_password())
@@ -234,6 +237,7 @@ class Stack:
         if not self.config.database_url:
             socket_dir = self.run_dir / "pg-socket"
             socket_dir.mkdir(parents=True, exist_ok=True)
+            socket_dir.chmod(0o700)  # the server's user only (root, the launcher, bypasses it)
             if pg_user:
                 shutil.chown(socket_dir, pg_user)
             programs.append(
@@ -258,6 +262,8 @@ class Stack:
                         str(self.redis_port),
                         "--bind",
                         "127.0.0.1",
+                        "--requirepass",
+                        self.secrets["redis"],
                         "--dir",
                         str(redis_dir),
                         "--appendonly",
@@ -352,6 +358,6 @@ class Stack:
             lua_file=self.run_dir / "gateway.lua",
             listen_host=self.config.gateway_host,
             listen_port=self.gateway_port,
-            admin_port=self.admin_port,
+            admin_socket=self.run_dir / "envoy-admin.sock",
             edge_limits=self.config.edge_limits,
         )
