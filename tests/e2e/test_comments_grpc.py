@@ -11,11 +11,18 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import empty_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
-from tm_devstack.testing import Account, bearer_metadata, log_in, new_account, new_user, unique
+from tm_devstack.testing import (
+    Account,
+    bearer_metadata,
+    log_in,
+    new_account,
+    new_user,
+    rpc_error,
+    unique,
+    violated_fields,
+)
 
 MISSING_ID = 2_147_483_647  # the largest int32: no task or comment has that id
 DENIED = grpc.StatusCode.PERMISSION_DENIED
@@ -37,27 +44,8 @@ def comments(gateway_channel) -> tasks_pb2_grpc.CommentsServiceStub:
     return tasks_pb2_grpc.CommentsServiceStub(gateway_channel)
 
 
-def rpc_error(call: Callable[[], Any]) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as error:
-        call()
-    return error.value
-
-
 def code(call: Callable[[], Any]) -> grpc.StatusCode:
     return rpc_error(call).code()
-
-
-def violated_fields(error: grpc.RpcError) -> set[str]:
-    """Fields named by the google.rpc.BadRequest in the error's rich status."""
-    status = rpc_status.from_call(error)
-    assert status is not None, "no google.rpc.Status details"
-    fields: set[str] = set()
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad_request = error_details_pb2.BadRequest()
-            detail.Unpack(bad_request)
-            fields |= {violation.field for violation in bad_request.field_violations}
-    return fields
 
 
 def create_task(stub: tasks_pb2_grpc.TasksServiceStub, account: Account) -> tasks_pb2.Task:

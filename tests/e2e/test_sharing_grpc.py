@@ -4,17 +4,22 @@ task but lacks the permission and NOT_FOUND where it may not know the task exist
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import grpc
 import pytest
 from google.protobuf import empty_pb2, struct_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
-from tm_devstack.testing import Account, bearer_metadata, new_account, new_user, unique
+from tm_devstack.testing import (
+    Account,
+    bearer_metadata,
+    new_account,
+    new_user,
+    rpc_error,
+    unique,
+    violated_fields,
+)
 
 MISSING_ID = 2_147_483_647  # the largest int32: no task has that id
 
@@ -27,25 +32,6 @@ def tasks_stub(gateway_channel) -> tasks_pb2_grpc.TasksServiceStub:
 @pytest.fixture(scope="module")
 def sharing(gateway_channel) -> tasks_pb2_grpc.SharingServiceStub:
     return tasks_pb2_grpc.SharingServiceStub(gateway_channel)
-
-
-def rpc_error(call: Callable[[], Any]) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as error:
-        call()
-    return error.value
-
-
-def violated_fields(error: grpc.RpcError) -> set[str]:
-    """Fields named by the google.rpc.BadRequest in the error's rich status."""
-    status = rpc_status.from_call(error)
-    assert status is not None, "no google.rpc.Status details"
-    fields: set[str] = set()
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad_request = error_details_pb2.BadRequest()
-            detail.Unpack(bad_request)
-            fields |= {violation.field for violation in bad_request.field_violations}
-    return fields
 
 
 def create(stub: tasks_pb2_grpc.TasksServiceStub, account: Account, **fields: Any) -> tasks_pb2.Task:

@@ -12,8 +12,6 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import struct_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from tm_devstack.testing import (
@@ -28,6 +26,8 @@ from tm_devstack.testing import (
     field_violations,
     get_task,
     new_account,
+    rpc_error,
+    violated_fields,
 )
 
 MISSING_ID = 2_147_483_647  # the largest int32: no task has that id
@@ -323,24 +323,6 @@ def stub(gateway_channel) -> tasks_pb2_grpc.TasksServiceStub:
     return tasks_pb2_grpc.TasksServiceStub(gateway_channel)
 
 
-def grpc_error(call: Any) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as error:
-        call()
-    return error.value
-
-
-def grpc_violations(error: grpc.RpcError) -> set[str]:
-    status = rpc_status.from_call(error)
-    assert status is not None, "no google.rpc.Status details"
-    fields: set[str] = set()
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad_request = error_details_pb2.BadRequest()
-            detail.Unpack(bad_request)
-            fields |= {violation.field for violation in bad_request.field_violations}
-    return fields
-
-
 def test_grpc_bulk_update(http, stub, account, tasks) -> None:
     order = [tasks[2]["id"], tasks[0]["id"]]
     patch = tasks_pb2.TaskPatch(
@@ -365,7 +347,7 @@ def test_grpc_bulk_with_another_users_id_is_not_found_and_changes_nothing(http, 
         task_ids=[tasks[0]["id"], foreign["id"]],
         updates=tasks_pb2.TaskPatch(title=struct_pb2.Value(string_value="changed")),
     )
-    error = grpc_error(lambda: stub.BulkUpdateTasks(request, metadata=bearer_metadata(account)))
+    error = rpc_error(lambda: stub.BulkUpdateTasks(request, metadata=bearer_metadata(account)))
     assert error.code() == grpc.StatusCode.NOT_FOUND
     assert names(error.details() or "", foreign["id"]), error.details()
     assert_unchanged(http, account, tasks)
@@ -379,9 +361,9 @@ def test_grpc_bulk_size_is_invalid_argument_naming_task_ids(http, stub, account,
     request = tasks_pb2.BulkUpdateTasksRequest(
         task_ids=ids, updates=tasks_pb2.TaskPatch(title=struct_pb2.Value(string_value="changed"))
     )
-    error = grpc_error(lambda: stub.BulkUpdateTasks(request, metadata=bearer_metadata(account)))
+    error = rpc_error(lambda: stub.BulkUpdateTasks(request, metadata=bearer_metadata(account)))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert grpc_violations(error) == {"task_ids"}
+    assert violated_fields(error) == {"task_ids"}
     assert_unchanged(http, account, tasks)
 
 
@@ -392,7 +374,7 @@ def test_grpc_bulk_invalid_patch_names_the_field(http, stub, account, tasks) -> 
             title=struct_pb2.Value(string_value="fine"), priority=struct_pb2.Value(string_value="urgent")
         ),
     )
-    error = grpc_error(lambda: stub.BulkUpdateTasks(request, metadata=bearer_metadata(account)))
+    error = rpc_error(lambda: stub.BulkUpdateTasks(request, metadata=bearer_metadata(account)))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert update_violations(grpc_violations(error)) == {"priority"}
+    assert update_violations(violated_fields(error)) == {"priority"}
     assert_unchanged(http, account, tasks)

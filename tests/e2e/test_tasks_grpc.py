@@ -8,11 +8,9 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import struct_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
-from tm_devstack.testing import Account, new_account
+from tm_devstack.testing import Account, new_account, rpc_error, violated_fields
 
 NULL = struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
 
@@ -37,25 +35,6 @@ def stub(gateway_channel) -> tasks_pb2_grpc.TasksServiceStub:
 def create(stub: tasks_pb2_grpc.TasksServiceStub, account: Account, **fields: Any) -> tasks_pb2.Task:
     fields.setdefault("title", "a task")
     return stub.CreateTask(tasks_pb2.CreateTaskRequest(**fields), metadata=bearer(account))
-
-
-def rpc_error(call: Callable[[], Any]) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as error:
-        call()
-    return error.value
-
-
-def violated_fields(error: grpc.RpcError) -> set[str]:
-    """Fields named by the google.rpc.BadRequest in the error's rich status."""
-    status = rpc_status.from_call(error)
-    assert status is not None, "no google.rpc.Status details"
-    fields: set[str] = set()
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad_request = error_details_pb2.BadRequest()
-            detail.Unpack(bad_request)
-            fields |= {violation.field for violation in bad_request.field_violations}
-    return fields
 
 
 def test_create_applies_the_defaults(stub, account) -> None:

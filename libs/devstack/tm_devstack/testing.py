@@ -12,9 +12,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import jwt
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 ISSUER = "taskmanager-auth"
 AUDIENCE = "taskmanager"
@@ -382,3 +386,24 @@ def remove_comment(
     """DELETE the comment as `account` (the alias when task_id is None). Unchecked."""
     path = comment_alias(comment_id) if task_id is None else comments_path(task_id, comment_id)
     return http.delete(path, headers=account.headers)
+
+
+# -- native gRPC ------------------------------------------------------------------------------
+def rpc_error(call: Callable[[], Any]) -> grpc.RpcError:
+    """The error a gRPC call raises (the test fails if it succeeds)."""
+    with pytest.raises(grpc.RpcError) as error:
+        call()
+    return error.value
+
+
+def violated_fields(error: grpc.RpcError) -> set[str]:
+    """Fields named by the google.rpc.BadRequest in the error's rich status."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]  # an RpcError is also its Call
+    assert status is not None, "no google.rpc.Status details"
+    fields: set[str] = set()
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad_request = error_details_pb2.BadRequest()
+            detail.Unpack(bad_request)
+            fields |= {violation.field for violation in bad_request.field_violations}
+    return fields
