@@ -15,6 +15,7 @@ from google.protobuf import struct_pb2
 
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from tm_devstack.testing import (
+    INVALID_PATCHES,
     TASK_OPTIONAL,
     TASK_REQUIRED,
     Account,
@@ -246,36 +247,8 @@ def test_no_ids_is_400_naming_task_ids(http, account, tasks, body) -> None:
 @pytest.mark.parametrize(
     "updates, field",
     [
-        ({"title": None}, "title"),
-        ({"completed": None}, "completed"),
-        ({"priority": None}, "priority"),
-        ({"title": ""}, "title"),
-        ({"title": "   "}, "title"),
-        ({"title": "t" * 201}, "title"),
-        ({"description": "d" * 1001}, "description"),
-        ({"priority": "urgent"}, "priority"),
-        ({"due_date": "2026-13-01"}, "due_date"),
-        ({"due_date": "tomorrow"}, "due_date"),
-        ({"title": 5}, "title"),
-        ({"completed": "yes"}, "completed"),
-        ({"tags": "a"}, "tags"),
-        ({"title": "fine", "priority": "urgent"}, "priority"),
-    ],
-    ids=[
-        "null-title",
-        "null-completed",
-        "null-priority",
-        "title-empty",
-        "title-blank",
-        "title-201",
-        "description-1001",
-        "priority-unknown",
-        "due-month-13",
-        "due-word",
-        "title-number",
-        "completed-string",
-        "tags-string",
-        "valid-and-invalid",
+        *INVALID_PATCHES,
+        pytest.param({"title": "fine", "priority": "urgent"}, "priority", id="valid-and-invalid"),
     ],
 )
 def test_invalid_updates_are_400_naming_the_field_and_change_nothing(

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tm_devstack.testing import (
+    INVALID_PATCHES,
     PRIORITY_RANK,
     TASK_OPTIONAL,
     TASK_REQUIRED,
@@ -256,39 +257,7 @@ def test_empty_patch_is_400_and_changes_nothing(http, account) -> None:
     assert get_task(http, account, original["id"]) == original
 
 
-@pytest.mark.parametrize(
-    "patch, field",
-    [
-        ({"title": None}, "title"),
-        ({"completed": None}, "completed"),
-        ({"priority": None}, "priority"),
-        ({"title": ""}, "title"),
-        ({"title": "   "}, "title"),
-        ({"title": "t" * 201}, "title"),
-        ({"description": "d" * 1001}, "description"),
-        ({"priority": "urgent"}, "priority"),
-        ({"due_date": "2026-13-01"}, "due_date"),
-        ({"due_date": "tomorrow"}, "due_date"),
-        ({"title": 5}, "title"),
-        ({"completed": "yes"}, "completed"),
-        ({"tags": "a"}, "tags"),
-    ],
-    ids=[
-        "null-title",
-        "null-completed",
-        "null-priority",
-        "title-empty",
-        "title-blank",
-        "title-201",
-        "description-1001",
-        "priority-unknown",
-        "due-month-13",
-        "due-word",
-        "title-number",
-        "completed-string",
-        "tags-string",
-    ],
-)
+@pytest.mark.parametrize("patch, field", INVALID_PATCHES)
 def test_invalid_patch_is_400_naming_the_field_and_changes_nothing(http, account, patch, field) -> None:
     original = create_task(http, account, **ORIGINAL)
     response = http.patch(f"/tasks/{original['id']}", json=patch, headers=account.headers)

@@ -407,3 +407,21 @@ def violated_fields(error: grpc.RpcError) -> set[str]:
             detail.Unpack(bad_request)
             fields |= {violation.field for violation in bad_request.field_violations}
     return fields
+
+
+# Patches a task update refuses, with the field the 400 names (PATCH /tasks/{id} and bulk alike).
+INVALID_PATCHES = [
+    pytest.param({"title": None}, "title", id="null-title"),
+    pytest.param({"completed": None}, "completed", id="null-completed"),
+    pytest.param({"priority": None}, "priority", id="null-priority"),
+    pytest.param({"title": ""}, "title", id="title-empty"),
+    pytest.param({"title": "   "}, "title", id="title-blank"),
+    pytest.param({"title": "t" * 201}, "title", id="title-201"),
+    pytest.param({"description": "d" * 1001}, "description", id="description-1001"),
+    pytest.param({"priority": "urgent"}, "priority", id="priority-unknown"),
+    pytest.param({"due_date": "2026-13-01"}, "due_date", id="due-month-13"),
+    pytest.param({"due_date": "tomorrow"}, "due_date", id="due-word"),
+    pytest.param({"title": 5}, "title", id="title-number"),
+    pytest.param({"completed": "yes"}, "completed", id="completed-string"),
+    pytest.param({"tags": "a"}, "tags", id="tags-string"),
+]
