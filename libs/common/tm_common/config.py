@@ -28,6 +28,11 @@ class ServiceSettings(BaseSettings):
     auth_address: str = "127.0.0.1:50051"
     # Every service of the system, "name=host:port,..." (the health endpoint asks each one).
     service_addresses: str = ""
+    # Producers of events: the Redis stream their outbox relay publishes to, its approximate
+    # MAXLEN, and how long published outbox rows are kept (for republishing a window).
+    events_stream: str = ""
+    events_stream_max_length: int = Field(default=1_000_000, ge=1000)
+    outbox_keep_published_hours: int = Field(default=168, ge=1)
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)
     max_message_bytes: int = 32 * 1024 * 1024
 

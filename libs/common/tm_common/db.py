@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, LiteralString
 
+from psycopg import AsyncConnection as PsycopgConnection
 from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import make_url, text
@@ -41,9 +42,13 @@ class Database:
             },
         )
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        libpq_url = make_url(settings.database_url).set(drivername="postgresql")
+        # What plain psycopg connections (the fast path, LISTEN) are given.
+        self.libpq_url = (
+            make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+        self.schema = settings.db_schema
         self._pool = AsyncConnectionPool(
-            libpq_url.render_as_string(hide_password=False),
+            self.libpq_url,
             min_size=1,
             max_size=settings.db_pool_size,
             timeout=3.0,  # waiting for a connection longer than this means the database is in trouble
@@ -81,6 +86,13 @@ class Database:
         async with (await self._open()).connection() as conn:
             cursor = await conn.execute(query, params)
             return await cursor.fetchall()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[PsycopgConnection[Any]]:
+        """A plain psycopg connection of the fast-path pool (autocommit, rows by attribute); use
+        `conn.transaction()` and `conn.pipeline()` on it for multi-statement writes."""
+        async with (await self._open()).connection() as conn:
+            yield conn
 
     async def _open(self) -> AsyncConnectionPool:
         if not self._pool_open:

@@ -57,6 +57,9 @@ class ServiceDefinition:
     public_methods: Iterable[str] = ()
     checks: Mapping[str, DependencyCheck] = field(default_factory=dict)
     on_close: Sequence[Callable[[], Awaitable[None]]] = ()
+    # Long-running loops started with the server and cancelled when it stops (outbox relay,
+    # event consumers); each must survive outages of its own dependencies.
+    background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()
 
 
 @dataclass
@@ -103,7 +106,8 @@ async def start_server(
         raise RuntimeError(f"cannot bind {address or settings.grpc_address}")
     await server.start()
     watcher = asyncio.create_task(keep_health_current(health_servicer, names, definition.checks))
-    return RunningServer(server, port, health_servicer, [watcher])
+    loops = [asyncio.create_task(loop()) for loop in definition.background]
+    return RunningServer(server, port, health_servicer, [watcher, *loops])
 
 
 async def serve(definition: ServiceDefinition, settings: ServiceSettings) -> None:

@@ -268,6 +268,10 @@ class Stack:
                         str(redis_dir),
                         "--appendonly",
                         "yes",
+                        # Stream entries are events the outbox has marked published: fsync each
+                        # write (the relay pipelines a batch, so one fsync per batch).
+                        "--appendfsync",
+                        "always",
                         "--save",
                         "",
                         "--daemonize",

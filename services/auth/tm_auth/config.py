@@ -11,6 +11,7 @@ class AuthSettings(ServiceSettings):
     service_name: str = "auth"
     db_schema: str = "auth"
     grpc_port: int = 50051
+    events_stream: str = "events:auth"
     # Directory of PEM private keys (Ed25519 or RSA). The last by file name signs; all are published.
     jwt_keys_dir: Path = Path("data/secrets/jwt")
     # Create a signing key when the directory has none (local mode). Off in production.

@@ -9,3 +9,4 @@ class TasksSettings(ServiceSettings):
     service_name: str = "tasks"
     db_schema: str = "tasks"
     grpc_port: int = 50052
+    events_stream: str = "events:tasks"

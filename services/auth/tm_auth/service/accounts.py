@@ -6,11 +6,12 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
-from tm_auth.adapters import users
+from tm_auth.adapters import events, users
 from tm_auth.adapters.passwords import PasswordHasher
 from tm_auth.adapters.signing import KeyRing
 from tm_auth.config import AuthSettings
 from tm_auth.domain.accounts import User, validate_registration
+from tm_common import outbox
 from tm_common.db import Database
 from tm_common.errors import InvalidArgument, NotFound, Unauthenticated
 from tm_common.ratelimit import Limit, RateLimiter
@@ -48,6 +49,7 @@ async def register(deps: AuthDeps, username: str, email: str, password: str) -> 
     password_hash = await deps.hasher.hash(registration.password)
     async with deps.db.transaction() as conn:
         user = await users.insert(conn, registration, password_hash)
+        await outbox.add(conn, events.user_registered(user))
     log.info("user registered", extra={"new_user_id": user.id})
     return user
 

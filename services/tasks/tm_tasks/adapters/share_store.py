@@ -80,5 +80,17 @@ async def shared_with(
 
 async def audience(conn: AsyncConnection, task_id: int) -> list[int]:
     """Everyone the task is shared with."""
-    query = select(shares.c.shared_with_user_id).where(shares.c.task_id == task_id).order_by(shares.c.id)
-    return list(await conn.scalars(query))
+    return (await audiences(conn, [task_id]))[task_id]
+
+
+async def audiences(conn: AsyncConnection, task_ids: list[int]) -> dict[int, list[int]]:
+    """Everyone each task is shared with (one query for many tasks)."""
+    query = (
+        select(shares.c.task_id, shares.c.shared_with_user_id)
+        .where(shares.c.task_id.in_(task_ids))
+        .order_by(shares.c.id)
+    )
+    found: dict[int, list[int]] = {task_id: [] for task_id in task_ids}
+    for task_id, user_id in await conn.execute(query):
+        found[task_id].append(user_id)
+    return found

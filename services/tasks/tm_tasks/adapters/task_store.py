@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -9,6 +10,8 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from taskmanager.events.v1.events_pb2 import EventEnvelope
+from tm_common import outbox
 from tm_common.db import Database
 from tm_tasks.adapters import list_sql
 from tm_tasks.adapters.tables import RANK, shares, stats_versions, tasks
@@ -58,7 +61,9 @@ SELECT {_COLUMNS} FROM created
 """
 
 
-async def insert(db: Database, user_id: int, new: NewTask) -> Task:
+async def insert(db: Database, user_id: int, new: NewTask, event_of: Callable[[Task], EventEnvelope]) -> Task:
+    """Insert the task and its creation event in one transaction of two round trips (pipelined:
+    the event needs the task's id, the commit rides with the event's insert)."""
     params = (
         user_id,
         new.title,
@@ -68,9 +73,12 @@ async def insert(db: Database, user_id: int, new: NewTask) -> Task:
         new.due_date,
         list(new.tags),
     )
-    row = await db.fetch_one(_INSERT, params)
-    assert row is not None  # INSERT ... RETURNING always returns the row
-    return task_from_row(row)
+    async with db.connection() as conn, conn.pipeline(), conn.transaction():
+        row = await (await conn.execute(_INSERT, params)).fetchone()
+        assert row is not None  # INSERT ... RETURNING always returns the row
+        task = task_from_row(row)
+        await conn.execute(outbox.INSERT_SQL, outbox.insert_params(event_of(task)))
+    return task
 
 
 Seen = tuple[Task | None, Permission | None]  # a task and the share the caller has on it

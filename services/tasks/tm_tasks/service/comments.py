@@ -5,29 +5,34 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tm_common import outbox
 from tm_common.errors import InvalidArgument
-from tm_tasks.adapters import comment_store, task_store
+from tm_tasks.adapters import comment_store, events, task_store
 from tm_tasks.domain import comments as rules
 from tm_tasks.domain.access import Permission, authorize, permission_of
 from tm_tasks.domain.comments import Comment
-from tm_tasks.service.tasks import TasksDeps
+from tm_tasks.domain.tasks import Task
+from tm_tasks.service.tasks import TasksDeps, audience
 
 MAX_PAGE = 1000
 
 
-async def _visible(conn: AsyncConnection, user_id: int, task_id: int) -> Permission:
-    """What the user holds on the task; NotFound unless they can at least view it."""
-    task, shared = await task_store.get_for(conn, task_id, user_id)
-    held = permission_of(authorize(task, task_id, user_id, Permission.VIEW, shared), user_id, shared)
+async def _visible(conn: AsyncConnection, user_id: int, task_id: int) -> tuple[Task, Permission]:
+    """The task and what the user holds on it; NotFound unless they can at least view it."""
+    found, shared = await task_store.get_for(conn, task_id, user_id)
+    task = authorize(found, task_id, user_id, Permission.VIEW, shared)
+    held = permission_of(task, user_id, shared)
     assert held is not None
-    return held
+    return task, held
 
 
 async def add_comment(deps: TasksDeps, user_id: int, task_id: int, text: str) -> Comment:
     text = rules.content(text)
     async with deps.db.transaction() as conn:
-        await _visible(conn, user_id, task_id)
-        return await comment_store.insert(conn, task_id, user_id, text)
+        task, _ = await _visible(conn, user_id, task_id)
+        comment = await comment_store.insert(conn, task_id, user_id, text)
+        await outbox.add(conn, events.comment_added(user_id, task, comment, await audience(conn, task_id)))
+        return comment
 
 
 async def list_comments(
@@ -47,15 +52,20 @@ async def list_comments(
 async def edit_comment(deps: TasksDeps, user_id: int, task_id: int, comment_id: int, text: str) -> Comment:
     text = rules.content(text)
     async with deps.db.transaction() as conn:
-        comment = rules.belongs(await comment_store.get(conn, comment_id), task_id, comment_id)
-        await _visible(conn, user_id, comment.task_id)
-        rules.may_edit(comment, user_id)
-        return await comment_store.set_content(conn, comment_id, text)
+        before = rules.belongs(await comment_store.get(conn, comment_id), task_id, comment_id)
+        task, _ = await _visible(conn, user_id, before.task_id)
+        rules.may_edit(before, user_id)
+        after = await comment_store.set_content(conn, comment_id, text)
+        shared_with = await audience(conn, task.id)
+        await outbox.add(conn, events.comment_updated(user_id, task, before, after, shared_with))
+        return after
 
 
 async def delete_comment(deps: TasksDeps, user_id: int, task_id: int, comment_id: int) -> None:
     async with deps.db.transaction() as conn:
         comment = rules.belongs(await comment_store.get(conn, comment_id), task_id, comment_id)
-        held = await _visible(conn, user_id, comment.task_id)
+        task, held = await _visible(conn, user_id, comment.task_id)
         rules.may_delete(comment, user_id, held)
         await comment_store.delete(conn, comment_id)
+        shared_with = await audience(conn, task.id)
+        await outbox.add(conn, events.comment_deleted(user_id, task, comment, shared_with))

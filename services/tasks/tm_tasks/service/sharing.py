@@ -7,13 +7,14 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tm_common import outbox
 from tm_common.errors import InvalidArgument, NotFound
-from tm_tasks.adapters import share_store, task_store
+from tm_tasks.adapters import events, share_store, task_store
 from tm_tasks.adapters.users import UserDirectory
 from tm_tasks.domain.access import Permission, permission_of
 from tm_tasks.domain.sharing import Share, check_not_self, grantable
 from tm_tasks.domain.tasks import Task
-from tm_tasks.service.tasks import TasksDeps, locked
+from tm_tasks.service.tasks import TasksDeps, audience, locked
 
 MAX_PAGE = 1000
 
@@ -39,7 +40,9 @@ async def share_task(
         if target is None:
             raise NotFound(f"user {name!r} not found")
         check_not_self(task.user_id, target.id)
-        return await share_store.insert(conn, task_id, target.id, target.username, granted)
+        share = await share_store.insert(conn, task_id, target.id, target.username, granted)
+        await outbox.add(conn, events.task_shared(user_id, task, share, await audience(conn, task_id)))
+        return share
 
 
 async def change_permission(
@@ -49,15 +52,22 @@ async def change_permission(
         raise InvalidArgument.for_field("permission", "is required: view or edit")
     granted = grantable(permission)
     async with deps.db.transaction() as conn:
-        await locked(conn, user_id, task_id, Permission.OWNER)
-        share = await _share_of(conn, task_id, username)
-        return await share_store.set_permission(conn, share.id, granted)
+        task = await locked(conn, user_id, task_id, Permission.OWNER)
+        before = await _share_of(conn, task_id, username)
+        if before.permission == granted:
+            return before  # nothing changes, nothing to tell
+        after = await share_store.set_permission(conn, before.id, granted)
+        shared_with = await audience(conn, task_id)
+        await outbox.add(conn, events.permission_changed(user_id, task, before, after, shared_with))
+        return after
 
 
 async def unshare_task(deps: TasksDeps, user_id: int, task_id: int, username: str) -> None:
     async with deps.db.transaction() as conn:
-        await locked(conn, user_id, task_id, Permission.OWNER)
-        await share_store.delete(conn, (await _share_of(conn, task_id, username)).id)
+        task = await locked(conn, user_id, task_id, Permission.OWNER)
+        share = await _share_of(conn, task_id, username)
+        await outbox.add(conn, events.task_unshared(user_id, task, share, await audience(conn, task_id)))
+        await share_store.delete(conn, share.id)
 
 
 async def _share_of(conn: AsyncConnection, task_id: int, username: str) -> Share:
@@ -87,5 +97,5 @@ async def check_access(deps: TasksDeps, task_id: int, user_id: int) -> Access:
         task, shared = await task_store.get_for(conn, task_id, user_id)
         if task is None:
             raise NotFound(f"task {task_id} not found")
-        audience = await share_store.audience(conn, task_id)
-    return Access(permission_of(task, user_id, shared), task.user_id, [task.user_id, *audience])
+        shared_with = await audience(conn, task_id)
+    return Access(permission_of(task, user_id, shared), task.user_id, [task.user_id, *shared_with])

@@ -11,10 +11,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tm_common import outbox
 from tm_common.db import Database
 from tm_common.errors import InvalidArgument, NotFound
 from tm_common.singleflight import SingleFlight
-from tm_tasks.adapters import task_store
+from tm_tasks.adapters import events, share_store, task_store
 from tm_tasks.adapters.user_cache import UserCache
 from tm_tasks.domain import cursor, rules
 from tm_tasks.domain.access import Permission, authorize
@@ -55,8 +56,13 @@ async def locked(conn: AsyncConnection, user_id: int, task_id: int, needed: Perm
     return authorize(task, task_id, user_id, needed, shared)
 
 
+async def audience(conn: AsyncConnection, task_id: int) -> list[int]:
+    """Who the task's events concern besides its owner (read in the change's transaction)."""
+    return await share_store.audience(conn, task_id)
+
+
 async def create_task(deps: TasksDeps, user_id: int, new: NewTask) -> Task:
-    return await task_store.insert(deps.db, user_id, new)
+    return await task_store.insert(deps.db, user_id, new, lambda task: events.task_created(user_id, task))
 
 
 async def get_task(deps: TasksDeps, user_id: int, task_id: int) -> Task:
@@ -67,13 +73,18 @@ async def get_task(deps: TasksDeps, user_id: int, task_id: int) -> Task:
 async def update_task(deps: TasksDeps, user_id: int, task_id: int, patch: dict[str, Any]) -> Task:
     values = changes(patch)
     async with deps.db.transaction() as conn:
-        await locked(conn, user_id, task_id, Permission.EDIT)
-        return await task_store.update(conn, task_id, values)
+        before = await locked(conn, user_id, task_id, Permission.EDIT)
+        after = await task_store.update(conn, task_id, values)
+        event = events.task_updated(user_id, before, after, await audience(conn, task_id))
+        if event is not None:
+            await outbox.add(conn, event)
+        return after
 
 
 async def delete_task(deps: TasksDeps, user_id: int, task_id: int) -> None:
     async with deps.db.transaction() as conn:
-        await locked(conn, user_id, task_id, Permission.OWNER)
+        task = await locked(conn, user_id, task_id, Permission.OWNER)
+        await outbox.add(conn, events.task_deleted(user_id, task, await audience(conn, task_id)))
         await task_store.delete(conn, task_id)
 
 
@@ -85,7 +96,9 @@ async def add_tags(deps: TasksDeps, user_id: int, task_id: int, tags: list[str])
         problems.raise_if_any()
         if merged == task.tags:
             return task
-        return await task_store.update(conn, task_id, {"tags": merged})
+        after = await task_store.update(conn, task_id, {"tags": merged})
+        await outbox.add(conn, events.tags_added(user_id, task, after, await audience(conn, task_id)))
+        return after
 
 
 async def remove_tag(deps: TasksDeps, user_id: int, task_id: int, tag: str) -> Task:
@@ -93,7 +106,9 @@ async def remove_tag(deps: TasksDeps, user_id: int, task_id: int, tag: str) -> T
         task = await locked(conn, user_id, task_id, Permission.EDIT)
         if tag not in task.tags:
             raise NotFound(f"task {task_id} has no tag {tag!r}")
-        return await task_store.update(conn, task_id, {"tags": tuple(t for t in task.tags if t != tag)})
+        after = await task_store.update(conn, task_id, {"tags": tuple(t for t in task.tags if t != tag)})
+        await outbox.add(conn, events.tag_removed(user_id, task, after, tag, await audience(conn, task_id)))
+        return after
 
 
 MAX_BULK = 100
@@ -109,10 +124,14 @@ async def bulk_update(
     values = changes(patch)
     async with deps.db.transaction() as conn:
         found = await task_store.get_many_for(conn, ids, user_id)
+        before: dict[int, Task] = {}
         for task_id in ids:
             task, shared = found.get(task_id, (None, None))
-            authorize(task, task_id, user_id, Permission.EDIT, shared)
+            before[task_id] = authorize(task, task_id, user_id, Permission.EDIT, shared)
         updated = await task_store.update_many(conn, ids, values)
+        shared_with = await share_store.audiences(conn, ids)
+        changed = (events.task_updated(user_id, before[i], updated[i], shared_with[i]) for i in ids)
+        await outbox.add(conn, *(event for event in changed if event is not None))
     return [updated[task_id] for task_id in ids]
 
 

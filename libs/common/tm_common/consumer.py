@@ -1,0 +1,304 @@
+"""Consuming event streams exactly once in effect: at-least-once delivery from Redis consumer
+groups, made idempotent by recording each event id in the consumer's own schema.
+
+For each batch read (XREADGROUP, several streams at once):
+* one database transaction; each event in a savepoint: insert its id into `processed_events`
+  (ON CONFLICT DO NOTHING) and, only if it was new, run the handler (its effect commits with it);
+* XACK after the commit. A crash before the ack redelivers the batch, and the recorded ids turn
+  the redelivery into a no-op.
+
+A handler that raises rolls back its own savepoint only; the entry stays pending and is retried
+when XAUTOCLAIM picks up entries idle longer than `claim_idle_seconds` (which is also how entries
+of a dead consumer are taken over). After `max_deliveries` deliveries, or at once when the entry
+is not an event this consumer can decode, it goes to the dead-letter stream `<stream>:dead` with
+the error, and is acked. A database or Redis outage is not the event's fault: it dead-letters
+nothing, and the loop retries with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+from sqlalchemy import Column, DateTime, MetaData, Table, Text, Uuid, func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from taskmanager.events.v1.events_pb2 import EventEnvelope
+from tm_common.db import Database
+from tm_common.events import UndecodableEvent, decode
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncConnection, EventEnvelope], Awaitable[None]]
+
+
+def _columns() -> list[Column[Any]]:
+    return [
+        Column("event_id", Uuid, primary_key=True),
+        Column("stream", Text, nullable=False),
+        Column("event_type", Text, nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    ]
+
+
+processed_events = Table("processed_events", MetaData(), *_columns())
+
+
+def create_processed_events_table(op: Any) -> None:
+    """For a consumer's migration."""
+    op.create_table("processed_events", *_columns())
+
+
+def dead_letter_stream(stream: str) -> str:
+    return f"{stream}:dead"
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    group: str
+    consumer: str
+    streams: Sequence[str]
+    max_deliveries: int = 5
+    claim_idle_seconds: float = 30.0
+    block_seconds: float = 2.0
+    batch_size: int = 100
+
+
+@dataclass
+class Entry:
+    stream: str
+    message_id: bytes
+    fields: dict[bytes, bytes] | None  # None: trimmed away while pending
+    deliveries: int = 1
+    error: str = ""
+
+
+@dataclass
+class ConsumerCounters:
+    applied: int = 0
+    duplicates: int = 0
+    failures: int = 0
+    dead_lettered: int = 0
+    lag_seconds: list[float] = field(default_factory=list)  # of the last events, for benchmarks
+
+
+class StreamConsumer:
+    def __init__(self, db: Database, redis: Redis, settings: ConsumerSettings, handler: Handler) -> None:
+        self._db = db
+        self._redis = redis
+        self.settings = settings
+        self._handler = handler
+        self.counters = ConsumerCounters()
+        self._retry_delay = 0.1
+        self._next_claim = 0.0
+
+    async def run(self) -> None:
+        """Consume until cancelled, surviving outages of Postgres and Redis."""
+        while True:
+            try:
+                await self.ensure_groups()
+                await self._drain_own_pending()
+                while True:
+                    await self.poll()
+                    self._retry_delay = 0.1
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OperationalError, DBAPIError, OSError) as exc:
+                log.warning(
+                    "event consumer paused",
+                    extra={"error": f"{type(exc).__name__}: {exc}"[:300], "retry_in": self._retry_delay},
+                )
+                await asyncio.sleep(self._retry_delay)
+                self._retry_delay = min(self._retry_delay * 2, 5.0)
+
+    async def ensure_groups(self) -> None:
+        """Create the group on every stream (from the stream's first entry) if it is missing."""
+        for stream in self.settings.streams:
+            try:
+                await self._redis.xgroup_create(stream, self.settings.group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def poll(self) -> int:
+        """One round: reclaim stuck entries when due, then read new ones; how many were handled."""
+        handled = 0
+        if time.monotonic() >= self._next_claim:
+            self._next_claim = time.monotonic() + self.settings.claim_idle_seconds / 2
+            handled += await self.claim_stuck()
+        reply: Any = await self._redis.xreadgroup(
+            self.settings.group,
+            self.settings.consumer,
+            dict.fromkeys(self.settings.streams, ">"),
+            count=self.settings.batch_size,
+            block=int(self.settings.block_seconds * 1000),
+        )
+        entries = [
+            Entry(_str(stream), message_id, fields)
+            for stream, messages in reply or []
+            for message_id, fields in messages
+        ]
+        await self.handle(entries)
+        return handled + len(entries)
+
+    async def _drain_own_pending(self) -> None:
+        """Entries delivered to this consumer name before a restart, not yet acked."""
+        for stream in self.settings.streams:
+            while True:
+                reply: Any = await self._redis.xreadgroup(
+                    self.settings.group, self.settings.consumer, {stream: "0"}, count=self.settings.batch_size
+                )
+                messages = reply[0][1] if reply else []
+                if not messages:
+                    break
+                entries = [Entry(stream, message_id, fields or None) for message_id, fields in messages]
+                await self._count_deliveries(entries)
+                await self.handle(entries)
+                if all(entry.error for entry in entries):
+                    break  # all failed again: leave them to XAUTOCLAIM's pace
+
+    async def claim_stuck(self) -> int:
+        """Take over entries pending longer than claim_idle_seconds (a crashed consumer's, or
+        ones whose handler failed) and handle them again."""
+        handled = 0
+        idle_ms = int(self.settings.claim_idle_seconds * 1000)
+        for stream in self.settings.streams:
+            start: bytes | str = "0-0"
+            while True:
+                claimed: Any = await self._redis.xautoclaim(
+                    stream,
+                    self.settings.group,
+                    self.settings.consumer,
+                    idle_ms,
+                    start_id=start,
+                    count=self.settings.batch_size,
+                )
+                start, messages = claimed[0], claimed[1]
+                entries = [Entry(stream, message_id, fields or None) for message_id, fields in messages]
+                if entries:
+                    await self._count_deliveries(entries)
+                    await self.handle(entries)
+                    handled += len(entries)
+                if _str(start) == "0-0":
+                    break
+        return handled
+
+    async def _count_deliveries(self, entries: list[Entry]) -> None:
+        for entry in entries:
+            info = await self._redis.xpending_range(
+                entry.stream, self.settings.group, min=entry.message_id, max=entry.message_id, count=1
+            )
+            entry.deliveries = int(info[0]["times_delivered"]) if info else 1
+
+    async def handle(self, entries: list[Entry]) -> None:
+        """Apply a batch in one transaction (a savepoint each), then ack what is settled."""
+        if not entries:
+            return
+        events: list[tuple[Entry, EventEnvelope]] = []
+        dead: list[Entry] = []
+        settled: list[Entry] = []
+        for entry in entries:
+            if entry.fields is None:  # pending, but trimmed from the stream: nothing left to apply
+                log.error("pending event trimmed away", extra={"message_id": _str(entry.message_id)})
+                settled.append(entry)
+                continue
+            try:
+                events.append((entry, _event_of(entry.fields)))
+            except UndecodableEvent as exc:
+                entry.error = str(exc)
+                dead.append(entry)
+        if events:
+            async with self._db.transaction() as conn:
+                for entry, event in events:
+                    await self._apply(conn, entry, event)
+        now = time.time()
+        for entry, event in events:
+            if not entry.error:
+                settled.append(entry)
+                self._observe_lag(now, event)
+            elif entry.deliveries >= self.settings.max_deliveries:
+                dead.append(entry)
+        for entry in dead:
+            await self._dead_letter(entry)
+        await self._ack([*settled, *dead])
+
+    async def _apply(self, conn: AsyncConnection, entry: Entry, event: EventEnvelope) -> None:
+        try:
+            async with conn.begin_nested():
+                first = await conn.scalar(
+                    pg_insert(processed_events)
+                    .values(event_id=event.event_id, stream=entry.stream, event_type=event.type)
+                    .on_conflict_do_nothing()
+                    .returning(processed_events.c.event_id)
+                )
+                if first is None:
+                    self.counters.duplicates += 1
+                    return
+                await self._handler(conn, event)
+                self.counters.applied += 1
+        except (OperationalError, OSError):
+            raise  # the database is unreachable: not this event's fault
+        except Exception as exc:
+            if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                raise
+            self.counters.failures += 1
+            entry.error = f"{type(exc).__name__}: {exc}"[:500]
+            log.warning(
+                "event handler failed",
+                extra={
+                    "event_id": event.event_id,
+                    "event_type": event.type,
+                    "deliveries": entry.deliveries,
+                    "error": entry.error,
+                },
+            )
+
+    async def _dead_letter(self, entry: Entry) -> None:
+        fields: dict[Any, Any] = dict(entry.fields or {})
+        fields.update(
+            {
+                "source_stream": entry.stream,
+                "source_id": entry.message_id,
+                "group": self.settings.group,
+                "deliveries": entry.deliveries,
+                "error": entry.error,
+            }
+        )
+        await self._redis.xadd(dead_letter_stream(entry.stream), fields)
+        self.counters.dead_lettered += 1
+        log.error(
+            "event dead-lettered",
+            extra={"stream": entry.stream, "message_id": _str(entry.message_id), "error": entry.error},
+        )
+
+    async def _ack(self, entries: list[Entry]) -> None:
+        by_stream: dict[str, list[bytes]] = {}
+        for entry in entries:
+            by_stream.setdefault(entry.stream, []).append(entry.message_id)
+        for stream, ids in by_stream.items():
+            await self._redis.xack(stream, self.settings.group, *ids)
+
+    def _observe_lag(self, now: float, event: EventEnvelope) -> None:
+        lags = self.counters.lag_seconds
+        lags.append(now - event.occurred_at.ToMicroseconds() / 1e6)
+        if len(lags) > 100_000:
+            del lags[:50_000]
+
+
+def _event_of(fields: dict[bytes, bytes]) -> EventEnvelope:
+    payload = fields.get(b"payload")
+    if payload is None:
+        raise UndecodableEvent("the entry has no payload field")
+    return decode(payload)
+
+
+def _str(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,185 @@
+"""The outbox relay: publishes a producer's outbox rows to its Redis stream, oldest first.
+
+One batch is one transaction: take the relay lock, read unpublished rows in id order, XADD them
+(one pipeline), mark them published, commit. A crash after XADD and before the commit publishes
+the batch again on the next run: consumers drop the repeats by event id (tm_common.consumer).
+
+* Order: one relay publishes at a time (a transaction-level advisory lock; other instances of the
+  service wait as hot standbys), and a batch holds only committed rows, so the stream follows
+  commit order batch by batch. Two writes to one task are never reordered: the second waits for
+  the first's row lock and takes its outbox id after the first committed.
+* Wake-up: an insert trigger NOTIFYs on commit; the relay also polls every `poll_seconds`.
+* Redis or Postgres down: writes go on (they only touch Postgres); the relay retries with
+  backoff and drains the backlog when both are back.
+* Trimming: XADD with an approximate MAXLEN (`max_stream_length`), and before each batch the relay
+  makes sure that trim cannot drop an entry a live consumer group (one with a consumer active
+  within `live_group_seconds`, or a new one) has not read and acknowledged. If it would, publishing waits (the
+  events stay safe in the outbox) and a warning names the stream.
+* Published rows stay in the outbox for `keep_published_hours`, then are deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from redis.asyncio import Redis
+
+from tm_common import outbox
+from tm_common.config import ServiceSettings
+from tm_common.db import Database
+
+log = logging.getLogger(__name__)
+
+_PENDING = """
+SELECT id, event_id, event_type, payload FROM outbox WHERE published_at IS NULL
+ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+"""
+_MARK = "UPDATE outbox SET published_at = now() WHERE id = ANY(%s)"
+_FORGET = "DELETE FROM outbox WHERE published_at < now() - make_interval(hours => %s)"
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    stream: str
+    batch_size: int = 500
+    poll_seconds: float = 1.0
+    max_stream_length: int = 1_000_000
+    live_group_seconds: float = 3600.0
+    keep_published_hours: int = 168
+    housekeeping_seconds: float = 600.0
+
+
+def relay_settings(settings: ServiceSettings) -> RelaySettings:
+    return RelaySettings(
+        stream=settings.events_stream,
+        max_stream_length=settings.events_stream_max_length,
+        keep_published_hours=settings.outbox_keep_published_hours,
+    )
+
+
+class OutboxRelay:
+    def __init__(self, db: Database, redis: Redis, settings: RelaySettings) -> None:
+        self._db = db
+        self._redis = redis
+        self.settings = settings
+        self._lock_name = f"outbox relay {db.schema}"
+        self._retry_delay = 0.1
+        self._next_housekeeping = 0.0
+        self._next_backpressure_warning = 0.0
+
+    async def run(self) -> None:
+        """Publish until cancelled, surviving outages of Postgres and Redis."""
+        while True:
+            try:
+                await self._serve()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # an outage: keep the service up and try again
+                log.warning(
+                    "outbox relay paused",
+                    extra={"error": f"{type(exc).__name__}: {exc}"[:300], "retry_in": self._retry_delay},
+                )
+                await asyncio.sleep(self._retry_delay)
+                self._retry_delay = min(self._retry_delay * 2, 5.0)
+
+    async def _serve(self) -> None:
+        async with await psycopg.AsyncConnection.connect(
+            self._db.libpq_url, autocommit=True, connect_timeout=3, application_name="outbox-relay"
+        ) as listener:
+            channel = sql.Identifier(outbox.channel(self._db.schema))
+            await listener.execute(sql.SQL("LISTEN {}").format(channel))
+            while True:
+                while await self.publish_batch() >= self.settings.batch_size:
+                    pass
+                self._retry_delay = 0.1
+                await self._housekeeping()
+                async for _ in listener.notifies(timeout=self.settings.poll_seconds, stop_after=1):
+                    pass
+
+    async def publish_batch(self) -> int:
+        """Publish the oldest unpublished rows; how many were published."""
+        async with self._db.connection() as conn, conn.transaction():
+            locked = await (
+                await conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (self._lock_name,))
+            ).fetchone()
+            if not locked or not locked[0]:
+                return 0  # another instance is publishing
+            rows = await (await conn.execute(_PENDING, (self.settings.batch_size,))).fetchall()
+            if not rows:
+                return 0
+            rows = rows[: await self._room(len(rows))]
+            if not rows:
+                return 0
+            await self._xadd(rows)
+            await self._mark_published(conn, [row.id for row in rows])
+        return len(rows)
+
+    async def _xadd(self, rows: Sequence[Any]) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for row in rows:
+            pipe.xadd(
+                self.settings.stream,
+                {"event_id": str(row.event_id), "type": row.event_type, "payload": bytes(row.payload)},
+                maxlen=self.settings.max_stream_length,
+                approximate=True,
+            )
+        await pipe.execute()
+
+    async def _mark_published(self, conn: psycopg.AsyncConnection[Any], ids: list[int]) -> None:
+        await conn.execute(_MARK, (ids,))
+
+    async def _room(self, wanted: int) -> int:
+        """How many entries may be added without the MAXLEN trim dropping one that a live group
+        still needs."""
+        length = await self._redis.xlen(self.settings.stream)
+        overflow = length + wanted - self.settings.max_stream_length
+        if overflow <= 0:
+            return wanted
+        room = wanted - (overflow - await self._droppable(overflow))
+        if room < wanted and time.monotonic() >= self._next_backpressure_warning:
+            self._next_backpressure_warning = time.monotonic() + 60
+            log.warning(
+                "outbox relay held back: a consumer group has not read the stream's oldest events",
+                extra={"stream": self.settings.stream, "length": length, "publishing": max(room, 0)},
+            )
+        return max(room, 0)
+
+    async def _droppable(self, limit: int) -> int:
+        """How many of the oldest entries (at most `limit`) every live group has read and acked."""
+        stream = self.settings.stream
+        droppable = limit
+        for group in await self._redis.xinfo_groups(stream):
+            if not await self._live(group["name"]):
+                continue
+            if group["pending"]:
+                oldest_unacked = (await self._redis.xpending(stream, group["name"]))["min"]
+                end = b"(" + _bytes(oldest_unacked)
+            else:
+                end = _bytes(group["last-delivered-id"])
+            done: Any = await self._redis.xrange(stream, "-", end, count=droppable)
+            droppable = min(droppable, len(done))
+        return droppable
+
+    async def _live(self, group: bytes | str) -> bool:
+        """A group is live unless every consumer it has was idle longer than live_group_seconds.
+        One with no consumer yet is new (Redis 6.2 creates a consumer at its first delivery)."""
+        consumers = await self._redis.xinfo_consumers(self.settings.stream, group)
+        return not consumers or any(c["idle"] < self.settings.live_group_seconds * 1000 for c in consumers)
+
+    async def _housekeeping(self) -> None:
+        if time.monotonic() < self._next_housekeeping:
+            return
+        self._next_housekeeping = time.monotonic() + self.settings.housekeeping_seconds
+        async with self._db.connection() as conn:
+            await conn.execute(_FORGET, (self.settings.keep_published_hours,))
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
