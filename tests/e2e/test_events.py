@@ -807,7 +807,7 @@ def test_logging_in_publishes_nothing(http, redis_url) -> None:
 
 # -- the stream entries themselves -----------------------------------------------------------
 @pytest.mark.parametrize("stream", [TASK_EVENTS_STREAM, AUTH_EVENTS_STREAM])
-def test_stream_entries_carry_the_envelopes_id_and_type_and_ids_are_unique(
+def test_stream_entries_carry_the_envelopes_id_and_type_and_an_id_names_one_event(
     http, account, redis_url, stream
 ) -> None:
     task = create_task(http, account)
@@ -821,5 +821,9 @@ def test_stream_entries_carry_the_envelopes_id_and_type_and_ids_are_unique(
         assert entry.envelope.schema_version == 1, entry
         assert entry.envelope.producer == stream.removeprefix("events:"), entry
         assert entry.envelope.WhichOneof("payload") is not None, entry
-    ids = [entry.event_id for entry in entries]
-    assert len(ids) == len(set(ids)), "an event id appears twice in " + stream
+    # Delivery is at least once: a relay killed between publish and mark (test_event_outages)
+    # publishes a batch again. A repeated id must then be the very same event, never another.
+    by_id: dict[str, set[bytes]] = {}
+    for entry in entries:
+        by_id.setdefault(entry.event_id, set()).add(entry.envelope.SerializeToString())
+    assert all(len(payloads) == 1 for payloads in by_id.values()), "two events share an id in " + stream

@@ -31,6 +31,8 @@ class ServiceSettings(BaseSettings):
     # Producers of events: the Redis stream their outbox relay publishes to, its approximate
     # MAXLEN, and how long published outbox rows are kept (for republishing a window).
     events_stream: str = ""
+    # Run the outbox relay inside the service process (several instances are safe: one publishes).
+    outbox_relay: bool = True
     events_stream_max_length: int = Field(default=1_000_000, ge=1000)
     outbox_keep_published_hours: int = Field(default=168, ge=1)
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)

@@ -2,8 +2,10 @@
 groups, made idempotent by recording each event id in the consumer's own schema.
 
 For each batch read (XREADGROUP, several streams at once):
-* one database transaction; each event in a savepoint: insert its id into `processed_events`
-  (ON CONFLICT DO NOTHING) and, only if it was new, run the handler (its effect commits with it);
+* one database transaction: insert the batch's event ids into `processed_events` (ON CONFLICT DO
+  NOTHING, one statement) and run the handler for the ids that were new (the effects commit with
+  them). If a handler raises, the batch rolls back and is applied again one event per savepoint,
+  so that only the failing event is left out;
 * XACK after the commit. A crash before the ack redelivers the batch, and the recorded ids turn
   the redelivery into a no-op.
 
@@ -215,8 +217,8 @@ class StreamConsumer:
             except UndecodableEvent as exc:
                 entry.error = str(exc)
                 dead.append(entry)
-        if events:
-            async with self._db.transaction() as conn:
+        if events and not await self._apply_all(events):
+            async with self._db.transaction() as conn:  # one handler failed: find it, apply the rest
                 for entry, event in events:
                     await self._apply(conn, entry, event)
         now = time.time()
@@ -230,7 +232,35 @@ class StreamConsumer:
             await self._dead_letter(entry)
         await self._ack([*settled, *dead])
 
+    async def _apply_all(self, events: list[tuple[Entry, EventEnvelope]]) -> bool:
+        """The fast path: the whole batch in one transaction, its ids recorded by one statement.
+        False (and nothing applied) if a handler raised."""
+        try:
+            async with self._db.transaction() as conn:
+                rows = [
+                    {"event_id": event.event_id, "stream": entry.stream, "event_type": event.type}
+                    for entry, event in events
+                ]
+                statement = pg_insert(processed_events).values(rows).on_conflict_do_nothing()
+                new = set(map(str, await conn.scalars(statement.returning(processed_events.c.event_id))))
+                applied = 0
+                for _, event in events:
+                    if event.event_id in new:
+                        new.discard(event.event_id)  # the same event twice in one batch: once
+                        await self._handler(conn, event)
+                        applied += 1
+        except (OperationalError, OSError):
+            raise
+        except Exception as exc:
+            if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                raise
+            return False
+        self.counters.applied += applied
+        self.counters.duplicates += len(events) - applied
+        return True
+
     async def _apply(self, conn: AsyncConnection, entry: Entry, event: EventEnvelope) -> None:
+        """The careful path: one event in a savepoint of the batch's transaction."""
         try:
             async with conn.begin_nested():
                 first = await conn.scalar(

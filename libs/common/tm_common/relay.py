@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +37,12 @@ from tm_common.db import Database
 
 log = logging.getLogger(__name__)
 
+# Nothing unless this transaction gets the relay lock (the CTE is evaluated once, first).
 _PENDING = """
-SELECT id, event_id, event_type, payload FROM outbox WHERE published_at IS NULL
-ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+WITH relay AS (SELECT pg_try_advisory_xact_lock(hashtext(%s)) AS locked)
+SELECT id, event_id, event_type, payload FROM outbox, relay
+WHERE relay.locked AND published_at IS NULL
+ORDER BY id LIMIT %s FOR UPDATE OF outbox SKIP LOCKED
 """
 _MARK = "UPDATE outbox SET published_at = now() WHERE id = ANY(%s)"
 _FORGET = "DELETE FROM outbox WHERE published_at < now() - make_interval(hours => %s)"
@@ -54,6 +57,13 @@ class RelaySettings:
     live_group_seconds: float = 3600.0
     keep_published_hours: int = 168
     housekeeping_seconds: float = 600.0
+
+
+def relay_loops(
+    settings: ServiceSettings, db: Database, redis: Redis
+) -> list[Callable[[], Coroutine[Any, Any, None]]]:
+    """The service's background loops for its outbox: the relay, unless turned off."""
+    return [OutboxRelay(db, redis, relay_settings(settings)).run] if settings.outbox_relay else []
 
 
 def relay_settings(settings: ServiceSettings) -> RelaySettings:
@@ -73,6 +83,7 @@ class OutboxRelay:
         self._retry_delay = 0.1
         self._next_housekeeping = 0.0
         self._next_backpressure_warning = 0.0
+        self._length_bound = settings.max_stream_length  # unknown until read
 
     async def run(self) -> None:
         """Publish until cancelled, surviving outages of Postgres and Redis."""
@@ -102,18 +113,18 @@ class OutboxRelay:
                 await self._housekeeping()
                 async for _ in listener.notifies(timeout=self.settings.poll_seconds, stop_after=1):
                     pass
+                # Every commit notifies: fold the ones queued meanwhile into the next batch.
+                async for _ in listener.notifies(timeout=0.0):
+                    pass
 
     async def publish_batch(self) -> int:
         """Publish the oldest unpublished rows; how many were published."""
-        async with self._db.connection() as conn, conn.transaction():
-            locked = await (
-                await conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (self._lock_name,))
-            ).fetchone()
-            if not locked or not locked[0]:
-                return 0  # another instance is publishing
-            rows = await (await conn.execute(_PENDING, (self.settings.batch_size,))).fetchall()
+        # Pipelined: BEGIN rides with the SELECT, the UPDATE with the COMMIT.
+        async with self._db.connection() as conn, conn.pipeline(), conn.transaction():
+            pending = await conn.execute(_PENDING, (self._lock_name, self.settings.batch_size))
+            rows = await pending.fetchall()
             if not rows:
-                return 0
+                return 0  # nothing to publish, or another instance is publishing
             rows = rows[: await self._room(len(rows))]
             if not rows:
                 return 0
@@ -138,7 +149,13 @@ class OutboxRelay:
     async def _room(self, wanted: int) -> int:
         """How many entries may be added without the MAXLEN trim dropping one that a live group
         still needs."""
+        # Only XADD makes the stream longer: far from the cap, the last length read plus what
+        # was added since is a safe bound, and saves a round trip per batch.
+        if self._length_bound + wanted <= self.settings.max_stream_length // 2:
+            self._length_bound += wanted
+            return wanted
         length = await self._redis.xlen(self.settings.stream)
+        self._length_bound = length + wanted
         overflow = length + wanted - self.settings.max_stream_length
         if overflow <= 0:
             return wanted

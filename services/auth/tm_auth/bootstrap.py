@@ -18,7 +18,7 @@ from tm_auth.service.accounts import AuthDeps
 from tm_common import redis_client
 from tm_common.db import Database
 from tm_common.ratelimit import RateLimiter
-from tm_common.relay import OutboxRelay, relay_settings
+from tm_common.relay import relay_loops
 from tm_common.server import ServiceDefinition
 from tm_common.tokens import TokenVerifier
 
@@ -50,5 +50,5 @@ def build(settings: AuthSettings) -> ServiceDefinition:
         public_methods=PUBLIC_METHODS,
         checks={"database": db.check, "redis": lambda: redis_client.check(redis)},
         on_close=[db.close, redis.aclose],
-        background=[OutboxRelay(db, redis, relay_settings(settings)).run],
+        background=relay_loops(settings, db, redis),
     )

@@ -8,7 +8,7 @@ from taskmanager.tasks.v1 import tasks_pb2_grpc
 from tm_common import redis_client
 from tm_common.db import Database
 from tm_common.jwks import jwks_from_auth_service
-from tm_common.relay import OutboxRelay, relay_settings
+from tm_common.relay import relay_loops
 from tm_common.server import ServiceDefinition
 from tm_common.tokens import TokenVerifier
 from tm_tasks.adapters.user_cache import UserCache
@@ -28,7 +28,6 @@ def build(settings: TasksSettings) -> ServiceDefinition:
     deps = TasksDeps(db=db, cache=UserCache(redis))
 
     users = UserDirectory(settings.auth_address)
-    relay = OutboxRelay(db, redis, relay_settings(settings))
 
     def register(server: grpc.aio.Server) -> None:
         tasks_pb2_grpc.add_TasksServiceServicer_to_server(TasksServicer(deps), server)
@@ -47,5 +46,5 @@ def build(settings: TasksSettings) -> ServiceDefinition:
         ),
         checks={"database": db.check, "redis": lambda: redis_client.check(redis)},
         on_close=[db.close, redis.aclose],
-        background=[relay.run],
+        background=relay_loops(settings, db, redis),
     )

@@ -10,7 +10,9 @@ GATEWAY_URL set: load that running system. AUTH_GRPC_ADDRESS and TASKS_GRPC_ADDR
 gRPC lines, TASKS_DATABASE_URL (the tasks role's libpq URL) the tasks scenarios, REDIS_URL the count
 of stats recomputed. Otherwise: a stack of its own, like the tests' (free ports, a temporary
 directory), always stopped. BENCH_SECONDS (5) is the length of each scenario, BENCH_CONNECTIONS (16)
-the concurrency. Exits non-zero when a scenario's error rate is above 1% (non-2xx / non-OK answers
+the concurrency. During the write scenarios a consumer built on tm_common.consumer follows the tasks
+event stream and the notes give the event lag (ADMIN_DATABASE_URL, a role that may create a schema,
+for an external system). Exits non-zero when a scenario's error rate is above 1% (non-2xx / non-OK answers
 are errors)."""
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from tm_devstack.bench.k6 import K6, MAX_ERROR_RATE, Result, k6_version, run_k6
+from tm_devstack.bench.lag import LagWatcher, summary
 from tm_devstack.bench.scenarios import LIST_QUERY, auth_scenarios, legend, task_scenarios
 from tm_devstack.bench.seed import SEARCH_WORD, BenchUser, login, register, seed_users
 from tm_devstack.bench.target import Target, target
 
 SMALL_USER_TASKS = 1000
+WRITES = ("stats miss", "create")  # the scenarios whose events the lag watcher follows
 
 
 def table(results: list[Result]) -> str:
@@ -95,13 +99,25 @@ def run(target: Target, seconds: int, connections: int, big: int) -> tuple[list[
         for user in users:
             plan += task_scenarios(target, user)
         results: list[Result] = []
+        watcher = (
+            LagWatcher(target.admin_database, target.redis)
+            if target.admin_database and target.redis
+            else None
+        )
+        if watcher is None:
+            notes.append("event lag skipped: set ADMIN_DATABASE_URL and REDIS_URL")
         for scenario in plan:
             what = f"{scenario.user} {scenario.name}, {scenario.transport}"
             print(f"bench: {what} for {seconds}s ...", file=sys.stderr, flush=True)
             token = login(http, scenario.username) if scenario.username else ""  # fresh for each
             watched = target.redis if scenario.name.startswith("stats") else None
             before = cache_lookups(watched)
-            result = run_k6(scenario, token, seconds, connections)
+            if watcher and scenario.name in WRITES:
+                with watcher.measuring() as lags:
+                    result = run_k6(scenario, token, seconds, connections)
+                notes.append(f"{what}: event lag, commit to a consumer's commit: {summary(lags)}")
+            else:
+                result = run_k6(scenario, token, seconds, connections)
             results.append(result)
             after = cache_lookups(watched)
             if before and after:

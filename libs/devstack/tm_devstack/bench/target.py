@@ -31,6 +31,8 @@ class Target:
     tasks_direct: str | None  # host:port of the tasks service's gRPC server
     tasks_database: str | None  # plain libpq URL of the tasks role (seeding); None: no tasks scenarios
     redis: str | None  # URL of the services' Redis (to count cached stats versions), or None
+    # A role that may create a schema, for the event-lag watcher's bookkeeping; None: no lag figures.
+    admin_database: str | None = None
 
 
 def is_loopback(host: str | None) -> bool:
@@ -72,6 +74,9 @@ def target() -> Iterator[Target]:
             tasks_direct=host_port(tasks) if tasks else None,
             tasks_database=loopback_database(database) if database else None,
             redis=redis,
+            admin_database=loopback_database(admin)
+            if (admin := _optional_env("ADMIN_DATABASE_URL"))
+            else None,
         )
         return
     data_dir = Path(tempfile.mkdtemp(prefix="tm-bench-"))
@@ -100,6 +105,7 @@ def target() -> Iterator[Target]:
             tasks_direct=stack.service_address("tasks"),
             tasks_database=loopback_database(stack.service_database_url(tasks_spec, driver="postgresql")),
             redis=stack.redis_url,
+            admin_database=stack.admin_url,
         )
         ok = True
     finally:

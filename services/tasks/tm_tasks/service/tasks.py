@@ -34,6 +34,7 @@ class TasksDeps:
     cache: UserCache
     # Concurrent misses of one cache entry (right after a write) compute it once.
     flight: SingleFlight = dataclasses.field(default_factory=SingleFlight)
+    task_ids: task_store.TaskIds = dataclasses.field(default_factory=task_store.TaskIds)
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,9 @@ async def audience(conn: AsyncConnection, task_id: int) -> list[int]:
 
 
 async def create_task(deps: TasksDeps, user_id: int, new: NewTask) -> Task:
-    return await task_store.insert(deps.db, user_id, new, lambda task: events.task_created(user_id, task))
+    return await task_store.insert(
+        deps.db, deps.task_ids, user_id, new, lambda task: events.task_created(user_id, task)
+    )
 
 
 async def get_task(deps: TasksDeps, user_id: int, task_id: int) -> Task:
