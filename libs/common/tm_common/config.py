@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -35,12 +37,22 @@ class ServiceSettings(BaseSettings):
     outbox_relay: bool = True
     events_stream_max_length: int = Field(default=1_000_000, ge=1000)
     outbox_keep_published_hours: int = Field(default=168, ge=1)
+    # Consumers of events: the streams they read ("a,b"), their consumer group, and this
+    # instance's name in it (stable across restarts, so a restarted instance takes back what it
+    # had not acknowledged; instances that come and go are covered by XAUTOCLAIM).
+    consume_streams: str = ""
+    consumer_group: str = ""
+    consumer_name: str = Field(default_factory=socket.gethostname)
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)
     max_message_bytes: int = 32 * 1024 * 1024
 
     @property
     def grpc_address(self) -> str:
         return f"{self.grpc_host}:{self.grpc_port}"
+
+    @property
+    def streams(self) -> list[str]:
+        return [name.strip() for name in self.consume_streams.split(",") if name.strip()]
 
     def peers(self) -> dict[str, str]:
         """Parse SERVICE_ADDRESSES into {name: address}."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from taskmanager.events.v1.events_pb2 import EventEnvelope
+from tm_common.config import ServiceSettings
 from tm_common.db import Database
 from tm_common.events import UndecodableEvent, decode
 
@@ -90,6 +91,16 @@ class ConsumerCounters:
     failures: int = 0
     dead_lettered: int = 0
     lag_seconds: list[float] = field(default_factory=list)  # of the last events, for benchmarks
+
+
+def consumer_loops(
+    settings: ServiceSettings, db: Database, redis: Redis, handler: Handler
+) -> list[Callable[[], Coroutine[Any, Any, None]]]:
+    """The service's background loop consuming its streams (see ServiceSettings)."""
+    config = ConsumerSettings(
+        group=settings.consumer_group, consumer=settings.consumer_name, streams=settings.streams
+    )
+    return [StreamConsumer(db, redis, config, handler).run]
 
 
 class StreamConsumer:

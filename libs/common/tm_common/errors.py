@@ -106,3 +106,18 @@ INTERNAL_STATUS = status_pb2.Status(code=code_pb2.INTERNAL, message="internal er
 UNAVAILABLE_STATUS = status_pb2.Status(
     code=code_pb2.UNAVAILABLE, message="a service this depends on is unavailable; try again"
 )
+
+
+class Problems:
+    """Collects field errors so a caller learns everything wrong with a request at once."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, str] = {}
+
+    def add(self, field: str, problem: str) -> None:
+        self.fields.setdefault(field, problem)
+
+    def raise_if_any(self) -> None:
+        if self.fields:
+            message = "; ".join(f"{field}: {problem}" for field, problem in self.fields.items())
+            raise InvalidArgument(message, self.fields)

@@ -22,9 +22,16 @@ TRANSCODED_SERVICES = [
     "taskmanager.tasks.v1.TasksService",
     "taskmanager.tasks.v1.SharingService",
     "taskmanager.tasks.v1.CommentsService",
+    "taskmanager.activity.v1.ActivityService",
+    "taskmanager.notify.v1.NotifyService",
 ]
 # Where each upstream is in containers (compose service names).
-UPSTREAM_DEFAULTS = {"auth": "auth:50051", "tasks": "tasks:50052"}
+UPSTREAM_DEFAULTS = {
+    "auth": "auth:50051",
+    "tasks": "tasks:50052",
+    "activity": "activity:50054",
+    "notify": "notify:50055",
+}
 DEFAULT_EDGE_LIMITS = {
     "LOGIN_EDGE_BURST": 50,
     "REGISTER_EDGE_BURST": 50,

@@ -17,4 +17,8 @@ class ServiceSpec:
 SERVICES: list[ServiceSpec] = [
     ServiceSpec("auth", 50051, "tm_auth.entrypoints.main", "tm_auth.entrypoints.migrate", "auth"),
     ServiceSpec("tasks", 50052, "tm_tasks.entrypoints.main", "tm_tasks.entrypoints.migrate", "tasks"),
+    ServiceSpec(
+        "activity", 50054, "tm_activity.entrypoints.main", "tm_activity.entrypoints.migrate", "activity"
+    ),
+    ServiceSpec("notify", 50055, "tm_notify.entrypoints.main", "tm_notify.entrypoints.migrate", "notify"),
 ]

@@ -6,9 +6,9 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import date
 
+from tm_common.errors import Problems
 from tm_tasks.domain import cursor, rules
 from tm_tasks.domain.cursor import Cursor
-from tm_tasks.domain.rules import Problems
 
 SORTABLE = ("id", "title", "priority", "completed", "created_at", "due_date")
 DEFAULT_LIMIT = 100

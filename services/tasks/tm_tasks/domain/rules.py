@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import date
 
-from tm_common.errors import InvalidArgument
+from tm_common.errors import Problems
 
 MAX_TITLE = 200
 MAX_DESCRIPTION = 1000
@@ -15,21 +15,6 @@ MAX_TAG = 50
 MIN_YEAR, MAX_YEAR = 1, 9998  # 9999-12-31 + 1 day overflows in date ranges
 PRIORITIES = ("low", "medium", "high")  # in rank order: sorting by priority follows it
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-class Problems:
-    """Collects field errors so a caller learns everything wrong with a request at once."""
-
-    def __init__(self) -> None:
-        self.fields: dict[str, str] = {}
-
-    def add(self, field: str, problem: str) -> None:
-        self.fields.setdefault(field, problem)
-
-    def raise_if_any(self) -> None:
-        if self.fields:
-            message = "; ".join(f"{field}: {problem}" for field, problem in self.fields.items())
-            raise InvalidArgument(message, self.fields)
 
 
 def text_ok(value: str) -> bool:

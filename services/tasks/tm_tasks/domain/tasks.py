@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from tm_common.errors import InvalidArgument
+from tm_common.errors import InvalidArgument, Problems
 from tm_tasks.domain import rules
-from tm_tasks.domain.rules import Problems
 
 PATCHABLE = ("title", "description", "completed", "priority", "due_date", "tags")
 CLEARABLE = ("description", "due_date")

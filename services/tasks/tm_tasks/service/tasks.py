@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tm_common import outbox
 from tm_common.db import Database
-from tm_common.errors import InvalidArgument, NotFound
+from tm_common.errors import InvalidArgument, NotFound, Problems
 from tm_common.singleflight import SingleFlight
 from tm_tasks.adapters import events, share_store, task_store
 from tm_tasks.adapters.user_cache import UserCache
@@ -21,7 +21,6 @@ from tm_tasks.domain import cursor, rules
 from tm_tasks.domain.access import Permission, authorize
 from tm_tasks.domain.cursor import Cursor
 from tm_tasks.domain.listing import ListQuery, page_numbers
-from tm_tasks.domain.rules import Problems
 from tm_tasks.domain.stats import TaskStats
 from tm_tasks.domain.tasks import NewTask, Task, changes
 

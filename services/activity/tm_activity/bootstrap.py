@@ -1,0 +1,40 @@
+"""Wiring: build the activity service's dependencies and its server definition from settings."""
+
+from __future__ import annotations
+
+import grpc
+
+from taskmanager.activity.v1 import activity_pb2_grpc
+from tm_activity.config import ActivitySettings
+from tm_activity.entrypoints.grpc_api import SERVICE_NAMES, ActivityServicer
+from tm_activity.service import activity
+from tm_activity.service.activity import ActivityDeps
+from tm_common import redis_client
+from tm_common.consumer import consumer_loops
+from tm_common.db import Database
+from tm_common.jwks import jwks_from_auth_service
+from tm_common.server import ServiceDefinition
+from tm_common.tokens import TokenVerifier
+
+
+def build(settings: ActivitySettings) -> ServiceDefinition:
+    db = Database(settings)
+    redis = redis_client.connect(settings)
+    deps = ActivityDeps(db=db)
+
+    def register(server: grpc.aio.Server) -> None:
+        activity_pb2_grpc.add_ActivityServiceServicer_to_server(ActivityServicer(deps), server)
+
+    return ServiceDefinition(
+        name=settings.service_name,
+        register=register,
+        service_names=SERVICE_NAMES,
+        verifier=TokenVerifier(
+            jwks_from_auth_service(settings.auth_address),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        ),
+        checks={"database": db.check, "redis": lambda: redis_client.check(redis)},
+        on_close=[db.close, redis.aclose],
+        background=consumer_loops(settings, db, redis, activity.record),
+    )

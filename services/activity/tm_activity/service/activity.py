@@ -1,0 +1,102 @@
+"""Use cases of the activity service: recording events, and reading the log."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from taskmanager.events.v1.events_pb2 import EventEnvelope
+from tm_activity.adapters import entry_store
+from tm_activity.adapters.entry_store import After
+from tm_activity.domain.entries import Entry, access_change, entry_of
+from tm_activity.domain.queries import HistoryQuery, timeline_page_size
+from tm_common.db import Database
+from tm_common.errors import InvalidArgument, NotFound
+from tm_common.paging import decode_token, encode_token
+
+
+@dataclass
+class ActivityDeps:
+    db: Database
+
+
+@dataclass(frozen=True)
+class Page:
+    entries: list[Entry]
+    next_page_token: str  # "" on the last page
+
+
+@dataclass(frozen=True)
+class ActivityStats:
+    total: int
+    by_action: dict[str, int]
+    by_resource: dict[str, int]
+
+
+async def record(conn: AsyncConnection, event: EventEnvelope) -> None:
+    """The event consumer's handler: runs in the transaction that records the event as processed."""
+    change = access_change(event)
+    if change is not None:
+        await entry_store.apply_access(conn, change)
+    entry = entry_of(event)
+    if entry is not None:
+        await entry_store.insert(conn, entry)
+
+
+def _fingerprint(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+
+def _token(bound_to: str, last: Entry) -> str:
+    return encode_token([bound_to, last.created_at.isoformat(), last.id])
+
+
+def _after(token: str, bound_to: str) -> After | None:
+    if not token:
+        return None
+    made_for, created_at, entry_id = decode_token(token, 3)
+    try:
+        after = (datetime.fromisoformat(created_at), int(entry_id))
+    except (TypeError, ValueError):
+        raise InvalidArgument.for_field("page_token", "is not a page token of this service") from None
+    if made_for != bound_to:
+        raise InvalidArgument.for_field("page_token", "was made for other filters")
+    return after
+
+
+async def my_history(deps: ActivityDeps, user_id: int, query: HistoryQuery, page_token: str) -> Page:
+    """The caller's own actions, newest first: a page by offset, or after a page token."""
+    bound_to = _fingerprint(user_id, query.resource_type, query.action, query.since, query.until)
+    after = _after(page_token, bound_to)
+    async with deps.db.read() as conn:
+        found = await entry_store.history(conn, user_id, query, after)
+    page = found[: query.limit]
+    more = len(found) > query.limit
+    return Page(page, _token(bound_to, page[-1]) if more else "")
+
+
+async def task_timeline(
+    deps: ActivityDeps, user_id: int, task_id: int, page_size: int, page_token: str
+) -> Page:
+    """Everything that happened to a task and its comments and files, newest first, for whoever
+    may read the task now (its owner also after it was deleted); NotFound for anyone else."""
+    limit = timeline_page_size(page_size)
+    bound_to = _fingerprint(task_id)
+    after = _after(page_token, bound_to)
+    async with deps.db.read() as conn:
+        if not await entry_store.may_read_timeline(conn, task_id, user_id):
+            raise NotFound(f"task {task_id} not found")
+        found = await entry_store.timeline(conn, task_id, after, None if limit is None else limit + 1)
+    if limit is None or len(found) <= limit:
+        return Page(found, "")
+    return Page(found[:limit], _token(bound_to, found[limit - 1]))
+
+
+async def my_stats(deps: ActivityDeps, user_id: int) -> ActivityStats:
+    async with deps.db.read() as conn:
+        by_action, by_resource = await entry_store.counts(conn, user_id)
+    return ActivityStats(total=sum(by_action.values()), by_action=by_action, by_resource=by_resource)
