@@ -12,7 +12,8 @@ of stats recomputed. Otherwise: a stack of its own, like the tests' (free ports,
 directory), always stopped. BENCH_SECONDS (5) is the length of each scenario, BENCH_CONNECTIONS (16)
 the concurrency. During the write scenarios a consumer built on tm_common.consumer follows the tasks
 event stream and the notes give the event lag (ADMIN_DATABASE_URL, a role that may create a schema,
-for an external system). Exits non-zero when a scenario's error rate is above 1% (non-2xx / non-OK answers
+for an external system), and the lag from each write to its activity entry (ACTIVITY_DATABASE_URL,
+the activity role's libpq URL, for an external system). Exits non-zero when a scenario's error rate is above 1% (non-2xx / non-OK answers
 are errors)."""
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from tm_devstack.bench.k6 import K6, MAX_ERROR_RATE, Result, k6_version, run_k6
-from tm_devstack.bench.lag import LagWatcher, summary
+from tm_devstack.bench.lag import LagWatcher, audit_lags, summary
 from tm_devstack.bench.scenarios import LIST_QUERY, auth_scenarios, legend, task_scenarios
 from tm_devstack.bench.seed import SEARCH_WORD, BenchUser, login, register, seed_users
 from tm_devstack.bench.target import Target, target
@@ -113,9 +114,13 @@ def run(target: Target, seconds: int, connections: int, big: int) -> tuple[list[
             watched = target.redis if scenario.name.startswith("stats") else None
             before = cache_lookups(watched)
             if watcher and scenario.name in WRITES:
+                started = time.time()
                 with watcher.measuring() as lags:
                     result = run_k6(scenario, token, seconds, connections)
                 notes.append(f"{what}: event lag, commit to a consumer's commit: {summary(lags)}")
+                if target.activity_database:
+                    audited = audit_lags(target.activity_database, started, time.time())
+                    notes.append(f"{what}: event lag, write to its activity entry: {summary(audited)}")
             else:
                 result = run_k6(scenario, token, seconds, connections)
             results.append(result)

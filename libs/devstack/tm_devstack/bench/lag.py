@@ -91,3 +91,21 @@ def summary(lags: list[float]) -> str:
         f"{len(lags)} events, p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms, "
         f"max {max(lags) * 1000:.1f} ms"
     )
+
+
+def audit_lags(activity_url: str, since: float, until: float) -> list[float]:
+    """Write to audit entry: seconds from each event's time to the activity service recording it,
+    for the events that occurred between `since` and `until` (epoch seconds)."""
+    url = make_url(activity_url).set(drivername="postgresql+psycopg")
+    engine = create_engine(url, poolclass=pool.NullPool)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT extract(epoch FROM recorded_at - created_at) FROM activity.entries "
+                "WHERE created_at BETWEEN to_timestamp(:since) AND to_timestamp(:until)"
+            ),
+            {"since": since, "until": until},
+        )
+        lags = [float(row[0]) for row in rows]
+    engine.dispose()
+    return lags

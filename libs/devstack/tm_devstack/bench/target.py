@@ -33,6 +33,8 @@ class Target:
     redis: str | None  # URL of the services' Redis (to count cached stats versions), or None
     # A role that may create a schema, for the event-lag watcher's bookkeeping; None: no lag figures.
     admin_database: str | None = None
+    # The activity role's libpq URL, to read when each event reached the audit log; None: skipped.
+    activity_database: str | None = None
 
 
 def is_loopback(host: str | None) -> bool:
@@ -95,6 +97,7 @@ def target() -> Iterator[Target]:
         )
     )
     tasks_spec = next(s for s in SERVICES if s.name == "tasks")
+    activity_spec = next(s for s in SERVICES if s.name == "activity")
     print(f"bench: starting a stack in {data_dir} ...", file=sys.stderr, flush=True)
     ok = False
     try:
@@ -106,6 +109,7 @@ def target() -> Iterator[Target]:
             tasks_database=loopback_database(stack.service_database_url(tasks_spec, driver="postgresql")),
             redis=stack.redis_url,
             admin_database=stack.admin_url,
+            activity_database=stack.service_database_url(activity_spec, driver="postgresql"),
         )
         ok = True
     finally:

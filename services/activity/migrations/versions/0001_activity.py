@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("task_id", sa.Integer),
         sa.Column("details", JSONB),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     )
     # The caller's history and a task's timeline, newest first (event time, then id).
     op.create_index("entries_user", "entries", ["user_id", sa.text("created_at DESC"), sa.text("id DESC")])

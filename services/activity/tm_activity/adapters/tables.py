@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Identity, Integer, MetaData, String, Table, Text, Uuid
+from sqlalchemy import Boolean, Column, DateTime, Identity, Integer, MetaData, String, Table, Text, Uuid, func
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
@@ -21,6 +21,8 @@ entries = Table(
     Column("task_id", Integer),  # the task a task, comment or file entry belongs to (timelines)
     Column("details", JSONB),
     Column("created_at", DateTime(timezone=True), nullable=False),  # when it happened (event time)
+    # When this service learnt of it (the difference is the event's lag).
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 # Who may read a task's timeline, as the events tell it: the owner (also after the delete)...

@@ -1,0 +1,107 @@
+"""The event handler on the real activity schema: out-of-order events, shares revoked before
+they were granted (in delivery order), and deleted tasks."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+
+import pytest
+
+from taskmanager.events.v1 import events_pb2 as pb
+from tm_activity.config import ActivitySettings
+from tm_activity.service import activity
+from tm_activity.service.activity import ActivityDeps
+from tm_common.db import Database
+from tm_common.errors import NotFound
+from tm_common.events import envelope
+from tm_devstack.services import SERVICES
+
+OWNER, VIEWER = 2_000_001, 2_000_002
+
+
+@pytest.fixture
+async def deps(stack) -> AsyncIterator[ActivityDeps]:
+    spec = next(s for s in SERVICES if s.name == "activity")
+    db = Database(ActivitySettings(database_url=stack.service_database_url(spec)))
+    yield ActivityDeps(db=db)
+    await db.close()
+
+
+def new_task_id() -> int:
+    return random.randint(1_000_000_000, 2_000_000_000)  # never one of the stack's own tasks
+
+
+def event(event_type: str, task_id: int, actor: int = OWNER) -> pb.EventEnvelope:
+    """An event of the task with its payload's task set (share payloads: see shared())."""
+    made = envelope(event_type, "tasks", actor, task_id=task_id, task_owner_user_id=OWNER, task_title="t")
+    payload = {"task.created": "task_created", "task.updated": "task_updated", "task.deleted": "task_deleted"}
+    if event_type in payload:
+        getattr(made, payload[event_type]).task.id = task_id
+    return made
+
+
+def shared(task_id: int, revoke: bool = False) -> pb.EventEnvelope:
+    made = event("task.unshared" if revoke else "task.shared", task_id)
+    snapshot = pb.ShareSnapshot(task_id=task_id, shared_with_user_id=VIEWER, permission="view")
+    (made.task_unshared if revoke else made.task_shared).share.CopyFrom(snapshot)
+    return made
+
+
+async def apply(deps: ActivityDeps, *events: pb.EventEnvelope) -> None:
+    for each in events:
+        async with deps.db.transaction() as conn:
+            await activity.record(conn, each)
+
+
+async def test_out_of_order_events_read_in_event_time_order(deps) -> None:
+    task_id = new_task_id()
+    created = event("task.created", task_id)
+    updates = []
+    for n in range(5):
+        update = event("task.updated", task_id)
+        update.task_updated.changes.add(field="title").new_value.string_value = f"v{n}"
+        updates.append(update)
+    delivered = [*updates, created]
+    random.shuffle(delivered)
+    await apply(deps, *delivered)
+
+    page = await activity.task_timeline(deps, OWNER, task_id, 0, "")
+    assert [e.created_at for e in page.entries] == sorted((e.created_at for e in page.entries), reverse=True)
+    assert [e.action for e in page.entries] == ["updated"] * 5 + ["created"]
+    titles = [e.details["changes"]["title"]["new"] for e in page.entries if e.action == "updated"]
+    assert titles == ["v4", "v3", "v2", "v1", "v0"]
+
+
+async def test_a_revocation_delivered_before_its_share_still_wins(deps) -> None:
+    task_id = new_task_id()
+    grant, revoke = shared(task_id), shared(task_id, revoke=True)  # granted, then revoked
+    await apply(deps, event("task.created", task_id), revoke, grant)  # delivered the other way
+    with pytest.raises(NotFound):
+        await activity.task_timeline(deps, VIEWER, task_id, 0, "")
+    assert len((await activity.task_timeline(deps, OWNER, task_id, 0, "")).entries) == 3
+
+
+async def test_a_sharee_reads_the_timeline_until_the_task_is_deleted_the_owner_after(deps) -> None:
+    task_id = new_task_id()
+    await apply(deps, event("task.created", task_id), shared(task_id))
+    assert len((await activity.task_timeline(deps, VIEWER, task_id, 0, "")).entries) == 2
+    await apply(deps, event("task.deleted", task_id))
+    with pytest.raises(NotFound):
+        await activity.task_timeline(deps, VIEWER, task_id, 0, "")
+    owner_view = await activity.task_timeline(deps, OWNER, task_id, 0, "")
+    assert [e.action for e in owner_view.entries] == ["deleted", "shared", "created"]
+
+
+async def test_timeline_pages_with_tokens(deps) -> None:
+    task_id = new_task_id()
+    await apply(deps, event("task.created", task_id), *[event("task.updated", task_id) for _ in range(4)])
+    seen, token = [], ""
+    while True:
+        page = await activity.task_timeline(deps, OWNER, task_id, 2, token)
+        seen += [e.id for e in page.entries]
+        token = page.next_page_token
+        if not token:
+            break
+    everything = await activity.task_timeline(deps, OWNER, task_id, 0, "")
+    assert seen == [e.id for e in everything.entries] and len(seen) == 5
