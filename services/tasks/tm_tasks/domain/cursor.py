@@ -8,8 +8,6 @@ among the caller's own tasks, so it is encoded, not signed.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import hashlib
 import json
@@ -18,6 +16,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from tm_common.errors import InvalidArgument
+from tm_common.paging import decode_token, encode_token
 
 if TYPE_CHECKING:
     from tm_tasks.domain.listing import ListQuery
@@ -41,8 +40,7 @@ def fingerprint(query: ListQuery) -> str:
 def encode(cursor: Cursor) -> str:
     value = cursor.last_value
     value = value.isoformat() if isinstance(value, date | datetime) else value
-    payload = [VERSION, cursor.query, cursor.position, value, cursor.last_id]
-    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+    return encode_token([VERSION, cursor.query, cursor.position, value, cursor.last_id])
 
 
 INT32 = 2**31 - 1
@@ -65,15 +63,14 @@ def _typed(sort_by: str, value: Any) -> Any:
 def decode(token: str, query: ListQuery) -> Cursor:
     """The cursor in `token`, which must have been made for `query`. Tokens are not signed: all
     they can select is the caller's own tasks, so anything malformed is simply a 400."""
+    version, made_for, position, last_value, last_id = decode_token(token, 5)
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        version, made_for, position, last_value, last_id = json.loads(raw)
         if version != VERSION or type(position) is not int or type(last_id) is not int:
             raise ValueError("shape")
         if not (0 <= position <= INT32 and 0 <= last_id <= INT32):
             raise ValueError("range")
         last_value = _typed(query.sort_by, last_value)
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError):
         raise InvalidArgument.for_field("page_token", "is not a page token of this service") from None
     if made_for != fingerprint(query):
         raise InvalidArgument.for_field("page_token", "was made for other filters or another order")
