@@ -74,6 +74,12 @@ class Unavailable(DomainError):
     code = grpc.StatusCode.UNAVAILABLE
 
 
+class Unimplemented(DomainError):
+    """501: the feature is not available in this deployment (e.g. presigned URLs without S3)."""
+
+    code = grpc.StatusCode.UNIMPLEMENTED
+
+
 class RateLimited(DomainError):
     """429 with a Retry-After header (and RetryInfo for gRPC callers)."""
 

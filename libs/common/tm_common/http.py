@@ -4,7 +4,8 @@
 * `x-response-body`: the response field whose value is the whole JSON body (the method's
   `response_body` in its google.api.http rule, which Envoy 1.40 cannot apply itself).
 
-Use cases call `set_http_status`; the server interceptor sends the metadata once, with the reply.
+Use cases call `set_http_status` (and `set_response_header` for other headers); the server
+interceptor sends the metadata once, with the reply.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ HTTP_CODE_HEADER = "x-http-code"
 RESPONSE_BODY_HEADER = "x-response-body"
 
 pending_http_status: ContextVar[int | None] = ContextVar("pending_http_status", default=None)
+# Response headers for HTTP clients (e.g. Content-Disposition): initial metadata, which Envoy
+# passes on as headers.
+pending_headers: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("pending_headers", default=())
 
 
 def set_http_status(code: int) -> None:
@@ -32,6 +36,10 @@ def created() -> None:
 
 def no_content() -> None:
     set_http_status(204)
+
+
+def set_response_header(name: str, value: str) -> None:
+    pending_headers.set((*pending_headers.get(), (name.lower(), value)))
 
 
 @cache
@@ -57,6 +65,7 @@ def gateway_metadata(method: str) -> tuple[tuple[str, str], ...]:
     field = response_body_field(method)
     if field:
         metadata.append((RESPONSE_BODY_HEADER, field))
+    metadata.extend(pending_headers.get())
     return tuple(metadata)
 
 

@@ -21,7 +21,7 @@ from grpc_status import rpc_status
 
 from tm_common.context import principal_var, request_id_var
 from tm_common.errors import INTERNAL_STATUS, UNAVAILABLE_STATUS, DomainError, to_rpc_status
-from tm_common.http import gateway_metadata, pending_http_status
+from tm_common.http import gateway_metadata, pending_headers, pending_http_status
 from tm_common.tokens import TokenVerifier, bearer_token
 
 log = logging.getLogger("tm.access")
@@ -127,6 +127,7 @@ class _Call:
         request_id_var.set(str(request_id))
         principal_var.set(None)
         pending_http_status.set(None)
+        pending_headers.set(())
         return time.perf_counter()
 
     async def _send_gateway_metadata(self, context: grpc.aio.ServicerContext) -> None:

@@ -25,3 +25,18 @@ def decode_token(token: str, length: int) -> list[Any]:
     if not isinstance(values, list) or len(values) != length:
         raise InvalidArgument.for_field("page_token", "is not a page token of this service")
     return values
+
+
+def id_token(last_id: int) -> str:
+    """The token of a page that ends at row `last_id` ("" when there is no next page)."""
+    return encode_token([last_id]) if last_id else ""
+
+
+def after_id(page_token: str) -> int:
+    """The last id of the previous page (0 for the first page)."""
+    if not page_token:
+        return 0
+    (value,) = decode_token(page_token, 1)
+    if type(value) is not int or not 0 < value <= 2**31 - 1:
+        raise InvalidArgument.for_field("page_token", "is not a page token of this service")
+    return value

@@ -22,6 +22,7 @@ TRANSCODED_SERVICES = [
     "taskmanager.tasks.v1.TasksService",
     "taskmanager.tasks.v1.SharingService",
     "taskmanager.tasks.v1.CommentsService",
+    "taskmanager.files.v1.FilesService",
     "taskmanager.activity.v1.ActivityService",
     "taskmanager.notify.v1.NotifyService",
 ]
@@ -29,6 +30,7 @@ TRANSCODED_SERVICES = [
 UPSTREAM_DEFAULTS = {
     "auth": "auth:50051",
     "tasks": "tasks:50052",
+    "files": "files:50053",
     "activity": "activity:50054",
     "notify": "notify:50055",
 }

@@ -17,6 +17,7 @@ class ServiceSpec:
 SERVICES: list[ServiceSpec] = [
     ServiceSpec("auth", 50051, "tm_auth.entrypoints.main", "tm_auth.entrypoints.migrate", "auth"),
     ServiceSpec("tasks", 50052, "tm_tasks.entrypoints.main", "tm_tasks.entrypoints.migrate", "tasks"),
+    ServiceSpec("files", 50053, "tm_files.entrypoints.main", "tm_files.entrypoints.migrate", "files"),
     ServiceSpec(
         "activity", 50054, "tm_activity.entrypoints.main", "tm_activity.entrypoints.migrate", "activity"
     ),

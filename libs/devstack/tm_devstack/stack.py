@@ -225,6 +225,7 @@ class Stack:
             "APP_VERSION": self.config.version,
             "LOG_LEVEL": self.config.log_level,
             "AUTH_ADDRESS": self.service_address("auth"),
+            "TASKS_ADDRESS": self.service_address("tasks"),
             "SERVICE_ADDRESSES": ",".join(f"{s.name}={self.service_address(s.name)}" for s in SERVICES),
             "JWT_KEYS_DIR": str(self.data / "secrets" / "jwt"),
             "DATA_DIR": str(self.data),

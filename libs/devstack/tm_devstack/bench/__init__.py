@@ -13,8 +13,8 @@ directory), always stopped. BENCH_SECONDS (5) is the length of each scenario, BE
 the concurrency. During the write scenarios a consumer built on tm_common.consumer follows the tasks
 event stream and the notes give the event lag (ADMIN_DATABASE_URL, a role that may create a schema,
 for an external system), and the lag from each write to its activity entry (ACTIVITY_DATABASE_URL,
-the activity role's libpq URL, for an external system). Exits non-zero when a scenario's error rate is above 1% (non-2xx / non-OK answers
-are errors)."""
+the activity role's libpq URL, for an external system). Exits non-zero when a scenario's error
+rate is above 1% (non-2xx / non-OK answers are errors)."""
 
 from __future__ import annotations
 

@@ -6,11 +6,11 @@ import grpc
 from google.protobuf import empty_pb2
 
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
+from tm_common import paging
 from tm_common.context import current_principal
 from tm_common.convert import timestamp
 from tm_common.http import created, no_content
 from tm_tasks.domain.comments import Comment
-from tm_tasks.entrypoints import paging
 from tm_tasks.service import comments
 from tm_tasks.service.tasks import TasksDeps
 
@@ -54,7 +54,7 @@ class CommentsServicer(tasks_pb2_grpc.CommentsServiceServicer):
             paging.after_id(request.page_token),
         )
         return tasks_pb2.ListCommentsResponse(
-            comments=[comment_message(c) for c in found], next_page_token=paging.token(last_id)
+            comments=[comment_message(c) for c in found], next_page_token=paging.id_token(last_id)
         )
 
     async def UpdateComment(

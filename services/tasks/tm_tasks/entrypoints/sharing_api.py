@@ -6,12 +6,12 @@ import grpc
 from google.protobuf import empty_pb2
 
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
+from tm_common import paging
 from tm_common.context import current_principal
 from tm_common.convert import timestamp
 from tm_common.http import created, no_content
-from tm_tasks.adapters.users import UserDirectory
+from tm_common.users import UserDirectory
 from tm_tasks.domain.sharing import NAMES, Share
-from tm_tasks.entrypoints import paging
 from tm_tasks.entrypoints.grpc_api import task_message
 from tm_tasks.service import sharing
 from tm_tasks.service.tasks import TasksDeps
@@ -64,7 +64,7 @@ class SharingServicer(tasks_pb2_grpc.SharingServiceServicer):
             message = task_message(task)
             message.permission = NAMES[permission]
             messages.append(message)
-        return tasks_pb2.ListSharedWithMeResponse(tasks=messages, next_page_token=paging.token(last_id))
+        return tasks_pb2.ListSharedWithMeResponse(tasks=messages, next_page_token=paging.id_token(last_id))
 
     async def UpdateSharePermission(
         self, request: tasks_pb2.UpdateSharePermissionRequest, context: grpc.aio.ServicerContext
@@ -94,4 +94,5 @@ class TaskAccessServicer(tasks_pb2_grpc.TaskAccessServiceServicer):
             permission=NAMES[access.permission] if access.permission else "none",
             owner_user_id=access.owner_user_id,
             audience_user_ids=access.audience,
+            task_title=access.task_title,
         )

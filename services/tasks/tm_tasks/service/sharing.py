@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tm_common import outbox
 from tm_common.errors import InvalidArgument, NotFound
+from tm_common.users import UserDirectory
 from tm_tasks.adapters import events, share_store, task_store
-from tm_tasks.adapters.users import UserDirectory
 from tm_tasks.domain.access import Permission, permission_of
 from tm_tasks.domain.sharing import Share, check_not_self, grantable
 from tm_tasks.domain.tasks import Task
@@ -24,6 +24,7 @@ class Access:
     permission: Permission | None
     owner_user_id: int
     audience: list[int]  # owner first, then everyone it is shared with
+    task_title: str
 
 
 async def share_task(
@@ -98,4 +99,6 @@ async def check_access(deps: TasksDeps, task_id: int, user_id: int) -> Access:
         if task is None:
             raise NotFound(f"task {task_id} not found")
         shared_with = await audience(conn, task_id)
-    return Access(permission_of(task, user_id, shared), task.user_id, [task.user_id, *shared_with])
+    return Access(
+        permission_of(task, user_id, shared), task.user_id, [task.user_id, *shared_with], task.title
+    )
