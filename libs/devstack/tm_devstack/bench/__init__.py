@@ -5,6 +5,8 @@ measured with k6 (scripts beside this file) on loopback:
   (seed.py): get, list (filtered, sorted, 20 a page), search, stats from the cache (hit) and
   recomputed after a write (miss: each iteration PATCHes a task, then measures GET /tasks/stats
   alone), and create. See scenarios.py.
+* the files service: upload and download MB/s of a 5 MiB file through Envoy and over native gRPC,
+  and its peak memory during a 20 MiB gRPC upload (FILES_PID for an external system). See files.py.
 
 GATEWAY_URL set: load that running system. AUTH_GRPC_ADDRESS and TASKS_GRPC_ADDRESS add the direct
 gRPC lines, TASKS_DATABASE_URL (the tasks role's libpq URL) the tasks scenarios, REDIS_URL the count
@@ -26,6 +28,7 @@ import httpx
 from redis import Redis
 from redis.exceptions import RedisError
 
+from tm_devstack.bench import files as files_bench
 from tm_devstack.bench.k6 import K6, MAX_ERROR_RATE, Result, k6_version, run_k6
 from tm_devstack.bench.lag import LagWatcher, audit_lags, summary
 from tm_devstack.bench.scenarios import LIST_QUERY, auth_scenarios, legend, task_scenarios
@@ -128,6 +131,14 @@ def run(target: Target, seconds: int, connections: int, big: int) -> tuple[list[
             if before and after:
                 hits, misses = after[0] - before[0], after[1] - before[1]
                 notes.append(f"{what}: the stats cache answered {hits} hits, {misses} misses")
+        print("bench: files ...", file=sys.stderr, flush=True)
+        username = register(http)[0]
+        token = login(http, username)
+        task = http.post(
+            "/tasks", json={"title": "bench files"}, headers={"authorization": f"Bearer {token}"}
+        )
+        task.raise_for_status()
+        notes += files_bench.run(target.gateway, token, task.json()["id"], seconds, target.files_pid)
     return results, notes
 
 

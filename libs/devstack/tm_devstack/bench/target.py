@@ -20,7 +20,11 @@ from tm_devstack.services import SERVICES
 from tm_devstack.stack import ROOT, Stack, StackConfig
 
 # Limits far above what the load reaches: the figures measure the system, not its rate limiters.
-SERVICE_ENV = {"LOGIN_LIMIT_PER_ADDRESS": "100000", "LOGIN_LIMIT_PER_USERNAME": "100000"}
+SERVICE_ENV = {
+    "LOGIN_LIMIT_PER_ADDRESS": "100000",
+    "LOGIN_LIMIT_PER_USERNAME": "100000",
+    "MAX_FILE_BYTES": str(32 * 1024 * 1024),  # room for the 20 MiB upload whose memory is measured
+}
 EDGE_BURST = 1_000_000  # for every edge token bucket (the stack's defaults name them all)
 
 
@@ -35,6 +39,7 @@ class Target:
     admin_database: str | None = None
     # The activity role's libpq URL, to read when each event reached the audit log; None: skipped.
     activity_database: str | None = None
+    files_pid: int | None = None  # the files service's process, to watch its memory
 
 
 def is_loopback(host: str | None) -> bool:
@@ -62,6 +67,11 @@ def _optional_env(name: str) -> str | None:
     return os.environ.get(name) or None
 
 
+def _optional_database(name: str) -> str | None:
+    url = _optional_env(name)
+    return loopback_database(url) if url else None
+
+
 @contextmanager
 def target() -> Iterator[Target]:
     if url := os.environ.get("GATEWAY_URL"):
@@ -76,9 +86,9 @@ def target() -> Iterator[Target]:
             tasks_direct=host_port(tasks) if tasks else None,
             tasks_database=loopback_database(database) if database else None,
             redis=redis,
-            admin_database=loopback_database(admin)
-            if (admin := _optional_env("ADMIN_DATABASE_URL"))
-            else None,
+            admin_database=_optional_database("ADMIN_DATABASE_URL"),
+            activity_database=_optional_database("ACTIVITY_DATABASE_URL"),
+            files_pid=int(pid) if (pid := _optional_env("FILES_PID")) else None,
         )
         return
     data_dir = Path(tempfile.mkdtemp(prefix="tm-bench-"))
@@ -110,6 +120,7 @@ def target() -> Iterator[Target]:
             redis=stack.redis_url,
             admin_database=stack.admin_url,
             activity_database=stack.service_database_url(activity_spec, driver="postgresql"),
+            files_pid=int(stack.ctl("pid", "files").strip()),
         )
         ok = True
     finally:
