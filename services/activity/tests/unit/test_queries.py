@@ -35,3 +35,10 @@ def test_timeline_page_size() -> None:
     assert timeline_page_size(10) == 10
     with pytest.raises(InvalidArgument):
         timeline_page_size(1001)
+
+
+def test_week_dates_are_not_dates_and_the_last_day_has_no_end() -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        history_query(None, None, "2026-W02-1", None, None, None)
+    assert set(refused.value.fields) == {"start_date"}
+    assert history_query(None, None, None, "9999-12-31", None, None).until is None

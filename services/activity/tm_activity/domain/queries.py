@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -18,16 +19,19 @@ class HistoryQuery:
     resource_type: str | None
     action: str | None
     since: datetime | None  # inclusive
-    until: datetime | None  # exclusive (the day after end_date)
+    until: datetime | None  # exclusive (the day after end_date; None after 9999-12-31)
     limit: int
     offset: int
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")  # fromisoformat alone would take week dates too
 
 
 def _day(value: str | None, field: str, problems: Problems) -> date | None:
     if value is None:
         return None
     try:
-        if len(value) == 10:
+        if _DAY.fullmatch(value):
             return date.fromisoformat(value)
     except ValueError:
         pass
@@ -60,7 +64,7 @@ def history_query(
         resource_type=resource_type,
         action=action,
         since=_midnight(start) if start else None,
-        until=_midnight(end + timedelta(days=1)) if end else None,
+        until=_midnight(end + timedelta(days=1)) if end and end < date.max else None,
         limit=DEFAULT_LIMIT if limit is None else limit,
         offset=offset or 0,
     )

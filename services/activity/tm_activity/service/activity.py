@@ -60,8 +60,10 @@ def _after(token: str, bound_to: str) -> After | None:
         return None
     made_for, created_at, entry_id = decode_token(token, 3)
     try:
-        after = (datetime.fromisoformat(created_at), int(entry_id))
-    except (TypeError, ValueError):
+        if type(entry_id) is not int or not 0 < entry_id <= 2**31 - 1:
+            raise ValueError("entry id")
+        after = (datetime.fromisoformat(created_at), entry_id)
+    except (TypeError, ValueError, OverflowError):
         raise InvalidArgument.for_field("page_token", "is not a page token of this service") from None
     if made_for != bound_to:
         raise InvalidArgument.for_field("page_token", "was made for other filters")
