@@ -35,13 +35,16 @@ GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"
 HEAD_BYTES = 512  # how much of the file the checks look at
 
 
-def content_type(name: str, declared: str | None, head: bytes, problems: Problems) -> str:
-    """The type to store for a file named `name` whose first bytes are `head`."""
+def content_type(name: str, declared: str | None, head: bytes | None, problems: Problems) -> str:
+    """The type to store for a file named `name` whose first bytes are `head` (None while the
+    bytes are not there yet, as for a presigned upload: only the declared type is checked)."""
     ext = extension(name)
     expected = CONTENT_TYPES.get(ext, "application/octet-stream")
     given = (declared or "").split(";")[0].strip().lower()
     if given not in GENERIC_TYPES and given != expected:
         problems.add("content_type", f"{given!r} does not match a {ext} file (expected {expected})")
+    if head is None:
+        return expected
     signatures = SIGNATURES.get(ext)
     if signatures and not head.startswith(signatures):
         problems.add("file", f"the content is not a {ext} file")

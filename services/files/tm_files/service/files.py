@@ -31,7 +31,7 @@ from tm_files.adapters import events, file_store
 from tm_files.adapters.blobs import BlobStore, S3BlobStore, new_key
 from tm_files.adapters.tables import deleted_tasks
 from tm_files.adapters.task_access import TaskAccess, TaskAccessClient
-from tm_files.domain.content import HEAD_BYTES, content_disposition
+from tm_files.domain.content import HEAD_BYTES, content_disposition, content_type
 from tm_files.domain.files import READERS, FileMeta, Limits, accept, check_name, check_size, may_change
 
 log = logging.getLogger(__name__)
@@ -194,17 +194,16 @@ async def on_task_deleted(conn: AsyncConnection, event: EventEnvelope) -> None:
     await _task_lock(conn, task_id)
     await conn.execute(pg_insert(deleted_tasks).values(task_id=task_id).on_conflict_do_nothing())
     for meta in await file_store.delete_task_files(conn, task_id):
-        await outbox.add(
-            conn,
-            events.file_deleted(
-                event.actor_user_id,
-                meta,
-                event.task_owner_user_id,
-                event.task_title,
-                event.audience_user_ids,
-                "task_deleted",
-            ),
+        deleted = events.file_deleted(
+            event.actor_user_id,
+            meta,
+            event.task_owner_user_id,
+            event.task_title,
+            event.audience_user_ids,
+            "task_deleted",
         )
+        deleted.actor_username = event.actor_username  # no request here: the deleter's, from the event
+        await outbox.add(conn, deleted)
 
 
 # -- presigned transfers (S3 only) ---------------------------------------------------------
@@ -233,10 +232,8 @@ async def create_upload_url(
     problems = Problems()
     name = check_name(filename, deps.limits, problems)
     check_size(size, deps.limits, problems, "file_size")
+    kind = content_type(name, declared_type, None, problems) if name else ""  # no bytes yet
     problems.raise_if_any()
-    kind = accept(
-        name, declared_type, 1, b"", Limits(deps.limits.max_bytes, deps.limits.extensions)
-    ).content_type
     key, upload_id = new_key(), str(uuid.uuid4())
     expires_at = datetime.now(UTC) + deps.presign
     async with deps.db.transaction() as conn:
