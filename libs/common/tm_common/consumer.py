@@ -71,7 +71,9 @@ class ConsumerSettings:
     streams: Sequence[str]
     max_deliveries: int = 5
     claim_idle_seconds: float = 30.0
-    block_seconds: float = 2.0
+    # Under the service's Redis socket timeout (1 s, tm_common.redis_client): a longer block would
+    # time out on every idle poll and pause the loop.
+    block_seconds: float = 0.5
     batch_size: int = 100
 
 
