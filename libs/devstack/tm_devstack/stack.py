@@ -204,6 +204,7 @@ class Stack:
         secrets = json.loads(path.read_text()) if path.exists() else {}
         secrets.setdefault("admin", postgres.new_password())
         secrets.setdefault("redis", postgres.new_password())
+        secrets.setdefault("notify_code", postgres.new_password())  # HMAC key of verification codes
         roles = secrets.setdefault("roles", {})
         for service in SERVICES:
             roles.setdefault(service.name, postgres.new_password())
@@ -230,6 +231,8 @@ class Stack:
             "JWT_KEYS_DIR": str(self.data / "secrets" / "jwt"),
             "DATA_DIR": str(self.data),
         }
+        if service.name == "notify":
+            env["NOTIFY_CODE_SECRET"] = self.secrets["notify_code"]
         env.update(self.config.service_env)
         return env
 

@@ -2,26 +2,95 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
+
 import grpc
 
-from taskmanager.notify.v1 import notify_pb2, notify_pb2_grpc
+from taskmanager.notify.v1 import notify_pb2_grpc
 from tm_common import redis_client
+from tm_common.consumer import consumer_loops
 from tm_common.db import Database
 from tm_common.jwks import jwks_from_auth_service
+from tm_common.ratelimit import Limit, RateLimiter
 from tm_common.server import ServiceDefinition
 from tm_common.tokens import TokenVerifier
+from tm_common.users import UserDirectory
+from tm_notify.adapters.senders import EmailSender, LocalLogSender, SnsSender
 from tm_notify.config import NotifySettings
+from tm_notify.domain.sending import RetryPolicy
+from tm_notify.entrypoints.grpc_api import SERVICE_NAMES, NotifyServicer
+from tm_notify.service import events
+from tm_notify.service.deps import CodePolicy, NotifyDeps
+from tm_notify.service.sending import DeliveryLoop, SenderSettings
 
-SERVICE_NAMES = [notify_pb2.DESCRIPTOR.services_by_name["NotifyService"].full_name]
+log = logging.getLogger(__name__)
+MIN_SECRET_LENGTH = 16
+
+
+def code_key(settings: NotifySettings) -> bytes:
+    if not settings.notify_code_secret:
+        log.warning("NOTIFY_CODE_SECRET is not set: codes sent by this process stop working when it restarts")
+        return secrets.token_bytes(32)
+    if len(settings.notify_code_secret) < MIN_SECRET_LENGTH:
+        raise ValueError(f"NOTIFY_CODE_SECRET must be at least {MIN_SECRET_LENGTH} characters")
+    return settings.notify_code_secret.encode()
+
+
+def code_policy(settings: NotifySettings) -> CodePolicy:
+    return CodePolicy(
+        key=code_key(settings),
+        ttl_seconds=settings.verify_code_ttl_seconds,
+        max_attempts=settings.verify_code_max_attempts,
+        verify_limit=Limit("verify", settings.verify_limit_per_user, settings.verify_limit_window_seconds),
+        subscribe_limit=Limit(
+            "subscribe", settings.subscribe_limit_per_user, settings.subscribe_limit_window_seconds
+        ),
+    )
+
+
+def email_sender(settings: NotifySettings, db: Database) -> EmailSender:
+    if settings.sns_topic_arn:
+        return SnsSender.create(
+            settings.sns_topic_arn,
+            settings.sns_region,
+            settings.sns_endpoint_url,
+            settings.sns_timeout_seconds,
+        )
+    return LocalLogSender(db)
+
+
+def sender_settings(settings: NotifySettings) -> SenderSettings:
+    return SenderSettings(
+        worker=settings.consumer_name,
+        retry=RetryPolicy(
+            max_attempts=settings.send_max_attempts,
+            base_seconds=settings.send_backoff_seconds,
+            max_seconds=settings.send_backoff_max_seconds,
+            defer_seconds=settings.send_defer_seconds,
+        ),
+        lease_seconds=settings.send_lease_seconds,
+        batch_size=settings.send_batch_size,
+        concurrency=settings.send_concurrency,
+        poll_seconds=settings.send_poll_seconds,
+    )
 
 
 def build(settings: NotifySettings) -> ServiceDefinition:
     db = Database(settings)
     redis = redis_client.connect(settings)
+    sender = email_sender(settings, db)
+    deps = NotifyDeps(
+        db=db,
+        limiter=RateLimiter(redis, "notify"),
+        directory=UserDirectory(settings.auth_address),
+        sender=sender,
+        codes=code_policy(settings),
+    )
+    consumers = consumer_loops(settings, db, redis, events.handle) if settings.streams else []
 
     def register(server: grpc.aio.Server) -> None:
-        # Not built yet: every RPC answers UNIMPLEMENTED.
-        notify_pb2_grpc.add_NotifyServiceServicer_to_server(notify_pb2_grpc.NotifyServiceServicer(), server)  # type: ignore[abstract]
+        notify_pb2_grpc.add_NotifyServiceServicer_to_server(NotifyServicer(deps), server)
 
     return ServiceDefinition(
         name=settings.service_name,
@@ -34,4 +103,5 @@ def build(settings: NotifySettings) -> ServiceDefinition:
         ),
         checks={"database": db.check, "redis": lambda: redis_client.check(redis)},
         on_close=[db.close, redis.aclose],
+        background=[*consumers, DeliveryLoop(db, sender, sender_settings(settings)).run],
     )

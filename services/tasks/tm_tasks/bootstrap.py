@@ -11,8 +11,8 @@ from tm_common.jwks import jwks_from_auth_service
 from tm_common.relay import relay_loops
 from tm_common.server import ServiceDefinition
 from tm_common.tokens import TokenVerifier
+from tm_common.users import UserDirectory
 from tm_tasks.adapters.user_cache import UserCache
-from tm_tasks.adapters.users import UserDirectory
 from tm_tasks.config import TasksSettings
 from tm_tasks.entrypoints.comments_api import SERVICE_NAMES as COMMENTS_SERVICE_NAMES
 from tm_tasks.entrypoints.comments_api import CommentsServicer

@@ -1,4 +1,4 @@
-"""The auth service's user directory, as the tasks service needs it (over gRPC).
+"""The auth service's user directory, for the services that need to look users up (over gRPC).
 
 Calls carry the end user's own token (tm_common.clients), so auth verifies the caller itself."""
 
@@ -17,6 +17,7 @@ from tm_common.errors import Unavailable
 class UserRef:
     id: int
     username: str
+    email: str
 
 
 class UserDirectory:
@@ -36,7 +37,25 @@ class UserDirectory:
                 auth_pb2.GetUserByUsernameRequest(username=username), timeout=self._timeout
             )
         except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:
-                return None
-            raise Unavailable("the user directory is unavailable") from exc
-        return UserRef(id=reply.user.id, username=reply.user.username)
+            _raise_unless_not_found(exc)
+            return None
+        return _ref(reply.user)
+
+    async def by_id(self, user_id: int) -> UserRef | None:
+        try:
+            reply = await self._directory().GetUser(
+                auth_pb2.GetUserRequest(id=user_id), timeout=self._timeout
+            )
+        except grpc.aio.AioRpcError as exc:
+            _raise_unless_not_found(exc)
+            return None
+        return _ref(reply.user)
+
+
+def _ref(user: auth_pb2.User) -> UserRef:
+    return UserRef(id=user.id, username=user.username, email=user.email)
+
+
+def _raise_unless_not_found(exc: grpc.aio.AioRpcError) -> None:
+    if exc.code() != grpc.StatusCode.NOT_FOUND:
+        raise Unavailable("the user directory is unavailable") from exc

@@ -1,0 +1,116 @@
+"""Who each event notifies (never the actor), and the emails it makes."""
+
+from __future__ import annotations
+
+import pytest
+
+from taskmanager.events.v1 import events_pb2 as pb
+from tm_notify.domain.notifications import MAX_SUBJECT, mail_of, notice_of, subject_line, verification_mail
+
+
+def event(
+    event_type: str, actor: int = 1, audience: tuple[int, ...] = (1, 2, 3), **payload
+) -> pb.EventEnvelope:
+    envelope = pb.EventEnvelope(
+        event_id="0b7d8a3c-6c1e-4c1a-9d55-0d6f0b7b0a11",
+        type=event_type,
+        actor_user_id=actor,
+        actor_username="ann",
+        task_id=9,
+        task_owner_user_id=1,
+        task_title="Plan the trip",
+        audience_user_ids=list(audience),
+        schema_version=1,
+    )
+    for name, value in payload.items():
+        getattr(envelope, name).CopyFrom(value)
+    return envelope
+
+
+def shared(with_user: int, actor: int = 1) -> pb.EventEnvelope:
+    share = pb.ShareSnapshot(id=4, task_id=9, shared_with_user_id=with_user, permission="edit")
+    return event("task.shared", actor, (1, with_user), task_shared=pb.TaskShared(share=share))
+
+
+def commented(actor: int, audience: tuple[int, ...]) -> pb.EventEnvelope:
+    comment = pb.CommentSnapshot(id=5, task_id=9, user_id=actor, content="Bring maps")
+    return event("comment.added", actor, audience, comment_added=pb.CommentAdded(comment=comment))
+
+
+def test_a_share_notifies_the_user_it_is_shared_with() -> None:
+    notice = notice_of(shared(7))
+    assert notice is not None
+    assert (notice.kind, notice.switch, notice.candidates) == ("task.shared", "task_shared_with_me", (7,))
+
+
+def test_completion_notifies_the_audience_but_the_actor() -> None:
+    notice = notice_of(event("task.completed", actor=2, audience=(1, 2, 3)))
+    assert notice is not None
+    assert (notice.switch, notice.candidates) == ("task_completed", (1, 3))
+
+
+def test_a_comment_notifies_the_audience_but_its_author() -> None:
+    notice = notice_of(commented(3, (1, 2, 3, 3)))
+    assert notice is not None
+    assert (notice.switch, notice.candidates) == ("comment_on_my_task", (1, 2))
+
+
+def test_the_actor_is_never_a_recipient() -> None:
+    for notifying in (shared(1, actor=1), event("task.completed", 1, (1,)), commented(1, (1,))):
+        notice = notice_of(notifying)
+        assert notice is not None and notice.candidates == ()
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    [
+        "task.created",
+        "task.updated",
+        "task.deleted",
+        "task.tags_added",
+        "task.unshared",
+        "task.share_permission_changed",
+        "comment.updated",
+        "comment.deleted",
+        "file.uploaded",
+        "user.registered",
+    ],
+)
+def test_other_events_notify_nobody(event_type: str) -> None:
+    assert notice_of(event(event_type)) is None
+
+
+def test_the_emails_name_the_actor_the_task_and_what_happened() -> None:
+    share = mail_of(shared(7))
+    assert share.subject == "A task was shared with you: Plan the trip"
+    assert "ann shared the task" in share.body and "edit access" in share.body
+    assert mail_of(event("task.completed")).subject == "Task completed: Plan the trip"
+    comment = mail_of(commented(3, (1, 3)))
+    assert comment.subject == "New comment on Plan the trip" and "Bring maps" in comment.body
+    assert "PATCH /notifications/preferences" in comment.body
+
+
+def test_an_actor_without_a_name_is_someone() -> None:
+    nameless = event("task.completed")
+    nameless.actor_username = ""
+    assert mail_of(nameless).body.startswith("Someone completed")
+
+
+@pytest.mark.parametrize(
+    ("text", "subject"),
+    [
+        ("Café\nmenu\t plan", "Cafe menu plan"),
+        ("日本 trip", "trip"),
+        ("x" * 150, "x" * (MAX_SUBJECT - 3) + "..."),
+    ],
+)
+def test_subjects_are_one_line_of_printable_ascii_under_100(text: str, subject: str) -> None:
+    line = subject_line(text)
+    assert line == subject
+    assert len(line) <= MAX_SUBJECT and line.isascii() and line.isprintable()
+
+
+def test_the_verification_email_carries_the_code_and_its_lifetime() -> None:
+    mail = verification_mail("012345", 15)
+    assert "verification code is 012345" in mail.body and "15 minutes" in mail.body
+    assert len(mail.subject) <= MAX_SUBJECT

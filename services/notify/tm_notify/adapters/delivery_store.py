@@ -1,0 +1,187 @@
+"""The delivery queue: one row per (event, recipient), claimed with a lease by the sender loop
+(SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tm_notify.adapters.tables import deliveries
+
+d = deliveries.c
+REDACTED = "[the verification code was removed from this copy once the email was sent]"
+
+
+def channel(schema: str) -> str:
+    """The LISTEN/NOTIFY channel an insert into the schema's deliveries wakes (the migration's trigger)."""
+    return f"{schema}_deliveries"
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    event_id: uuid.UUID | str
+    user_id: int
+    kind: str
+    email: str
+    subject: str
+    body: str
+    subscription_ref: str | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int
+    event_id: str
+    user_id: int
+    kind: str
+    email: str
+    subject: str
+    body: str
+    subscription_ref: str | None
+    attempts: int
+    expires_at: datetime | None
+
+
+async def enqueue(conn: AsyncConnection, new: Sequence[NewDelivery]) -> int:
+    """Queue emails in the caller's transaction; one per (event, user) however often it is asked."""
+    if not new:
+        return 0
+    rows = [
+        {
+            "event_id": item.event_id,
+            "user_id": item.user_id,
+            "kind": item.kind,
+            "email": item.email,
+            "subject": item.subject,
+            "body": item.body,
+            "subscription_ref": item.subscription_ref,
+            "expires_at": item.expires_at,
+        }
+        for item in new
+    ]
+    statement = (
+        pg_insert(deliveries).values(rows).on_conflict_do_nothing(index_elements=[d.event_id, d.user_id])
+    )
+    return len((await conn.execute(statement.returning(d.id))).all())
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row.id,
+        event_id=str(row.event_id),
+        user_id=row.user_id,
+        kind=row.kind,
+        email=row.email,
+        subject=row.subject,
+        body=row.body,
+        subscription_ref=row.subscription_ref,
+        attempts=row.attempts,
+        expires_at=row.expires_at,
+    )
+
+
+async def claim(conn: AsyncConnection, worker: str, limit: int, lease_seconds: float) -> list[Delivery]:
+    """Take up to `limit` due emails for `worker`: each stays out of others' reach for the lease
+    (or until this worker marks it); rows another worker is claiming right now are skipped."""
+    due = (
+        select(d.id)
+        .where(d.status == "pending", d.next_attempt_at <= func.now())
+        .order_by(d.next_attempt_at, d.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    statement = (
+        deliveries.update()
+        .where(d.id.in_(due))
+        .values(claimed_by=worker, next_attempt_at=_in(lease_seconds))
+        .returning(*deliveries.c)
+    )
+    return sorted((_delivery(row) for row in await conn.execute(statement)), key=lambda item: item.id)
+
+
+def _in(seconds: float) -> Any:
+    return func.now() + timedelta(seconds=seconds)
+
+
+def _scrubbed_body() -> Any:
+    """Verification codes are not kept in clear once their email is out (or given up)."""
+    return case((d.kind == literal("verification"), literal(REDACTED)), else_=d.body)
+
+
+def _mine(delivery_id: int) -> Any:
+    return and_(d.id == delivery_id, d.status == "pending")
+
+
+async def mark_sent(conn: AsyncConnection, delivery_id: int, provider_message_id: str) -> None:
+    await conn.execute(
+        deliveries.update()
+        .where(_mine(delivery_id))
+        .values(
+            status="sent",
+            attempts=d.attempts + 1,
+            sent_at=func.now(),
+            provider_message_id=provider_message_id,
+            claimed_by=None,
+            body=_scrubbed_body(),
+        )
+    )
+
+
+async def retry_later(conn: AsyncConnection, delivery_id: int, delay_seconds: float, error: str) -> None:
+    await conn.execute(
+        deliveries.update()
+        .where(_mine(delivery_id))
+        .values(
+            attempts=d.attempts + 1,
+            next_attempt_at=_in(delay_seconds),
+            last_error=error,
+            claimed_by=None,
+        )
+    )
+
+
+async def defer(conn: AsyncConnection, delivery_id: int, delay_seconds: float, reason: str) -> None:
+    """Ask again later without counting an attempt (the provider cannot take it yet)."""
+    await conn.execute(
+        deliveries.update()
+        .where(_mine(delivery_id))
+        .values(
+            next_attempt_at=_in(delay_seconds),
+            last_error=reason,
+            claimed_by=None,
+        )
+    )
+
+
+async def give_up(conn: AsyncConnection, delivery_id: int, error: str, counts_attempt: bool = True) -> None:
+    await conn.execute(
+        deliveries.update()
+        .where(_mine(delivery_id))
+        .values(
+            status="failed",
+            attempts=d.attempts + (1 if counts_attempt else 0),
+            last_error=error,
+            claimed_by=None,
+            body=_scrubbed_body(),
+        )
+    )
+
+
+async def release_leases(conn: AsyncConnection, worker: str) -> int:
+    """At start: emails this worker had claimed when it stopped (crashed) are due again now."""
+    result = await conn.execute(
+        deliveries.update()
+        .where(d.status == "pending", d.claimed_by == worker)
+        .values(claimed_by=None, next_attempt_at=func.now())
+        .returning(d.id)
+    )
+    return len(result.all())

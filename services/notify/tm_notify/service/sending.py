@@ -1,0 +1,170 @@
+"""The sender loop: takes due emails from the delivery queue and hands them to the provider.
+
+* Claim: up to `batch_size` due rows (FOR UPDATE SKIP LOCKED), leased to this instance for
+  `lease_seconds`; several instances share the queue without sending a row twice.
+* Send, then mark each row on its own: sent; or tried again after a doubling backoff
+  (`last_error` kept); or failed after `max_attempts`. A mail the provider cannot take yet
+  (`Deferred`) is asked again later without counting an attempt, until it expires.
+* A failing email never blocks the others or the event stream (events only queue rows).
+* The one window for a second send: the provider accepted the email and the process died (or the
+  database became unreachable) before the row was marked sent. On restart the instance (same
+  CONSUMER_NAME) takes back the rows it had claimed and sends them again. The local delivery log
+  absorbs that (one row per delivery); SNS would deliver the email twice.
+* Wake-up: an insert trigger NOTIFYs on commit; the loop also polls every `poll_seconds`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import psycopg
+from psycopg import sql
+
+from tm_common.db import Database
+from tm_notify.adapters import delivery_store
+from tm_notify.adapters.delivery_store import Delivery
+from tm_notify.adapters.senders import Deferred, EmailSender, OutgoingMail
+from tm_notify.domain.sending import RetryPolicy, backoff, expired, gives_up
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SenderSettings:
+    worker: str  # this instance's name (CONSUMER_NAME: stable across restarts)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    lease_seconds: float = 60.0
+    batch_size: int = 50
+    concurrency: int = 8
+    poll_seconds: float = 1.0
+
+
+@dataclass
+class SenderCounters:
+    sent: int = 0
+    retried: int = 0
+    deferred: int = 0
+    failed: int = 0
+
+
+class DeliveryLoop:
+    def __init__(self, db: Database, sender: EmailSender, settings: SenderSettings) -> None:
+        self._db = db
+        self._sender = sender
+        self.settings = settings
+        self.counters = SenderCounters()
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._retry_delay = 0.1
+
+    async def run(self) -> None:
+        """Send until cancelled, surviving outages of Postgres and of the provider."""
+        log.info(
+            "email sender started", extra={"provider": self._sender.name, "worker": self.settings.worker}
+        )
+        while True:
+            try:
+                await self._serve()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "email sender paused",
+                    extra={"error": f"{type(exc).__name__}: {exc}"[:300], "retry_in": self._retry_delay},
+                )
+                await asyncio.sleep(self._retry_delay)
+                self._retry_delay = min(self._retry_delay * 2, 5.0)
+
+    async def _serve(self) -> None:
+        async with await psycopg.AsyncConnection.connect(
+            self._db.libpq_url, autocommit=True, connect_timeout=3, application_name="notify-sender"
+        ) as listener:
+            channel = sql.Identifier(delivery_store.channel(self._db.schema))
+            await listener.execute(sql.SQL("LISTEN {}").format(channel))
+            await self.release_leases()
+            while True:
+                while await self.send_due() >= self.settings.batch_size:
+                    pass
+                self._retry_delay = 0.1
+                async for _ in listener.notifies(timeout=self.settings.poll_seconds, stop_after=1):
+                    pass
+                async for _ in listener.notifies(timeout=0.0):
+                    pass
+
+    async def release_leases(self) -> int:
+        async with self._db.transaction() as conn:
+            released = await delivery_store.release_leases(conn, self.settings.worker)
+        if released:
+            log.warning("taking back emails claimed before a restart", extra={"count": released})
+        return released
+
+    async def send_due(self) -> int:
+        """One round: claim what is due and send it; how many were claimed."""
+        async with self._db.transaction() as conn:
+            claimed = await delivery_store.claim(
+                conn, self.settings.worker, self.settings.batch_size, self.settings.lease_seconds
+            )
+        outcomes = await asyncio.gather(*(self._deliver(item) for item in claimed), return_exceptions=True)
+        for outcome in outcomes:  # marking failed (the database went away): after every send is done
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return len(claimed)
+
+    async def _deliver(self, item: Delivery) -> None:
+        async with self._slots:
+            try:
+                message_id = await self._sender.send(_mail(item))
+            except asyncio.CancelledError:
+                raise
+            except Deferred as exc:
+                await self._defer(item, str(exc))
+            except Exception as exc:
+                await self._failed(item, f"{type(exc).__name__}: {exc}"[:500])
+            else:
+                async with self._db.transaction() as conn:
+                    await delivery_store.mark_sent(conn, item.id, message_id)
+                self.counters.sent += 1
+
+    async def _defer(self, item: Delivery, reason: str) -> None:
+        async with self._db.transaction() as conn:
+            if expired(item.expires_at, datetime.now(UTC)):
+                await delivery_store.give_up(conn, item.id, f"expired: {reason}", counts_attempt=False)
+                self.counters.failed += 1
+            else:
+                await delivery_store.defer(conn, item.id, self.settings.retry.defer_seconds, reason)
+                self.counters.deferred += 1
+
+    async def _failed(self, item: Delivery, error: str) -> None:
+        attempts = item.attempts + 1
+        final = gives_up(self.settings.retry, attempts) or expired(item.expires_at, datetime.now(UTC))
+        async with self._db.transaction() as conn:
+            if final:
+                await delivery_store.give_up(conn, item.id, error)
+            else:
+                await delivery_store.retry_later(conn, item.id, backoff(self.settings.retry, attempts), error)
+        if final:
+            self.counters.failed += 1
+            log.error(
+                "email given up",
+                extra={"delivery_id": item.id, "kind": item.kind, "attempts": attempts, "error": error},
+            )
+        else:
+            self.counters.retried += 1
+            log.warning(
+                "email send failed; will retry",
+                extra={"delivery_id": item.id, "kind": item.kind, "attempts": attempts, "error": error},
+            )
+
+
+def _mail(item: Delivery) -> OutgoingMail:
+    return OutgoingMail(
+        delivery_id=item.id,
+        user_id=item.user_id,
+        kind=item.kind,
+        email=item.email,
+        subject=item.subject,
+        body=item.body,
+        subscription_ref=item.subscription_ref,
+    )
