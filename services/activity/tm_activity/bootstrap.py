@@ -12,9 +12,8 @@ from tm_activity.service.activity import ActivityDeps
 from tm_common import redis_client
 from tm_common.consumer import consumer_loops
 from tm_common.db import Database
-from tm_common.jwks import jwks_from_auth_service
 from tm_common.server import ServiceDefinition
-from tm_common.tokens import TokenVerifier
+from tm_common.wiring import service_definition
 
 
 def build(settings: ActivitySettings) -> ServiceDefinition:
@@ -25,16 +24,11 @@ def build(settings: ActivitySettings) -> ServiceDefinition:
     def register(server: grpc.aio.Server) -> None:
         activity_pb2_grpc.add_ActivityServiceServicer_to_server(ActivityServicer(deps), server)
 
-    return ServiceDefinition(
-        name=settings.service_name,
-        register=register,
-        service_names=SERVICE_NAMES,
-        verifier=TokenVerifier(
-            jwks_from_auth_service(settings.auth_address),
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-        ),
-        checks={"database": db.check, "redis": lambda: redis_client.check(redis)},
-        on_close=[db.close, redis.aclose],
+    return service_definition(
+        settings,
+        db,
+        redis,
+        register,
+        SERVICE_NAMES,
         background=consumer_loops(settings, db, redis, activity.record),
     )

@@ -21,6 +21,7 @@ from tm_common.ratelimit import RateLimiter
 from tm_common.relay import relay_loops
 from tm_common.server import ServiceDefinition
 from tm_common.tokens import TokenVerifier
+from tm_common.wiring import service_definition
 
 
 def build(settings: AuthSettings) -> ServiceDefinition:
@@ -42,13 +43,13 @@ def build(settings: AuthSettings) -> ServiceDefinition:
         auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(deps), server)
         auth_pb2_grpc.add_UserDirectoryServiceServicer_to_server(UserDirectoryServicer(deps), server)
 
-    return ServiceDefinition(
-        name=settings.service_name,
-        register=register,
-        service_names=SERVICE_NAMES,
-        verifier=TokenVerifier(own_jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
+    return service_definition(
+        settings,
+        db,
+        redis,
+        register,
+        SERVICE_NAMES,
         public_methods=PUBLIC_METHODS,
-        checks={"database": db.check, "redis": lambda: redis_client.check(redis)},
-        on_close=[db.close, redis.aclose],
+        verifier=TokenVerifier(own_jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
         background=relay_loops(settings, db, redis),
     )

@@ -10,10 +10,9 @@ from taskmanager.files.v1 import files_pb2_grpc
 from tm_common import redis_client
 from tm_common.consumer import consumer_loops
 from tm_common.db import Database
-from tm_common.jwks import jwks_from_auth_service
 from tm_common.relay import relay_loops
 from tm_common.server import ServiceDefinition
-from tm_common.tokens import TokenVerifier
+from tm_common.wiring import service_definition
 from tm_files.adapters.blobs import BlobStore, LocalBlobStore, S3BlobStore, S3Config
 from tm_files.adapters.task_access import TaskAccessClient
 from tm_files.config import FilesSettings
@@ -65,17 +64,12 @@ def build(settings: FilesSettings) -> ServiceDefinition:
             deps, timedelta(seconds=settings.orphan_blob_seconds), settings.sweep_every_seconds
         )
 
-    return ServiceDefinition(
-        name=settings.service_name,
-        register=register,
-        service_names=SERVICE_NAMES,
-        verifier=TokenVerifier(
-            jwks_from_auth_service(settings.auth_address),
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-        ),
-        checks={"database": db.check, "redis": lambda: redis_client.check(redis)},
-        on_close=[db.close, redis.aclose],
+    return service_definition(
+        settings,
+        db,
+        redis,
+        register,
+        SERVICE_NAMES,
         background=[
             *relay_loops(settings, db, redis),
             *consumer_loops(settings, db, redis, files.on_task_deleted),

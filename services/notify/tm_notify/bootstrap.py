@@ -11,11 +11,10 @@ from taskmanager.notify.v1 import notify_pb2_grpc
 from tm_common import redis_client
 from tm_common.consumer import consumer_loops
 from tm_common.db import Database
-from tm_common.jwks import jwks_from_auth_service
 from tm_common.ratelimit import Limit, RateLimiter
 from tm_common.server import ServiceDefinition
-from tm_common.tokens import TokenVerifier
 from tm_common.users import UserDirectory
+from tm_common.wiring import service_definition
 from tm_notify.adapters.senders import EmailSender, LocalLogSender, SnsSender
 from tm_notify.config import NotifySettings
 from tm_notify.domain.sending import RetryPolicy
@@ -92,16 +91,11 @@ def build(settings: NotifySettings) -> ServiceDefinition:
     def register(server: grpc.aio.Server) -> None:
         notify_pb2_grpc.add_NotifyServiceServicer_to_server(NotifyServicer(deps), server)
 
-    return ServiceDefinition(
-        name=settings.service_name,
-        register=register,
-        service_names=SERVICE_NAMES,
-        verifier=TokenVerifier(
-            jwks_from_auth_service(settings.auth_address),
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-        ),
-        checks={"database": db.check, "redis": lambda: redis_client.check(redis)},
-        on_close=[db.close, redis.aclose],
+    return service_definition(
+        settings,
+        db,
+        redis,
+        register,
+        SERVICE_NAMES,
         background=[*consumers, DeliveryLoop(db, sender, sender_settings(settings)).run],
     )

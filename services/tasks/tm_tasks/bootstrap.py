@@ -7,11 +7,10 @@ import grpc
 from taskmanager.tasks.v1 import tasks_pb2_grpc
 from tm_common import redis_client
 from tm_common.db import Database
-from tm_common.jwks import jwks_from_auth_service
 from tm_common.relay import relay_loops
 from tm_common.server import ServiceDefinition
-from tm_common.tokens import TokenVerifier
 from tm_common.users import UserDirectory
+from tm_common.wiring import service_definition
 from tm_tasks.adapters.user_cache import UserCache
 from tm_tasks.config import TasksSettings
 from tm_tasks.entrypoints.comments_api import SERVICE_NAMES as COMMENTS_SERVICE_NAMES
@@ -35,16 +34,11 @@ def build(settings: TasksSettings) -> ServiceDefinition:
         tasks_pb2_grpc.add_TaskAccessServiceServicer_to_server(TaskAccessServicer(deps), server)
         tasks_pb2_grpc.add_CommentsServiceServicer_to_server(CommentsServicer(deps), server)
 
-    return ServiceDefinition(
-        name=settings.service_name,
-        register=register,
-        service_names=[*SERVICE_NAMES, *SHARING_SERVICE_NAMES, *COMMENTS_SERVICE_NAMES],
-        verifier=TokenVerifier(
-            jwks_from_auth_service(settings.auth_address),
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-        ),
-        checks={"database": db.check, "redis": lambda: redis_client.check(redis)},
-        on_close=[db.close, redis.aclose],
+    return service_definition(
+        settings,
+        db,
+        redis,
+        register,
+        [*SERVICE_NAMES, *SHARING_SERVICE_NAMES, *COMMENTS_SERVICE_NAMES],
         background=relay_loops(settings, db, redis),
     )
