@@ -17,6 +17,7 @@ from tm_devstack.testing import (
     new_account,
     notify_deliveries,
     notify_processed,
+    notify_sql,
     recipients_of,
     set_notify_preferences,
     share_task,
@@ -179,5 +180,16 @@ def test_other_changes_email_nobody(http, stack) -> None:
         "task.unshared",
         "task.deleted",
     }
-    notify_processed(stack, [e.event_id for e in quiet])
+    # Notify acknowledges these without a transaction (they can notify nobody), so wait for a
+    # later event of the same stream that it does record: it consumes the stream in order.
+    marker_task = create_task(http, owner)
+    share_task(http, owner, marker_task["id"], viewer.username)
+    marker = event_of_type(stack.redis_url, marker_task["id"], "task.shared")
+    notify_processed(stack, [marker.event_id])
     assert notify_deliveries(stack, [e.event_id for e in quiet]) == []
+    processed = notify_sql(
+        stack,
+        "SELECT count(*) AS n FROM processed_events WHERE event_id::text = ANY(%s)",
+        ([e.event_id for e in quiet],),
+    )
+    assert processed == [{"n": 0}]  # skipped, not recorded

@@ -75,6 +75,9 @@ class ConsumerSettings:
     # time out on every idle poll and pause the loop.
     block_seconds: float = 0.5
     batch_size: int = 100
+    # The event types the handler acts on (None: all). Others are acknowledged unread: no decode,
+    # no transaction, no processed id (they can have no effect, so a redelivery cannot either).
+    event_types: frozenset[str] | None = None
 
 
 @dataclass
@@ -92,15 +95,25 @@ class ConsumerCounters:
     duplicates: int = 0
     failures: int = 0
     dead_lettered: int = 0
+    skipped: int = 0  # of types the handler does not act on
     lag_seconds: list[float] = field(default_factory=list)  # of the last events, for benchmarks
 
 
 def consumer_loops(
-    settings: ServiceSettings, db: Database, redis: Redis, handler: Handler
+    settings: ServiceSettings,
+    db: Database,
+    redis: Redis,
+    handler: Handler,
+    event_types: frozenset[str] | None = None,
 ) -> list[Callable[[], Coroutine[Any, Any, None]]]:
-    """The service's background loop consuming its streams (see ServiceSettings)."""
+    """The service's background loop consuming its streams (see ServiceSettings), if it has any."""
+    if not settings.streams:
+        return []
     config = ConsumerSettings(
-        group=settings.consumer_group, consumer=settings.consumer_name, streams=settings.streams
+        group=settings.consumer_group,
+        consumer=settings.consumer_name,
+        streams=settings.streams,
+        event_types=event_types,
     )
     return [StreamConsumer(db, redis, config, handler).run]
 
@@ -225,6 +238,10 @@ class StreamConsumer:
                 log.error("pending event trimmed away", extra={"message_id": _str(entry.message_id)})
                 settled.append(entry)
                 continue
+            if not self._wanted(entry.fields):
+                settled.append(entry)
+                self.counters.skipped += 1
+                continue
             try:
                 events.append((entry, _event_of(entry.fields)))
             except UndecodableEvent as exc:
@@ -244,6 +261,13 @@ class StreamConsumer:
         for entry in dead:
             await self._dead_letter(entry)
         await self._ack([*settled, *dead])
+
+    def _wanted(self, fields: dict[bytes, bytes]) -> bool:
+        wanted = self.settings.event_types
+        if wanted is None:
+            return True
+        kind = fields.get(b"type")
+        return kind is None or kind.decode("utf-8", "replace") in wanted  # untyped: decode and see
 
     async def _apply_all(self, events: list[tuple[Entry, EventEnvelope]]) -> bool:
         """The fast path: the whole batch in one transaction, its ids recorded by one statement.

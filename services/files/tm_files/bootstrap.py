@@ -72,7 +72,7 @@ def build(settings: FilesSettings) -> ServiceDefinition:
         SERVICE_NAMES,
         background=[
             *relay_loops(settings, db, redis),
-            *consumer_loops(settings, db, redis, files.on_task_deleted),
+            *consumer_loops(settings, db, redis, files.on_task_deleted, frozenset({"task.deleted"})),
             keep_consistent,
         ],
     )

@@ -86,7 +86,7 @@ def build(settings: NotifySettings) -> ServiceDefinition:
         sender=sender,
         codes=code_policy(settings),
     )
-    consumers = consumer_loops(settings, db, redis, events.handle) if settings.streams else []
+    consumers = consumer_loops(settings, db, redis, events.handle, events.HANDLED)
 
     def register(server: grpc.aio.Server) -> None:
         notify_pb2_grpc.add_NotifyServiceServicer_to_server(NotifyServicer(deps), server)

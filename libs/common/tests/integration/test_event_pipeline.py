@@ -350,3 +350,19 @@ async def test_poison_event_is_retried_then_dead_lettered_without_blocking_other
     processed = await scratch.fetch("SELECT event_id::text FROM processed_events")
     assert poison.event_id not in {row[0] for row in processed}
     assert await _pending(redis, 0)
+
+
+async def test_events_of_other_types_are_acknowledged_without_a_transaction(scratch, redis) -> None:
+    wanted = envelope("task.deleted", "test", 1, task_id=9, task_owner_user_id=1)
+    wanted.task_deleted.task.id = 9
+    others = [event(n) for n in range(3)]  # task.created
+    await write(scratch.db, *others, wanted)
+    await publish_all(relay_of(scratch, redis))
+    consumer = consumer_of(scratch, redis, event_types=frozenset({"task.deleted"}))
+    await consumer.ensure_groups()
+    await consumer.poll()
+    assert await effects(scratch) == {wanted.event_id: 1}
+    assert consumer.counters.skipped == 3
+    recorded = await scratch.fetch("SELECT event_id::text FROM processed_events")
+    assert [row[0] for row in recorded] == [wanted.event_id]
+    assert await _pending(redis, 0)

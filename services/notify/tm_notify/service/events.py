@@ -7,8 +7,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from taskmanager.events.v1.events_pb2 import EventEnvelope
 from tm_notify.adapters import delivery_store, user_store
 from tm_notify.adapters.delivery_store import NewDelivery
-from tm_notify.domain.notifications import mail_of, notice_of
+from tm_notify.domain.notifications import SWITCH_OF, mail_of, notice_of
 from tm_notify.domain.preferences import wants
+
+# What the handler acts on: the consumer acknowledges every other event without a transaction.
+HANDLED = frozenset({"user.registered", *SWITCH_OF})
 
 
 async def handle(conn: AsyncConnection, event: EventEnvelope) -> None:
