@@ -7,13 +7,15 @@ REQS   := requirements.txt requirements/runtime.txt requirements/dev.txt \
           libs/common/pyproject.toml libs/devstack/pyproject.toml $(wildcard services/*/pyproject.toml)
 PROTOS := $(shell find protos third_party -name '*.proto') tools/gen_protos.py
 GEN    := build/descriptors/taskmanager.pb
+CHECKOV_VENV := .venv-checkov
+CHECKOV      := $(CHECKOV_VENV)/.installed-stamp
 
 .PHONY: run test lint protos venv bench clean fmt
 
 run: $(GEN)  ## start everything; prints the gateway URL (Ctrl-C stops)
 	$(PY) -m tm_devstack.cli
 
-test: $(GEN) lint  ## every test, against a stack the tests start themselves
+test: $(GEN) $(CHECKOV) lint  ## every test, against a stack the tests start themselves
 	$(PY) -m pytest
 
 lint: $(GEN)
@@ -38,7 +40,13 @@ protos: $(GEN)
 $(GEN): $(STAMP) $(PROTOS)
 	$(PY) tools/gen_protos.py
 
-venv: $(STAMP)
+venv: $(STAMP) $(CHECKOV)
+
+$(CHECKOV): requirements/checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install -q -r requirements/checkov.txt
+	touch $@
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
