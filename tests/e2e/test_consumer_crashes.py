@@ -72,6 +72,7 @@ def test_activity_killed_mid_burst_applies_every_event_exactly_once(stack, http,
         assert time.monotonic() < deadline, f"{len(found)} of {len(accepted)} writes reached the audit log"
         time.sleep(0.2)
     assert found == dict.fromkeys(accepted, 1)  # none lost, none twice
+    print(f"activity killed mid-burst: {len(accepted)} accepted writes, {len(found)} entries, each once")
     stats = http.get("/activity/stats", headers=account.headers).json()
     assert stats["total_activities"] == len(accepted)
     assert stats["by_action"] == {"created": len(accepted)}

@@ -106,6 +106,10 @@ def test_killing_notify_mid_burst_loses_no_email_and_sends_none_twice(http, stac
         )
     )
     assert logged == Counter({row["id"]: 1 for row in rows})
+    print(
+        f"notify killed twice mid-burst: {len(events)} triggering events, {len(rows)} emails owed, "
+        "each queued, sent and logged once"
+    )
 
 
 def triggering_events(stack, accepted: Counter[int]) -> list[Any]:
