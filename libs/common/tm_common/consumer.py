@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
@@ -41,6 +41,17 @@ from tm_common.events import UndecodableEvent, decode
 log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncConnection, EventEnvelope], Awaitable[None]]
+# Applies several events in order, in one go (e.g. one multi-row INSERT): what a consumer under
+# load wants. It must have the same effect as applying them one by one.
+BatchHandler = Callable[[AsyncConnection, list[EventEnvelope]], Awaitable[None]]
+
+
+def one_by_one(handler: Handler) -> BatchHandler:
+    async def apply(conn: AsyncConnection, events: list[EventEnvelope]) -> None:
+        for event in events:
+            await handler(conn, event)
+
+    return apply
 
 
 def _columns() -> list[Column[Any]]:
@@ -103,10 +114,13 @@ def consumer_loops(
     settings: ServiceSettings,
     db: Database,
     redis: Redis,
-    handler: Handler,
+    handler: Handler | BatchHandler,
     event_types: frozenset[str] | None = None,
+    *,
+    batches: bool = False,
 ) -> list[Callable[[], Coroutine[Any, Any, None]]]:
-    """The service's background loop consuming its streams (see ServiceSettings), if it has any."""
+    """The service's background loop consuming its streams (see ServiceSettings), if it has any.
+    `batches`: the handler is a BatchHandler."""
     if not settings.streams:
         return []
     config = ConsumerSettings(
@@ -115,15 +129,26 @@ def consumer_loops(
         streams=settings.streams,
         event_types=event_types,
     )
-    return [StreamConsumer(db, redis, config, handler).run]
+    many = cast(BatchHandler, handler) if batches else one_by_one(cast(Handler, handler))
+    return [StreamConsumer(db, redis, config, batch_handler=many).run]
 
 
 class StreamConsumer:
-    def __init__(self, db: Database, redis: Redis, settings: ConsumerSettings, handler: Handler) -> None:
+    def __init__(
+        self,
+        db: Database,
+        redis: Redis,
+        settings: ConsumerSettings,
+        handler: Handler | None = None,
+        *,
+        batch_handler: BatchHandler | None = None,
+    ) -> None:
+        if (handler is None) == (batch_handler is None):
+            raise ValueError("give a handler or a batch_handler")
         self._db = db
         self._redis = redis
         self.settings = settings
-        self._handler = handler
+        self._apply_many: BatchHandler = batch_handler or one_by_one(handler)  # type: ignore[arg-type]
         self.counters = ConsumerCounters()
         self._retry_delay = 0.1
         self._next_claim = 0.0
@@ -280,12 +305,14 @@ class StreamConsumer:
                 ]
                 statement = pg_insert(processed_events).values(rows).on_conflict_do_nothing()
                 new = set(map(str, await conn.scalars(statement.returning(processed_events.c.event_id))))
-                applied = 0
+                fresh = []
                 for _, event in events:
                     if event.event_id in new:
                         new.discard(event.event_id)  # the same event twice in one batch: once
-                        await self._handler(conn, event)
-                        applied += 1
+                        fresh.append(event)
+                if fresh:
+                    await self._apply_many(conn, fresh)
+                applied = len(fresh)
         except (OperationalError, OSError):
             raise
         except Exception as exc:
@@ -309,7 +336,7 @@ class StreamConsumer:
                 if first is None:
                     self.counters.duplicates += 1
                     return
-                await self._handler(conn, event)
+                await self._apply_many(conn, [event])
                 self.counters.applied += 1
         except (OperationalError, OSError):
             raise  # the database is unreachable: not this event's fault

@@ -30,5 +30,5 @@ def build(settings: ActivitySettings) -> ServiceDefinition:
         redis,
         register,
         SERVICE_NAMES,
-        background=consumer_loops(settings, db, redis, activity.record),
+        background=consumer_loops(settings, db, redis, activity.record, batches=True),
     )

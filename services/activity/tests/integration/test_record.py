@@ -51,7 +51,7 @@ def shared(task_id: int, revoke: bool = False) -> pb.EventEnvelope:
 async def apply(deps: ActivityDeps, *events: pb.EventEnvelope) -> None:
     for each in events:
         async with deps.db.transaction() as conn:
-            await activity.record(conn, each)
+            await activity.record(conn, [each])
 
 
 async def test_out_of_order_events_read_in_event_time_order(deps) -> None:
@@ -105,3 +105,13 @@ async def test_timeline_pages_with_tokens(deps) -> None:
             break
     everything = await activity.task_timeline(deps, OWNER, task_id, 0, "")
     assert seen == [e.id for e in everything.entries] and len(seen) == 5
+
+
+async def test_a_batch_applies_as_its_events_one_by_one(deps) -> None:
+    task_id = new_task_id()
+    created = event("task.created", task_id)
+    grant, revoke, regrant = shared(task_id), shared(task_id, revoke=True), shared(task_id)
+    async with deps.db.transaction() as conn:  # one batch, the share's three states in it
+        await activity.record(conn, [created, grant, revoke, regrant])
+    page = await activity.task_timeline(deps, VIEWER, task_id, 0, "")  # the last one wins
+    assert [e.action for e in page.entries] == ["shared", "unshared", "shared", "created"]

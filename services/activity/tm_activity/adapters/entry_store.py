@@ -29,39 +29,59 @@ def _entry(row: Any) -> Entry:
     )
 
 
-async def insert(conn: AsyncConnection, entry: NewEntry) -> None:
+async def insert_many(conn: AsyncConnection, new: list[NewEntry]) -> None:
+    """Append entries (one multi-row INSERT)."""
+    if not new:
+        return
     await conn.execute(
-        entries.insert().values(
-            event_id=entry.event_id,
-            user_id=entry.user_id,
-            username=entry.username,
-            action=entry.action,
-            resource_type=entry.resource_type,
-            resource_id=entry.resource_id,
-            task_id=entry.task_id,
-            details=entry.details,
-            created_at=entry.created_at,
-        )
+        entries.insert(),
+        [
+            {
+                "event_id": entry.event_id,
+                "user_id": entry.user_id,
+                "username": entry.username,
+                "action": entry.action,
+                "resource_type": entry.resource_type,
+                "resource_id": entry.resource_id,
+                "task_id": entry.task_id,
+                "details": entry.details,
+                "created_at": entry.created_at,
+            }
+            for entry in new
+        ],
     )
 
 
-async def apply_access(conn: AsyncConnection, change: AccessChange) -> None:
-    if change.owner_user_id is not None:
-        owner = pg_insert(task_owners).values(task_id=change.task_id, owner_user_id=change.owner_user_id)
+async def apply_access(conn: AsyncConnection, changes: list[AccessChange]) -> None:
+    """Owners, deletions and shares as the events tell them, a few statements for a whole batch."""
+    owners = {c.task_id: c.owner_user_id for c in reversed(changes) if c.owner_user_id is not None}
+    if owners:
+        rows = [{"task_id": task_id, "owner_user_id": owner} for task_id, owner in owners.items()]
+        owner = pg_insert(task_owners).values(rows)
         await conn.execute(owner.on_conflict_do_nothing(index_elements=[task_owners.c.task_id]))
-    if change.deleted:
-        await conn.execute(
-            task_owners.update()
-            .where(task_owners.c.task_id == change.task_id)
-            .values(deleted_at=change.as_of)
-        )
-    if change.viewer_user_id is not None:
+    for change in changes:
+        if change.deleted:
+            deleted = task_owners.update().where(task_owners.c.task_id == change.task_id)
+            await conn.execute(deleted.values(deleted_at=change.as_of))
+    latest: dict[tuple[int, int], AccessChange] = {}
+    for change in changes:  # one row per (task, user) in a statement: the latest event of each
+        if change.viewer_user_id is None:
+            continue
+        key = (change.task_id, change.viewer_user_id)
+        if key not in latest or latest[key].as_of < change.as_of:
+            latest[key] = change
+    if latest:
         viewer = pg_insert(task_viewers).values(
-            task_id=change.task_id,
-            user_id=change.viewer_user_id,
-            active=change.viewer_active,
-            as_of=change.as_of,
-            permission=change.permission,
+            [
+                {
+                    "task_id": c.task_id,
+                    "user_id": c.viewer_user_id,
+                    "active": c.viewer_active,
+                    "as_of": c.as_of,
+                    "permission": c.permission,
+                }
+                for c in latest.values()
+            ]
         )
         await conn.execute(
             viewer.on_conflict_do_update(

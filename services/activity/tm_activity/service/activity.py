@@ -37,14 +37,11 @@ class ActivityStats:
     by_resource: dict[str, int]
 
 
-async def record(conn: AsyncConnection, event: EventEnvelope) -> None:
-    """The event consumer's handler: runs in the transaction that records the event as processed."""
-    change = access_change(event)
-    if change is not None:
-        await entry_store.apply_access(conn, change)
-    entry = entry_of(event)
-    if entry is not None:
-        await entry_store.insert(conn, entry)
+async def record(conn: AsyncConnection, events: list[EventEnvelope]) -> None:
+    """The event consumer's handler, for a batch of new events in stream order: runs in the
+    transaction that records them as processed."""
+    await entry_store.apply_access(conn, [c for event in events if (c := access_change(event))])
+    await entry_store.insert_many(conn, [e for event in events if (e := entry_of(event))])
 
 
 def _fingerprint(*parts: object) -> str:
