@@ -19,7 +19,6 @@ nothing, and the loop retries with backoff.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -37,8 +36,11 @@ from taskmanager.events.v1.events_pb2 import EventEnvelope
 from tm_common.config import ServiceSettings
 from tm_common.db import Database
 from tm_common.events import UndecodableEvent, decode
+from tm_common.loops import Backoff, run_forever
 
 log = logging.getLogger(__name__)
+# What a consumer waits out (anything else is a bug, and the task dies loudly).
+_OUTAGES = (RedisError, OperationalError, DBAPIError, OSError)
 
 Handler = Callable[[AsyncConnection, EventEnvelope], Awaitable[None]]
 # Applies several events in order, in one go (e.g. one multi-row INSERT): what a consumer under
@@ -150,27 +152,19 @@ class StreamConsumer:
         self.settings = settings
         self._apply_many: BatchHandler = batch_handler or one_by_one(handler)  # type: ignore[arg-type]
         self.counters = ConsumerCounters()
-        self._retry_delay = 0.1
+        self._backoff = Backoff()
         self._next_claim = 0.0
 
     async def run(self) -> None:
         """Consume until cancelled, surviving outages of Postgres and Redis."""
+        await run_forever("event consumer", self._serve, self._backoff, _OUTAGES)
+
+    async def _serve(self) -> None:
+        await self.ensure_groups()
+        await self._drain_own_pending()
         while True:
-            try:
-                await self.ensure_groups()
-                await self._drain_own_pending()
-                while True:
-                    await self.poll()
-                    self._retry_delay = 0.1
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OperationalError, DBAPIError, OSError) as exc:
-                log.warning(
-                    "event consumer paused",
-                    extra={"error": f"{type(exc).__name__}: {exc}"[:300], "retry_in": self._retry_delay},
-                )
-                await asyncio.sleep(self._retry_delay)
-                self._retry_delay = min(self._retry_delay * 2, 5.0)
+            await self.poll()
+            self._backoff.reset()
 
     async def ensure_groups(self) -> None:
         """Create the group on every stream (from the stream's first entry) if it is missing."""

@@ -20,7 +20,6 @@ the batch again on the next run: consumers drop the repeats by event id (tm_comm
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -28,12 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from redis.asyncio import Redis
 
 from tm_common import outbox
 from tm_common.config import ServiceSettings
 from tm_common.db import Database
+from tm_common.loops import Backoff, listening, run_forever
 
 log = logging.getLogger(__name__)
 
@@ -80,42 +79,24 @@ class OutboxRelay:
         self._redis = redis
         self.settings = settings
         self._lock_name = f"outbox relay {db.schema}"
-        self._retry_delay = 0.1
+        self._backoff = Backoff()
         self._next_housekeeping = 0.0
         self._next_backpressure_warning = 0.0
         self._length_bound = settings.max_stream_length  # unknown until read
 
     async def run(self) -> None:
         """Publish until cancelled, surviving outages of Postgres and Redis."""
-        while True:
-            try:
-                await self._serve()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # an outage: keep the service up and try again
-                log.warning(
-                    "outbox relay paused",
-                    extra={"error": f"{type(exc).__name__}: {exc}"[:300], "retry_in": self._retry_delay},
-                )
-                await asyncio.sleep(self._retry_delay)
-                self._retry_delay = min(self._retry_delay * 2, 5.0)
+        await run_forever("outbox relay", self._serve, self._backoff)
 
     async def _serve(self) -> None:
-        async with await psycopg.AsyncConnection.connect(
-            self._db.libpq_url, autocommit=True, connect_timeout=3, application_name="outbox-relay"
-        ) as listener:
-            channel = sql.Identifier(outbox.channel(self._db.schema))
-            await listener.execute(sql.SQL("LISTEN {}").format(channel))
+        channel = outbox.channel(self._db.schema)
+        async with listening(self._db.libpq_url, channel, "outbox-relay") as listener:
             while True:
                 while await self.publish_batch() >= self.settings.batch_size:
                     pass
-                self._retry_delay = 0.1
+                self._backoff.reset()
                 await self._housekeeping()
-                async for _ in listener.notifies(timeout=self.settings.poll_seconds, stop_after=1):
-                    pass
-                # Every commit notifies: fold the ones queued meanwhile into the next batch.
-                async for _ in listener.notifies(timeout=0.0):
-                    pass
+                await listener.wait(self.settings.poll_seconds)
 
     async def publish_batch(self) -> int:
         """Publish the oldest unpublished rows; how many were published."""

@@ -20,10 +20,8 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import psycopg
-from psycopg import sql
-
 from tm_common.db import Database
+from tm_common.loops import Backoff, listening, run_forever
 from tm_notify.adapters import delivery_store
 from tm_notify.adapters.delivery_store import Delivery
 from tm_notify.adapters.senders import Deferred, EmailSender, OutgoingMail
@@ -57,41 +55,24 @@ class DeliveryLoop:
         self.settings = settings
         self.counters = SenderCounters()
         self._slots = asyncio.Semaphore(settings.concurrency)
-        self._retry_delay = 0.1
+        self._backoff = Backoff()
 
     async def run(self) -> None:
         """Send until cancelled, surviving outages of Postgres and of the provider."""
         log.info(
             "email sender started", extra={"provider": self._sender.name, "worker": self.settings.worker}
         )
-        while True:
-            try:
-                await self._serve()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning(
-                    "email sender paused",
-                    extra={"error": f"{type(exc).__name__}: {exc}"[:300], "retry_in": self._retry_delay},
-                )
-                await asyncio.sleep(self._retry_delay)
-                self._retry_delay = min(self._retry_delay * 2, 5.0)
+        await run_forever("email sender", self._serve, self._backoff)
 
     async def _serve(self) -> None:
-        async with await psycopg.AsyncConnection.connect(
-            self._db.libpq_url, autocommit=True, connect_timeout=3, application_name="notify-sender"
-        ) as listener:
-            channel = sql.Identifier(delivery_store.channel(self._db.schema))
-            await listener.execute(sql.SQL("LISTEN {}").format(channel))
+        channel = delivery_store.channel(self._db.schema)
+        async with listening(self._db.libpq_url, channel, "notify-sender") as listener:
             await self.release_leases()
             while True:
                 while await self.send_due() >= self.settings.batch_size:
                     pass
-                self._retry_delay = 0.1
-                async for _ in listener.notifies(timeout=self.settings.poll_seconds, stop_after=1):
-                    pass
-                async for _ in listener.notifies(timeout=0.0):
-                    pass
+                self._backoff.reset()
+                await listener.wait(self.settings.poll_seconds)
 
     async def release_leases(self) -> int:
         async with self._db.transaction() as conn:
