@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import grpc
-from grpc_health.v1 import health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer  # grpc_health.v1.health.aio
 from grpc_reflection.v1alpha import reflection
 
@@ -29,6 +29,7 @@ from tm_common.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+LIVENESS = "liveness"  # the health service name liveness probes ask for
 
 OPS_SERVICE = ops_pb2.DESCRIPTOR.services_by_name["OpsService"].full_name
 DIAGNOSTICS_SERVICE = ops_pb2.DESCRIPTOR.services_by_name["DiagnosticsService"].full_name
@@ -99,6 +100,9 @@ async def start_server(
     )
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    # For liveness probes: SERVING while the process runs its loop, whatever its dependencies
+    # (a database outage must make a pod unready, not restart it); NOT_SERVING once stopping.
+    await health_servicer.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
     names = [*definition.service_names, OPS_SERVICE, DIAGNOSTICS_SERVICE]
     reflection.enable_server_reflection([*names, reflection.SERVICE_NAME, "grpc.health.v1.Health"], server)
     port = server.add_insecure_port(address or settings.grpc_address)

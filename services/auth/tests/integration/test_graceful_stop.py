@@ -54,3 +54,28 @@ async def test_in_flight_rpcs_finish_when_the_server_stops(stack, make_auth_sett
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_liveness_ignores_dependencies_readiness_does_not(make_auth_settings) -> None:
+    """A database outage makes the server NOT_SERVING (unready) but it stays live: an outage
+    must not get pods restarted."""
+    settings = make_auth_settings().model_copy(
+        update={"database_url": "postgresql+psycopg://nobody@127.0.0.1:9/x"}
+    )
+    running = await start_server(build(settings), settings, address="127.0.0.1:0")
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            for _ in range(100):  # the first dependency check runs right after the start
+                ready = await health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+                if ready.status == health_pb2.HealthCheckResponse.NOT_SERVING:
+                    break
+                await asyncio.sleep(0.1)
+            assert ready.status == health_pb2.HealthCheckResponse.NOT_SERVING
+            live = await health.Check(health_pb2.HealthCheckRequest(service="liveness"), timeout=5)
+            assert live.status == health_pb2.HealthCheckResponse.SERVING
+            await running.health.enter_graceful_shutdown()
+            live = await health.Check(health_pb2.HealthCheckRequest(service="liveness"), timeout=5)
+            assert live.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    finally:
+        await running.stop(0)

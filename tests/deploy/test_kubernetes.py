@@ -1,0 +1,759 @@
+"""Offline checks of the Kubernetes manifests (deploy/k8s): no cluster, no kubectl needed.
+
+The kustomizations are built by a small loader below (the kustomize features deploy/k8s uses:
+resources, namespace, images, replicas, configMapGenerator with hash suffixes, JSON 6902 patches);
+where kubectl is installed its `kubectl kustomize` must agree. Every document of the base and the
+production overlay then validates against the Kubernetes 1.33 schemas (kubernetes-validate,
+strict), checkov and yamllint pass, and the tests below hold the manifests to the code: every
+service of tm_devstack.services is deployed with its port, schema, probes, migration and secrets.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from alembic.script import ScriptDirectory
+from yamllint import linter
+from yamllint.config import YamlLintConfig
+
+from tm_common.server import LIVENESS
+from tm_devstack.services import SERVICES
+from tm_devstack.stack import Stack
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+BASE = K8S / "base"
+PRODUCTION = K8S / "overlays" / "production"
+KUSTOMIZATIONS = {"base": BASE, "production": PRODUCTION}
+SERVICE_NAMES = [spec.name for spec in SERVICES]
+SPECS = {spec.name: spec for spec in SERVICES}
+KUBERNETES_VERSION = "1.33"
+# Environment variables whose values are secrets: they may only come from a Secret.
+SECRET_ENV = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "NOTIFY_CODE_SECRET",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+}
+CREDENTIALS_IN_URL = re.compile(r"://[^/\s:@]*:[^/\s@]+@")
+# The configuration tools/check_deploy.sh lints docker-compose.yml with.
+YAMLLINT_CONFIG = """
+extends: default
+rules:
+  document-start: disable
+  line-length: {max: 110, allow-non-breakable-inline-mappings: true}
+"""
+# Rendered from gateway/envoy.yaml.in (not linted either); its own test keeps it current.
+GENERATED_YAML = {BASE / "gateway" / "envoy.yaml"}
+# The checkov checks that deploy/k8s skips, each with its reason inline.
+ALLOWED_CHECKOV_SKIPS = {"CKV_K8S_15", "CKV_K8S_35", "CKV_K8S_43"}
+CLUSTER_SCOPED = {"Namespace"}
+Doc = dict[str, Any]
+Built = dict[str, list[Doc]]  # kustomization name -> its documents
+
+
+# --- a kustomize subset ---------------------------------------------------------------------------
+
+SUPPORTED_FIELDS = {
+    "apiVersion",
+    "kind",
+    "namespace",
+    "resources",
+    "configMapGenerator",
+    "images",
+    "replicas",
+    "patches",
+}
+# Within those fields, the keys the loader implements (anything else fails, never passes unseen).
+SUPPORTED_KEYS = {
+    "configMapGenerator": {"name", "behavior", "literals", "files"},
+    "images": {"name", "newName", "newTag"},
+    "replicas": {"name", "count"},
+    "patches": {"target", "patch"},
+}
+
+
+def _kustomize_hash(data: dict[str, str]) -> str:
+    """kustomize's name suffix of a generated ConfigMap (api/hasher): the first 10 hex digits of the
+    sha256 of {"data", "kind", "name"} as Go's JSON, a few digits swapped for letters. The name is
+    always "": kustomize looks it up as one field called "metadata/name", which no object has."""
+    encoded = json.dumps(
+        {"data": data, "kind": "ConfigMap", "name": ""}, sort_keys=True, separators=(",", ":")
+    )
+    # Go's encoding/json escapes these three (and leaves other non-ASCII characters alone).
+    encoded = encoded.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    digest = hashlib.sha256(encoded.encode()).hexdigest()[:10]
+    return digest.translate(str.maketrans("013ae", "ghkmt"))
+
+
+def _generated_data(directory: Path, generator: dict[str, Any]) -> dict[str, str]:
+    data: dict[str, str] = {}
+    for literal in generator.get("literals", []):
+        key, _, value = literal.partition("=")
+        data[key] = value
+    for entry in generator.get("files", []):
+        key, _, path = entry.rpartition("=")
+        data[key or Path(path).name] = (directory / path).read_text()
+    return data
+
+
+def _json6902(doc: Doc, operations: list[Doc]) -> None:
+    for operation in operations:
+        *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in operation["path"].split("/")[1:]]
+        node: Any = doc
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        op = operation["op"]
+        if isinstance(node, list):
+            index = len(node) if last == "-" else int(last)
+            if op == "add":
+                node.insert(index, copy.deepcopy(operation["value"]))
+            elif op == "replace":
+                node[index] = copy.deepcopy(operation["value"])
+            elif op == "remove":
+                del node[index]
+            else:
+                raise ValueError(f"unsupported JSON 6902 op {op!r}")
+        elif op in ("add", "replace"):
+            if op == "replace" and last not in node:
+                raise KeyError(f"replace of missing {operation['path']}")
+            node[last] = copy.deepcopy(operation["value"])
+        elif op == "remove":
+            del node[last]
+        else:
+            raise ValueError(f"unsupported JSON 6902 op {op!r}")
+
+
+def pod_spec(doc: Doc) -> dict[str, Any] | None:
+    if doc["kind"] in ("Deployment", "Job", "StatefulSet", "DaemonSet"):
+        return doc["spec"]["template"]["spec"]
+    return None
+
+
+def containers(doc: Doc) -> Iterator[Doc]:
+    spec = pod_spec(doc) or {}
+    yield from spec.get("initContainers", [])
+    yield from spec.get("containers", [])
+
+
+def _accumulate(directory: Path) -> tuple[list[Doc], set[str]]:
+    """Documents of one kustomization, and the names of the ConfigMaps it generated (not hashed yet)."""
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    unsupported = set(kustomization) - SUPPORTED_FIELDS
+    assert not unsupported, f"{directory}: the test's loader does not implement {sorted(unsupported)}"
+    for field, keys in SUPPORTED_KEYS.items():
+        for entry in kustomization.get(field, []):
+            assert set(entry) <= keys, f"{directory}: {field} entry {entry} uses keys the loader lacks"
+    docs: list[Doc] = []
+    generated: set[str] = set()
+    for resource in kustomization.get("resources", []):
+        path = directory / resource
+        if path.is_dir():
+            sub_docs, sub_generated = _accumulate(path)
+            docs += sub_docs
+            generated |= sub_generated
+        else:
+            docs += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    for generator in kustomization.get("configMapGenerator", []):
+        name, behavior = generator["name"], generator.get("behavior", "create")
+        data = _generated_data(directory, generator)
+        existing = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == name]
+        if behavior == "create":
+            assert not existing, f"ConfigMap {name} generated twice"
+            docs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data})
+            generated.add(name)
+        else:
+            assert len(existing) == 1 and name in generated, f"{behavior} of unknown ConfigMap {name}"
+            existing[0]["data"] = {**existing[0]["data"], **data} if behavior == "merge" else data
+    namespace = kustomization.get("namespace")
+    for doc in docs:
+        if namespace and doc["kind"] not in CLUSTER_SCOPED:
+            doc["metadata"]["namespace"] = namespace
+    for image in kustomization.get("images", []):
+        for doc in docs:
+            for container in containers(doc):
+                name, _, _ = container["image"].partition(":")
+                if name == image["name"]:
+                    tag = image.get("newTag", container["image"].partition(":")[2])
+                    container["image"] = f"{image.get('newName', name)}:{tag}"
+    for replicas in kustomization.get("replicas", []):
+        targets = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == replicas["name"]]
+        assert len(targets) == 1, f"replicas: no Deployment {replicas['name']}"
+        targets[0]["spec"]["replicas"] = replicas["count"]
+    for patch in kustomization.get("patches", []):
+        operations = yaml.safe_load(patch["patch"])
+        assert isinstance(operations, list), "only JSON 6902 patches are supported"
+        target = patch["target"]
+        assert set(target) == {"kind", "name"}, target
+        matches = [d for d in docs if d["kind"] == target["kind"] and d["metadata"]["name"] == target["name"]]
+        assert len(matches) == 1, f"patch target {target} matches {len(matches)} objects"
+        _json6902(matches[0], operations)
+    return docs, generated
+
+
+def build(directory: Path) -> list[Doc]:
+    """`kustomize build directory`, for the features deploy/k8s uses."""
+    docs, generated = _accumulate(directory)
+    renamed = {}
+    for doc in docs:
+        name = doc["metadata"]["name"]
+        if doc["kind"] == "ConfigMap" and name in generated:
+            renamed[name] = f"{name}-{_kustomize_hash(doc['data'])}"
+            doc["metadata"]["name"] = renamed[name]
+    for doc in docs:
+        spec = pod_spec(doc) or {}
+        for volume in spec.get("volumes", []):
+            if "configMap" in volume:
+                ref = volume["configMap"]
+                ref["name"] = renamed.get(ref["name"], ref["name"])
+        for container in containers(doc):
+            for source in container.get("envFrom", []):
+                if "configMapRef" in source:
+                    ref = source["configMapRef"]
+                    ref["name"] = renamed.get(ref["name"], ref["name"])
+            for env in container.get("env", []):
+                ref = env.get("valueFrom", {}).get("configMapKeyRef")
+                if ref:
+                    ref["name"] = renamed.get(ref["name"], ref["name"])
+    return docs
+
+
+@pytest.fixture(scope="module")
+def built() -> Built:
+    return {name: build(path) for name, path in KUSTOMIZATIONS.items()}
+
+
+def find(docs: list[Doc], kind: str, name: str) -> Doc:
+    matches = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(matches) == 1, f"expected one {kind} {name}, found {len(matches)}"
+    return matches[0]
+
+
+def config_map(docs: list[Doc], name: str) -> dict[str, str]:
+    """The data of the generated ConfigMap `name` (whatever its hash suffix)."""
+    matches = [
+        d
+        for d in docs
+        if d["kind"] == "ConfigMap" and re.fullmatch(f"{name}-[a-z0-9]{{10}}", d["metadata"]["name"])
+    ]
+    assert len(matches) == 1, f"expected one generated ConfigMap {name}"
+    return matches[0]["data"]
+
+
+def main_container(deployment: Doc) -> Doc:
+    return deployment["spec"]["template"]["spec"]["containers"][0]
+
+
+def env_of(container: Doc) -> dict[str, dict[str, Any]]:
+    return {env["name"]: env for env in container.get("env", [])}
+
+
+def config_map_refs(container: Doc) -> list[str]:
+    return [s["configMapRef"]["name"] for s in container.get("envFrom", []) if "configMapRef" in s]
+
+
+def workloads(docs: list[Doc]) -> list[Doc]:
+    return [d for d in docs if pod_spec(d) is not None]
+
+
+def _load(path: Path) -> Any:
+    """A script of deploy/k8s, imported as a module (they are not in a package)."""
+    spec = importlib.util.spec_from_file_location(f"k8s_{path.stem}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def render_gateway() -> Any:
+    return _load(K8S / "render_gateway.py")
+
+
+def schema_gate() -> Any:
+    return _load(BASE / "schema_gate.py")
+
+
+# --- the build itself -----------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed (optional check)")
+@pytest.mark.parametrize("overlay", list(KUSTOMIZATIONS))
+def test_loader_agrees_with_kubectl_kustomize(overlay: str, built: Built) -> None:
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(KUSTOMIZATIONS[overlay])], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+
+    def keyed(docs: list[Doc]) -> dict[tuple[str, str, str], dict[str, Any]]:
+        return {(d["kind"], d["metadata"].get("namespace", ""), d["metadata"]["name"]): d for d in docs}
+
+    theirs, ours = keyed([d for d in yaml.safe_load_all(out.stdout) if d]), keyed(built[overlay])
+    assert sorted(theirs) == sorted(ours)
+    for key, doc in ours.items():
+        assert doc == theirs[key], f"{key} differs from kubectl kustomize"
+
+
+@pytest.mark.parametrize("overlay", list(KUSTOMIZATIONS))
+def test_every_document_validates_against_kubernetes_schemas(overlay: str, built: Built) -> None:
+    for doc in built[overlay]:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+def test_schema_validation_is_strict() -> None:
+    """kubernetes-validate is strict: a misspelt field fails (so the test above can fail)."""
+    deployment = copy.deepcopy(find(build(BASE), "Deployment", "auth"))
+    main_container(deployment)["readinesProbe"] = main_container(deployment).pop("readinessProbe")
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+def test_checkov_is_clean_and_every_skip_is_justified() -> None:
+    checkov = ROOT / ".venv-checkov" / "bin" / "checkov"
+    if not checkov.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{checkov} is missing (make venv)")
+        pytest.skip(f"{checkov} is missing (make venv)")
+    # The brief's command, with JSON out; --skip-download: no call to Prisma Cloud for guidelines.
+    args = ["-d", "deploy/k8s", "--framework", "kubernetes", "--compact", "--skip-download", "-o", "json"]
+    out = subprocess.run([checkov, *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    report = json.loads(out.stdout)
+    results = report["results"]
+    failed = [(c["check_id"], c["resource"], c["file_path"]) for c in results["failed_checks"]]
+    assert not failed
+    assert not results["parsing_errors"]
+    assert results["passed_checks"], "checkov found nothing to check"
+    for check in results["skipped_checks"]:
+        assert check["check_id"] in ALLOWED_CHECKOV_SKIPS, check["check_id"]
+        assert len(check["check_result"].get("suppress_comment", "")) > 20, (
+            f"no reason for {check['check_id']}"
+        )
+
+
+def test_yamllint_strict() -> None:
+    config = YamlLintConfig(YAMLLINT_CONFIG)
+    files = sorted(p for p in K8S.rglob("*.yaml") if p not in GENERATED_YAML)
+    assert len(files) >= 10
+    problems = [
+        f"{path.relative_to(ROOT)}:{problem.line}: {problem.message}"
+        for path in files
+        for problem in linter.run(path.read_text(), config, str(path))
+    ]
+    assert not problems
+
+
+# --- every service, deployed as the code expects ------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", list(KUSTOMIZATIONS))
+@pytest.mark.parametrize("service", SERVICE_NAMES)
+def test_service_objects(service: str, overlay: str, built: Built) -> None:
+    """Deployment, headless Service on the service's port, HPA, PDB: all pointing at the same pods."""
+    docs, port = built[overlay], SPECS[service].default_port
+    deployment = find(docs, "Deployment", service)
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= pod_labels.items()
+
+    svc = find(docs, "Service", service)
+    assert svc["spec"]["clusterIP"] == "None"  # Envoy and clients balance over the pods
+    assert svc["spec"]["selector"].items() <= pod_labels.items()
+    assert [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [(port, "grpc")]
+
+    container = main_container(deployment)
+    assert container["name"] == service
+    assert container["ports"] == [{"name": "grpc", "containerPort": port, "protocol": "TCP"}]
+    assert env_of(container)["GRPC_PORT"]["value"] == str(port)
+
+    hpa = find(docs, "HorizontalPodAutoscaler", service)
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": service}
+    assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+    assert deployment["spec"]["replicas"] == hpa["spec"]["minReplicas"]
+
+    pdb = find(docs, "PodDisruptionBudget", service)
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert pdb["spec"]["maxUnavailable"] == 1
+
+
+@pytest.mark.parametrize("service", SERVICE_NAMES)
+def test_probes_are_grpc_health_on_the_service_port(service: str, built: Built) -> None:
+    container = main_container(find(built["production"], "Deployment", service))
+    for probe in ("startupProbe", "readinessProbe"):  # the whole server: SERVING while deps are
+        assert container[probe]["grpc"] == {"port": SPECS[service].default_port}, probe
+    # Liveness asks the health name that ignores dependencies (tm_common.server.LIVENESS): an
+    # outage makes pods unready, it does not restart them.
+    liveness = container["livenessProbe"]
+    assert liveness["grpc"] == {"port": SPECS[service].default_port, "service": LIVENESS}
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 60
+
+
+@pytest.mark.parametrize("service", SERVICE_NAMES)
+def test_migration_job_and_schema_gate(service: str, built: Built) -> None:
+    """The Job runs tm-<service>-migrate from the service's image; the pods wait for it."""
+    docs = built["production"]
+    deployment, job = find(docs, "Deployment", service), find(docs, "Job", f"{service}-migrate")
+    image = main_container(deployment)["image"]
+    pyproject = tomllib.loads((ROOT / "services" / service / "pyproject.toml").read_text())
+    assert f"tm-{service}-migrate" in pyproject["project"]["scripts"]
+
+    (migrate,) = job["spec"]["template"]["spec"]["containers"]
+    assert migrate["command"] == [f"tm-{service}-migrate"]
+    assert migrate["image"] == image
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+    (gate,) = deployment["spec"]["template"]["spec"]["initContainers"]
+    assert gate["image"] == image
+    assert gate["command"] == ["python", "/etc/schema-gate/schema_gate.py", service]
+    mounts = {m["name"]: m["mountPath"] for m in gate["volumeMounts"]}
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert mounts["schema-gate"] == "/etc/schema-gate"
+    assert volumes["schema-gate"]["configMap"]["name"].startswith("schema-gate-")
+    assert "schema_gate.py" in config_map(docs, "schema-gate")
+    for container in (migrate, gate, main_container(deployment)):
+        env = env_of(container)
+        assert env["DB_SCHEMA"]["value"] == SPECS[service].schema
+        assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+            "name": f"{service}-database",
+            "key": "DATABASE_URL",
+        }
+
+
+@pytest.mark.parametrize("service", SERVICE_NAMES)
+def test_consumers_are_named_after_their_pod(service: str, built: Built) -> None:
+    env = env_of(main_container(find(built["production"], "Deployment", service)))
+    _, settings = schema_gate().service_migrations(service)
+    if settings.consume_streams:
+        assert env["CONSUMER_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+        assert "CONSUMER_GROUP" not in env  # the default, the service's name: shared by its pods
+    else:
+        assert "CONSUMER_NAME" not in env
+
+
+@pytest.mark.parametrize("overlay", list(KUSTOMIZATIONS))
+def test_shared_configuration_names_the_services(overlay: str, built: Built) -> None:
+    docs = built[overlay]
+    config = config_map(docs, "taskmanager-config")
+    expected = ",".join(f"{s.name}={s.name}:{s.default_port}" for s in SERVICES)
+    assert config["SERVICE_ADDRESSES"] == expected
+    assert config["AUTH_ADDRESS"] == f"auth:{SPECS['auth'].default_port}"
+    assert config["TASKS_ADDRESS"] == f"tasks:{SPECS['tasks'].default_port}"
+    for service in SERVICE_NAMES:
+        refs = config_map_refs(main_container(find(docs, "Deployment", service)))
+        assert any(ref.startswith("taskmanager-config-") for ref in refs), service
+
+
+def test_auth_reads_its_keys_from_a_secret(built: Built) -> None:
+    for docs in built.values():
+        deployment = find(docs, "Deployment", "auth")
+        env = env_of(main_container(deployment))
+        assert env["JWT_GENERATE_KEY"]["value"] == "false"
+        mounts = {m["mountPath"]: m["name"] for m in main_container(deployment)["volumeMounts"]}
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        volume = volumes[mounts[env["JWT_KEYS_DIR"]["value"]]]
+        assert volume["secret"]["secretName"] == "auth-jwt-keys"
+
+
+# --- hardening ------------------------------------------------------------------------------------
+
+
+def _dockerfile_user() -> tuple[int, int]:
+    match = re.search(r"^USER (\d+):(\d+)$", (ROOT / "deploy/docker/service.Dockerfile").read_text(), re.M)
+    assert match, "deploy/docker/service.Dockerfile has no numeric USER"
+    return int(match.group(1)), int(match.group(2))
+
+
+@pytest.mark.parametrize("overlay", list(KUSTOMIZATIONS))
+def test_every_pod_is_locked_down(overlay: str, built: Built) -> None:
+    uid, gid = _dockerfile_user()
+    docs = workloads(built[overlay])
+    assert {d["kind"] for d in docs} == {"Deployment", "Job"}
+    for doc in docs:
+        where = f"{doc['kind']}/{doc['metadata']['name']}"
+        spec = pod_spec(doc)
+        assert spec is not None
+        assert spec["automountServiceAccountToken"] is False, where
+        assert spec["serviceAccountName"] != "default", where
+        pod = spec["securityContext"]
+        assert pod["runAsNonRoot"] is True and pod["seccompProfile"] == {"type": "RuntimeDefault"}, where
+        assert (pod["runAsUser"], pod["runAsGroup"], pod["fsGroup"]) == (uid, gid, gid), where
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        for container in containers(doc):
+            security = container["securityContext"]
+            assert security["runAsNonRoot"] is True, where
+            assert security["allowPrivilegeEscalation"] is False, where
+            assert security["readOnlyRootFilesystem"] is True, where
+            assert security["capabilities"] == {"drop": ["ALL"]}, where
+            assert security["seccompProfile"] == {"type": "RuntimeDefault"}, where
+            for kind in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(container["resources"][kind]), f"{where} {kind}"
+            tmp = [m for m in container["volumeMounts"] if m["mountPath"] == "/tmp"]
+            assert len(tmp) == 1 and "emptyDir" in volumes[tmp[0]["name"]], f"{where}: /tmp"
+            assert container["image"].rpartition(":")[2] not in ("", "latest"), where
+
+
+def _pre_stop_seconds(container: Doc) -> float:
+    """How long the preStop hook holds the container before SIGTERM."""
+    hook = container["lifecycle"]["preStop"]
+    if "sleep" in hook:
+        return float(hook["sleep"]["seconds"])
+    (seconds,) = re.findall(r"\bsleep (\d+)\s*$", hook["exec"]["command"][-1])
+    return float(seconds)
+
+
+@pytest.mark.parametrize("overlay", list(KUSTOMIZATIONS))
+def test_every_deployment_has_probes_and_a_graceful_stop(overlay: str, built: Built) -> None:
+    deployments = [d for d in built[overlay] if d["kind"] == "Deployment"]
+    assert {d["metadata"]["name"] for d in deployments} == {*SERVICE_NAMES, "gateway"}
+    for deployment in deployments:
+        spec = deployment["spec"]["template"]["spec"]
+        for container in spec["containers"]:
+            assert container.get("livenessProbe") and container.get("readinessProbe"), deployment["metadata"]
+            grace = float(env_of(container).get("SHUTDOWN_GRACE_SECONDS", {}).get("value", 0))
+            stop = _pre_stop_seconds(container) + grace
+            assert spec["terminationGracePeriodSeconds"] > stop, deployment["metadata"]["name"]
+        assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+
+
+def test_service_ports_are_reachable_only_from_the_system(built: Built) -> None:
+    docs = built["production"]
+    deny = find(docs, "NetworkPolicy", "default-deny-ingress")
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    policy = find(docs, "NetworkPolicy", "services")
+    (rule,) = policy["spec"]["ingress"]
+    (expression,) = rule["from"][0]["podSelector"]["matchExpressions"]
+    for name in [*SERVICE_NAMES, "gateway"]:
+        labels = find(docs, "Deployment", name)["spec"]["template"]["metadata"]["labels"]
+        if name != "gateway":
+            assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items(), name
+        assert labels[expression["key"]] in expression["values"], name
+
+
+# --- secrets --------------------------------------------------------------------------------------
+
+
+def _example_secrets() -> dict[str, set[str]]:
+    """Secret name -> keys, as deploy/k8s/secrets.example creates them (`apply_secret NAME --from-...`)."""
+    secrets: dict[str, set[str]] = {}
+    text = (K8S / "secrets.example").read_text().replace("\\\n", " ")
+    for line in text.splitlines():
+        match = re.match(r"\s*apply_secret ([a-z0-9-]+)(.*)", line)
+        if match:
+            keys = set(re.findall(r"--from-(?:file|literal)=([A-Z_]+)=", match.group(2)))
+            secrets[match.group(1)] = keys
+    return secrets
+
+
+def test_no_secret_values_in_the_manifests(built: Built) -> None:
+    for path in K8S.rglob("*.yaml"):
+        for doc in yaml.safe_load_all(path.read_text()):
+            assert not (isinstance(doc, dict) and doc.get("kind") == "Secret"), path
+    for docs in built.values():
+        assert not [d for d in docs if d["kind"] == "Secret"]
+        for doc in docs:
+            if doc["kind"] == "ConfigMap":
+                assert not SECRET_ENV & set(doc["data"]), doc["metadata"]["name"]
+                for value in doc["data"].values():
+                    assert not CREDENTIALS_IN_URL.search(value), doc["metadata"]["name"]
+            for container in containers(doc):
+                for env in container.get("env", []):
+                    if env["name"] in SECRET_ENV:
+                        assert set(env) == {"name", "valueFrom"}, env["name"]
+                        assert set(env["valueFrom"]) == {"secretKeyRef"}, env["name"]
+                    assert not CREDENTIALS_IN_URL.search(str(env.get("value", ""))), env["name"]
+
+
+@pytest.mark.parametrize("overlay", list(KUSTOMIZATIONS))
+def test_every_secret_reference_is_created_by_the_example(overlay: str, built: Built) -> None:
+    example = _example_secrets()
+    assert example["auth-jwt-keys"] == set()  # key files, named after themselves
+    used: set[str] = set()
+    for doc in built[overlay]:
+        spec = pod_spec(doc) or {}
+        for volume in spec.get("volumes", []):
+            if "secret" in volume:
+                used.add(volume["secret"]["secretName"])
+                assert volume["secret"]["secretName"] in example
+        for container in containers(doc):
+            for env in container.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    used.add(ref["name"])
+                    assert ref["key"] in example.get(ref["name"], set()), ref
+            for source in container.get("envFrom", []):
+                if "secretRef" in source:
+                    assert source["secretRef"]["name"] in example
+                    assert source["secretRef"].get("optional") is True
+                if "configMapRef" in source:  # generated here, or the example's aws-resources
+                    name = source["configMapRef"]["name"]
+                    assert name in {d["metadata"]["name"] for d in built[overlay]} or name == "aws-resources"
+    expected = {f"{s}-database" for s in SERVICE_NAMES} | {"redis", "notify-code-secret", "auth-jwt-keys"}
+    assert used == expected
+
+
+def test_secrets_example_is_a_clean_script() -> None:
+    shellcheck = ROOT / ".venv" / "bin" / "shellcheck"
+    if not shellcheck.exists():
+        pytest.skip("shellcheck is not installed (requirements/dev.txt)")
+    out = subprocess.run(
+        [shellcheck, "--shell=bash", str(K8S / "secrets.example")], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout
+
+
+# --- production ------------------------------------------------------------------------------------
+
+
+def test_production_overlay(built: Built) -> None:
+    docs, base = built["production"], built["base"]
+    config = config_map(docs, "taskmanager-config")
+    assert config["ENVIRONMENT"] == "production"
+    assert config_map(docs, "files-config")["BLOB_STORE"] == "s3"
+    assert config_map(base, "files-config")["BLOB_STORE"] == "local"
+    for service in ("files", "notify"):
+        assert "aws-resources" in config_map_refs(main_container(find(docs, "Deployment", service))), service
+    images = {c["image"] for doc in workloads(docs) for c in containers(doc)}
+    assert len(images) == len(SERVICE_NAMES) + 1  # one per service, and the gateway's
+    for image in images:
+        name, _, tag = image.rpartition(":")
+        assert "." in name.split("/")[0], f"{image}: no registry"
+        assert tag == config["APP_VERSION"], f"{image}: not the release in APP_VERSION"
+    for name in [*SERVICE_NAMES, "gateway"]:
+        hpa = find(docs, "HorizontalPodAutoscaler", name)["spec"]
+        assert 2 <= hpa["minReplicas"] < hpa["maxReplicas"], name  # survives a node, and scales
+        production = main_container(find(docs, "Deployment", name))["resources"]
+        assert production != main_container(find(base, "Deployment", name))["resources"], name
+
+
+# --- the gateway --------------------------------------------------------------------------------------
+
+
+def test_gateway_config_is_rendered_from_the_template() -> None:
+    render = render_gateway()
+    for name, content in render.render().items():
+        committed = (BASE / "gateway" / name).read_text()
+        assert committed == content, (
+            f"deploy/k8s/base/gateway/{name} is stale: run deploy/k8s/render_gateway.py"
+        )
+
+
+def test_gateway_config_is_valid_for_envoy(tmp_path: Path) -> None:
+    envoy = ROOT / ".venv" / "bin" / "envoy"
+    descriptors = ROOT / "build" / "descriptors" / "taskmanager.pb"
+    if not (envoy.exists() and descriptors.exists()):
+        if os.environ.get("CI"):
+            pytest.fail("envoy or the descriptor set is missing (make protos)")
+        pytest.skip("envoy or the descriptor set is missing (make protos)")
+    render = render_gateway()
+    lua = tmp_path / "gateway.lua"
+    lua.write_text((BASE / "gateway" / "gateway.lua").read_text())
+    config = (BASE / "gateway" / "envoy.yaml").read_text()
+    config = config.replace(str(render.MOUNT_DIR / "gateway.lua"), str(lua))
+    config = config.replace(str(render.DESCRIPTOR_SET), str(descriptors))
+    (tmp_path / "envoy.yaml").write_text(config)
+    out = subprocess.run(
+        [envoy, "--mode", "validate", "-c", tmp_path / "envoy.yaml", "--log-level", "critical"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("overlay", list(KUSTOMIZATIONS))
+def test_gateway_deployment_runs_the_rendered_config(overlay: str, built: Built) -> None:
+    docs, render = built[overlay], render_gateway()
+    deployment = find(docs, "Deployment", "gateway")
+    container = main_container(deployment)
+    config_path = render.MOUNT_DIR / "envoy.yaml"
+    assert container["args"][container["args"].index("--config-path") + 1] == str(config_path)
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    data = config_map(docs, "gateway-config")
+    assert volumes[mounts[str(render.MOUNT_DIR)]]["configMap"]["name"].startswith("gateway-config-")
+    assert data == {name: (BASE / "gateway" / name).read_text() for name in ("envoy.yaml", "gateway.lua")}
+
+    envoy = yaml.safe_load(data["envoy.yaml"])
+    (listener,) = envoy["static_resources"]["listeners"]
+    port = listener["address"]["socket_address"]["port_value"]
+    assert container["ports"][0]["containerPort"] == port
+    assert find(docs, "Service", "gateway")["spec"]["ports"][0]["targetPort"] == container["ports"][0]["name"]
+    clusters = {c["name"]: c for c in envoy["static_resources"]["clusters"]}
+    for service in SERVICE_NAMES:
+        (endpoint,) = clusters[service]["load_assignment"]["endpoints"][0]["lb_endpoints"]
+        address = endpoint["endpoint"]["address"]["socket_address"]
+        assert (address["address"], address["port_value"]) == (service, SPECS[service].default_port)
+        assert clusters[service]["type"] == "STRICT_DNS"  # re-resolved: follows the pods
+    # Readiness and the preStop drain speak to the admin port of the config; the drain outlasts
+    # Envoy's drain time, so that SIGTERM comes after the listener has closed.
+    admin_port = envoy["admin"]["address"]["socket_address"]["port_value"]
+    assert f"/dev/tcp/127.0.0.1/{admin_port} " in container["readinessProbe"]["exec"]["command"][-1]
+    drain = container["lifecycle"]["preStop"]["exec"]["command"][-1]
+    assert f"/dev/tcp/127.0.0.1/{admin_port} " in drain and "POST /drain_listeners?graceful" in drain
+    drain_time = float(container["args"][container["args"].index("--drain-time-s") + 1])
+    assert _pre_stop_seconds(container) >= drain_time
+    config = config_map(docs, "taskmanager-config")
+    http_filters = listener["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]
+    jwt = next(f for f in http_filters if f["name"] == "envoy.filters.http.jwt_authn")
+    provider = jwt["typed_config"]["providers"]["taskmanager"]
+    assert (provider["issuer"], provider["audiences"]) == (config["JWT_ISSUER"], [config["JWT_AUDIENCE"]])
+
+
+# --- the schema gate (the services' init container) ------------------------------------------------
+
+
+@pytest.mark.parametrize("service", SERVICE_NAMES)
+def test_schema_gate_waits_for_the_images_head(service: str) -> None:
+    gate = schema_gate()
+    migrations, settings = gate.service_migrations(service)
+    assert migrations == ROOT / "services" / service / "migrations"
+    assert settings.db_schema == SPECS[service].schema
+    script = ScriptDirectory(str(migrations))
+    (head,) = script.get_heads()
+    assert gate.readiness(script, set()) == (False, "no migration has run")
+    assert gate.readiness(script, {head}) == (True, "at head")
+    assert gate.readiness(script, {"f" * 12}) == (True, "migrated by a later release")  # a rollback
+    older = [r.revision for r in script.walk_revisions() if r.revision != head]
+    for revision in older:
+        assert gate.readiness(script, {revision})[0] is False
+
+
+def test_schema_gate_on_a_real_database(stack: Stack) -> None:
+    """The init container's command as the pods run it, on the test stack's migrated schemas (ready
+    at once), and on a schema that was never migrated (it waits, then fails at its timeout)."""
+    gate = BASE / "schema_gate.py"
+
+    def run(service: str, schema: str, timeout: str) -> tuple[int, dict[str, Any]]:
+        url = stack.service_database_url(SPECS[service])
+        env = {**os.environ, "DATABASE_URL": url, "DB_SCHEMA": schema}
+        out = subprocess.run(
+            [sys.executable, gate, service, timeout], env=env, capture_output=True, text=True, timeout=120
+        )
+        return out.returncode, json.loads(out.stdout.splitlines()[-1])
+
+    for service in SERVICE_NAMES:
+        code, last = run(service, SPECS[service].schema, "30")
+        assert (code, last["message"], last["reason"]) == (0, "schema ready", "at head"), service
+    code, last = run("auth", "never_migrated", "0")
+    assert (code, last["reason"]) == (1, "no migration has run")
+
+
+def test_kustomize_hash_matches_kustomize() -> None:
+    """A suffix kubectl kustomize (5.5) gave, so that the loader's names are kustomize's without it."""
+    assert _kustomize_hash({"BLOB_STORE": "local"}) == "69987bkhhg"
