@@ -1,0 +1,89 @@
+output "url" {
+  description = "The load balancer's address (point the certificate's host name at it with a CNAME or alias record)."
+  value       = "https://${aws_lb.main.dns_name}"
+}
+
+output "alb_dns_name" {
+  description = "DNS name of the load balancer."
+  value       = aws_lb.main.dns_name
+}
+
+output "alb_zone_id" {
+  description = "Hosted zone of the load balancer (for a Route 53 alias record)."
+  value       = aws_lb.main.zone_id
+}
+
+output "ecr_repository_urls" {
+  description = "Where CI pushes each image (<url>:<commit sha>)."
+  value       = { for name, repo in aws_ecr_repository.image : name => repo.repository_url }
+}
+
+output "ci_variables" {
+  description = "Repository variables of the deploy workflow (.github/workflows/deploy.yml)."
+  value = {
+    AWS_REGION          = local.region
+    AWS_DEPLOY_ROLE_ARN = one(aws_iam_role.deploy[*].arn)
+    ECS_CLUSTER         = aws_ecs_cluster.main.name
+    ECS_FAMILY_PREFIX   = "${local.prefix}-"
+  }
+}
+
+output "cluster_name" {
+  description = "The ECS cluster."
+  value       = aws_ecs_cluster.main.name
+}
+
+output "service_names" {
+  description = "ECS service of each service and the gateway."
+  value       = merge({ for name, svc in aws_ecs_service.service : name => svc.name }, { gateway = aws_ecs_service.gateway.name })
+}
+
+output "db_init_task_definition" {
+  description = "Task definition of the db-init task (roles and schemas)."
+  value       = aws_ecs_task_definition.db_init.arn
+}
+
+output "migrate_task_definitions" {
+  description = "Task definition of each service's migrations (tm-<service>-migrate)."
+  value       = { for name, td in aws_ecs_task_definition.migrate : name => td.arn }
+}
+
+output "jobs_network_configuration" {
+  description = "--network-configuration for `aws ecs run-task` of db-init (CI runs migrations in each service's own)."
+  value       = "awsvpcConfiguration={subnets=[${join(",", aws_subnet.private[*].id)}],securityGroups=[${aws_security_group.jobs.id}],assignPublicIp=DISABLED}"
+}
+
+output "files_bucket" {
+  description = "The attachments bucket."
+  value       = aws_s3_bucket.files.id
+}
+
+output "notify_topic_arn" {
+  description = "The notification topic."
+  value       = aws_sns_topic.notify.arn
+}
+
+output "db_endpoint" {
+  description = "PostgreSQL endpoint (private)."
+  value       = aws_db_instance.main.endpoint
+}
+
+output "db_master_secret_arn" {
+  description = "Secrets Manager secret RDS keeps the master credentials in."
+  value       = aws_db_instance.main.master_user_secret[0].secret_arn
+}
+
+output "redis_endpoint" {
+  description = "Redis primary endpoint (private, TLS)."
+  value       = aws_elasticache_replication_group.main.primary_endpoint_address
+}
+
+output "jwt_keys_secret_arn" {
+  description = "Secret holding auth's signing keys (rotate here)."
+  value       = aws_secretsmanager_secret.jwt_keys.arn
+}
+
+output "log_groups" {
+  description = "CloudWatch log group of each workload."
+  value       = { for name, group in aws_cloudwatch_log_group.workload : name => group.name }
+}

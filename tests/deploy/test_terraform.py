@@ -1,0 +1,774 @@
+"""Static checks of the AWS deployment in terraform/ (README, "AWS with Terraform").
+
+No provider and no AWS account are needed: every .tf file is parsed with python-hcl2 and the tests
+check what the README promises of the deployment - every service of the local stack
+(tm_devstack.services) has an image repository, a task definition, an ECS service that rolls back a
+failed deployment, a migration task and a log group; it gets exactly the settings its pydantic
+settings class reads, secrets only from Secrets Manager; only the files service may touch the
+attachments bucket and only notify may publish; data stores are private and encrypted; the load
+balancer speaks HTTP/2 (and gRPC) to Envoy on 8080. checkov must find nothing that is not
+suppressed with a reason, and `terraform fmt` must be clean (skipped, and reported as such, only
+where the terraform binary is missing).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+import shutil
+import subprocess
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+
+from tm_common.config import ServiceSettings
+from tm_devstack.gateway import UPSTREAM_DEFAULTS
+from tm_devstack.services import SERVICES
+
+ROOT = Path(__file__).resolve().parents[2]
+TF_DIR = ROOT / "terraform"
+CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
+NAMES = [service.name for service in SERVICES]
+GATEWAY_PORT = 8080  # Envoy's listener inside the gateway container (gateway/Dockerfile)
+# What a service must never get as a plain environment variable.
+SECRET_SETTINGS = {"DATABASE_URL", "REDIS_URL", "NOTIFY_CODE_SECRET"}
+EXPECTED_FILES = {
+    "versions.tf",
+    "variables.tf",
+    "locals.tf",
+    "outputs.tf",
+    "network.tf",
+    "security_groups.tf",
+    "kms.tf",
+    "data.tf",
+    "storage.tf",
+    "notify.tf",
+    "secrets.tf",
+    "ecr.tf",
+    "iam.tf",
+    "logs.tf",
+    "ecs.tf",
+    "alb.tf",
+    "migrations.tf",
+    "ci.tf",
+}
+
+
+# --- reading the configuration ---------------------------------------------------------------------
+
+
+def _clean(value: Any) -> Any:
+    """python-hcl2 keeps the quotes of string literals and labels: drop them (and its markers)."""
+    if isinstance(value, str):
+        return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+    if isinstance(value, list):
+        return [_clean(item) for item in value]
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items() if k not in ("__is_block__", "__comments__")}
+    return value
+
+
+@dataclass
+class Config:
+    texts: dict[str, str] = field(default_factory=dict)  # file name -> source
+    resources: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    data: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    locals: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def resource(self, type_: str, name: str) -> dict[str, Any]:
+        assert (type_, name) in self.resources, f"terraform/ has no resource {type_}.{name}"
+        return self.resources[(type_, name)]
+
+    def of_type(self, type_: str) -> dict[str, dict[str, Any]]:
+        return {name: body for (kind, name), body in self.resources.items() if kind == type_}
+
+
+def _blocks(parsed: dict[str, Any], kind: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for block in parsed.get(kind, []):
+        for type_, named in block.items():
+            for name, body in named.items():
+                yield type_, name, body
+
+
+@cache
+def load() -> Config:
+    config = Config()
+    for path in sorted(TF_DIR.glob("*.tf")):
+        text = path.read_text()
+        config.texts[path.name] = text
+        with path.open() as handle:
+            parsed = _clean(hcl2.load(handle))
+        for kind, target in (("resource", config.resources), ("data", config.data)):
+            for type_, name, body in _blocks(parsed, kind):
+                assert (type_, name) not in target, f"{kind} {type_}.{name} is declared twice"
+                target[(type_, name)] = body
+        for block in parsed.get("locals", []):
+            for name, value in block.items():
+                assert name not in config.locals, f"local.{name} is defined twice"
+                config.locals[name] = value
+        for kind, target in (("variable", config.variables), ("output", config.outputs)):
+            for block in parsed.get(kind, []):
+                for name, body in block.items():
+                    assert name not in target, f"{kind} {name} is declared twice"
+                    target[name] = body
+    return config
+
+
+@pytest.fixture(scope="module")
+def tf() -> Config:
+    return load()
+
+
+# A small evaluator for the expressions for_each and the locals are written in (local.x, keys,
+# values, toset, concat, merge, list literals), which happen to be Python syntax as well.
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "keys": lambda mapping: list(mapping),
+    "values": lambda mapping: list(mapping.values()),
+    "toset": lambda items: list(dict.fromkeys(items)),
+    "concat": lambda *lists: [item for items in lists for item in items],
+    "merge": lambda *maps: {k: v for mapping in maps for k, v in mapping.items()},
+}
+
+
+def evaluate(config: Config, value: Any) -> Any:
+    if not (isinstance(value, str) and value.startswith("${") and value.endswith("}")):
+        return value
+    return _evaluate(config, ast.parse(value[2:-1], mode="eval").body)
+
+
+def _evaluate(config: Config, node: ast.expr) -> Any:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.List | ast.Tuple):
+        return [_evaluate(config, item) for item in node.elts]
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "local":
+        assert node.attr in config.locals, f"local.{node.attr} is not defined"
+        return evaluate(config, config.locals[node.attr])
+    if isinstance(node, ast.Attribute | ast.Subscript):
+        container = _evaluate(config, node.value)
+        key = node.attr if isinstance(node, ast.Attribute) else _evaluate(config, node.slice)
+        return evaluate(config, container[key])
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS:
+        return _FUNCTIONS[node.func.id](*(_evaluate(config, arg) for arg in node.args))
+    raise ValueError(f"cannot evaluate {ast.unparse(node)!r}")
+
+
+def for_each_keys(config: Config, body: dict[str, Any]) -> list[str]:
+    assert "for_each" in body, "expected a for_each"
+    value = evaluate(config, body["for_each"])
+    return list(value)
+
+
+def ref(expression: str) -> str:
+    """The interpolation an attribute holds when it is a bare reference: ${x} -> x."""
+    assert isinstance(expression, str) and expression.startswith("${"), expression
+    return expression[2:-1]
+
+
+def container_text(body: dict[str, Any]) -> str:
+    text = body["container_definitions"]
+    assert text.startswith("${jsonencode(["), "container_definitions must be jsonencode([...])"
+    return text
+
+
+def env_names(text: str) -> set[str]:
+    """Names of {name = "X", value = ...} entries written out in a container definition."""
+    return set(re.findall(r'\{name = "([A-Z0-9_]+)", (?:value|valueFrom) = ', text))
+
+
+def settings_fields(service: str) -> set[str]:
+    """The environment variables a service reads: the fields of its settings class."""
+    module = importlib.import_module(f"tm_{service}.config")
+    classes = [
+        obj
+        for obj in vars(module).values()
+        if isinstance(obj, type) and issubclass(obj, ServiceSettings) and obj is not ServiceSettings
+    ]
+    assert len(classes) == 1, f"tm_{service}.config should define one settings class, found {classes}"
+    return {name.upper() for name in classes[0].model_fields}
+
+
+# --- the files themselves ----------------------------------------------------------------------------
+
+
+def test_every_file_parses_and_every_reference_is_declared() -> None:
+    for path in sorted(TF_DIR.rglob("*.tf")):
+        with path.open() as handle:
+            try:
+                hcl2.load(handle)
+            except Exception as exc:  # the parser's own errors, whatever their class
+                pytest.fail(f"{path.relative_to(ROOT)} does not parse: {exc}")
+    tf = load()
+    assert set(tf.texts) >= EXPECTED_FILES, f"missing: {EXPECTED_FILES - set(tf.texts)}"
+    code = "\n".join(
+        re.sub(r"(?m)^\s*#.*$", "", text) for text in tf.texts.values()
+    )  # comments may name things loosely
+    declared_resources = {f"{kind}.{name}" for kind, name in tf.resources}
+    declared_data = {f"{kind}.{name}" for kind, name in tf.data}
+    for name in set(re.findall(r"\bvar\.([a-z_][a-z0-9_]*)", code)):
+        assert name in tf.variables, f"var.{name} is used but not declared (variables.tf)"
+    for name in set(re.findall(r"\blocal\.([a-z_][a-z0-9_]*)", code)):
+        assert name in tf.locals, f"local.{name} is used but not defined"
+    for kind, name in set(re.findall(r"\bdata\.((?:aws|tls|random)_[a-z0-9_]+)\.([a-z0-9_]+)", code)):
+        assert f"{kind}.{name}" in declared_data, f"data.{kind}.{name} is used but not declared"
+    without_data = re.sub(r"\bdata\.[a-z0-9_]+\.[a-z0-9_]+", "", code)
+    for kind, name in set(
+        re.findall(r"(?<![\w.:/-])((?:aws|tls|random)_[a-z0-9_]+)\.([a-z0-9_]+)", without_data)
+    ):
+        assert f"{kind}.{name}" in declared_resources, f"{kind}.{name} is used but not declared"
+    for name, body in tf.variables.items():
+        assert body.get("description"), f"variable {name} has no description"
+        assert body.get("type"), f"variable {name} has no type"
+    for name, body in tf.outputs.items():
+        assert body.get("description"), f"output {name} has no description"
+
+
+def test_tfvars_example_sets_every_required_variable_and_only_declared_ones(tf: Config) -> None:
+    with (TF_DIR / "terraform.tfvars.example").open() as handle:
+        example = _clean(hcl2.load(handle))
+    unknown = set(example) - set(tf.variables)
+    assert not unknown, f"terraform.tfvars.example sets undeclared variables {unknown}"
+    required = {name for name, body in tf.variables.items() if "default" not in body}
+    assert required <= set(example), f"terraform.tfvars.example lacks required {required - set(example)}"
+    assert {"region", "environment", "image_tag", "certificate_arn"} <= required
+
+
+# --- every service, and the same services as the local stack ----------------------------------------
+
+
+def test_services_are_the_local_stacks_with_the_same_ports(tf: Config) -> None:
+    services = evaluate(tf, tf.locals["services"])
+    assert list(services) == NAMES, "local.services must list tm_devstack.services.SERVICES, in order"
+    for spec in SERVICES:
+        assert services[spec.name]["port"] == spec.default_port, spec.name
+        # The gateway image is built with these upstream addresses; Service Connect must answer them.
+        assert UPSTREAM_DEFAULTS[spec.name] == f"{spec.name}:{spec.default_port}"
+    assert services["files"]["request_timeout"] >= 120, "files' uploads may take the gateway's 120 s"
+    assert evaluate(tf, tf.locals["gateway_port"]) == GATEWAY_PORT
+    assert f"ARG GATEWAY_PORT={GATEWAY_PORT}" in (ROOT / "gateway" / "Dockerfile").read_text()
+
+
+def test_every_image_has_an_immutable_scanned_encrypted_repository(tf: Config) -> None:
+    repo = tf.resource("aws_ecr_repository", "image")
+    assert set(for_each_keys(tf, repo)) == {*NAMES, "gateway"}
+    assert repo["image_tag_mutability"] == "IMMUTABLE"
+    assert repo["image_scanning_configuration"][0]["scan_on_push"] is True
+    assert repo["encryption_configuration"][0]["encryption_type"] == "KMS"
+    assert set(for_each_keys(tf, tf.resource("aws_ecr_lifecycle_policy", "image"))) == {*NAMES, "gateway"}
+
+
+def test_every_service_has_a_task_definition_and_a_service_that_rolls_back(tf: Config) -> None:
+    task = tf.resource("aws_ecs_task_definition", "service")
+    assert for_each_keys(tf, task) == NAMES
+    assert task["requires_compatibilities"] == ["FARGATE"] and task["network_mode"] == "awsvpc"
+    assert ref(task["task_role_arn"]) == "aws_iam_role.task[each.key].arn"
+    assert ref(task["execution_role_arn"]) == "aws_iam_role.execution[each.key].arn"
+    text = container_text(task)
+    assert text.count("readonlyRootFilesystem = true") == 2, "init and service: read-only root"
+    assert 'user = "10001:10001"' in text, "the service runs as the image's unprivileged user"
+    assert 'dependsOn = [{containerName = "init", condition = "SUCCESS"}]' in text
+    assert (
+        "portMappings = [{name = each.key, containerPort = each.value.port, "
+        'protocol = "tcp", appProtocol = "grpc"}]' in text
+    )
+    assert "local.service_env[each.key]" in text and "local.service_secrets[each.key]" in text
+    assert "lookup(local.init_secrets, each.key, {})" in text
+    assert "healthCheck = {command = [" in text
+
+    ecs_services = tf.of_type("aws_ecs_service")
+    assert set(ecs_services) == {"service", "gateway"}
+    service = ecs_services["service"]
+    assert for_each_keys(tf, service) == NAMES
+    assert ref(service["task_definition"]) == "aws_ecs_task_definition.service[each.key].arn"
+    for name, body in ecs_services.items():
+        breaker = body["deployment_circuit_breaker"]
+        assert breaker == [{"enable": True, "rollback": True}], f"aws_ecs_service.{name}: rollback"
+        assert body["launch_type"] == "FARGATE", name
+        assert body["network_configuration"][0]["assign_public_ip"] is False, name
+        assert ref(body["network_configuration"][0]["subnets"]) == "aws_subnet.private[*].id", name
+        assert body["service_connect_configuration"][0]["enabled"] is True, name
+        assert body["enable_execute_command"] is False, name
+    # Each service answers on Service Connect as <name>:<port>, the addresses everything uses.
+    published = service["service_connect_configuration"][0]["service"][0]
+    assert published["client_alias"] == [{"dns_name": "${each.key}", "port": "${each.value.port}"}]
+    assert published["discovery_name"] == "${each.key}" and published["port_name"] == "${each.key}"
+    assert published["timeout"] == [{"per_request_timeout_seconds": "${each.value.request_timeout}"}]
+
+
+def test_every_service_has_a_migration_task_running_its_migrate_entrypoint(tf: Config) -> None:
+    migrate = tf.resource("aws_ecs_task_definition", "migrate")
+    assert for_each_keys(tf, migrate) == NAMES
+    assert "task_role_arn" not in migrate, "migrations need no AWS permissions"
+    text = container_text(migrate)
+    assert 'entryPoint = ["tm-${each.key}-migrate"]' in text
+    assert "${aws_ecr_repository.image[each.key].repository_url}:${local.image_tag}" in text
+    assert (
+        'secrets = [{name = "DATABASE_URL", valueFrom = local.service_secrets[each.key].DATABASE_URL}]'
+        in text
+    )
+    assert "readonlyRootFilesystem = true" in text
+    for name in NAMES:
+        scripts = tomllib.loads((ROOT / "services" / name / "pyproject.toml").read_text())["project"][
+            "scripts"
+        ]
+        assert f"tm-{name}-migrate" in scripts, f"services/{name} declares no tm-{name}-migrate"
+        assert env_names(text) | {"DATABASE_URL"} <= settings_fields(name), name
+
+
+def test_db_init_runs_the_compose_script_for_every_service(tf: Config) -> None:
+    db_init = tf.resource("aws_ecs_task_definition", "db_init")
+    text = container_text(db_init)
+    assert 'command = [file("${path.module}/../deploy/compose/db-init.sh")]' in text
+    script = (ROOT / "deploy" / "compose" / "db-init.sh").read_text()
+    assert 'password_var="${service^^}_DB_PASSWORD"' in script
+    assert 'role="${DATABASE}_${service}"' in script
+    assert '{name = "SERVICES", value = join(" ", keys(local.services))}' in text
+    assert '{name = "DATABASE", value = var.db_name}' in text
+    assert (
+        '{name = "${upper(svc)}_DB_PASSWORD", '
+        'valueFrom = "${aws_secretsmanager_secret.database[svc].arn}:password::"}' in text
+    )
+    assert "master_user_secret[0].secret_arn}:password::" in text
+    assert '{name = "PGSSLMODE", value = "require"}' in text
+    assert "task_role_arn" not in db_init
+    # The role names the script creates are the ones the services' DATABASE_URLs log in as.
+    version = tf.resource("aws_secretsmanager_secret_version", "database")["secret_string"]
+    assert "${var.db_name}_${each.key}:${random_password.database[each.key].result}@" in version
+    assert "sslmode=require" in version
+
+
+def test_every_workload_logs_to_its_own_encrypted_group_with_a_retention(tf: Config) -> None:
+    groups = tf.of_type("aws_cloudwatch_log_group")
+    assert set(for_each_keys(tf, groups["workload"])) == {*NAMES, "gateway", "db-init"}
+    for name, body in groups.items():
+        assert body.get("retention_in_days"), f"aws_cloudwatch_log_group.{name} keeps logs forever"
+        assert ref(body["kms_key_id"]) == "aws_kms_key.logs.arn", name
+    for name, body in tf.of_type("aws_ecs_task_definition").items():
+        text = container_text(body)
+        assert "awslogs-group = aws_cloudwatch_log_group.workload[" in text, name
+        assert "logDriver" in text and '"awslogs"' in text, name
+
+
+# --- configuration --------------------------------------------------------------------------------
+
+
+def test_each_service_gets_the_settings_it_reads_and_secrets_only_from_secrets_manager(tf: Config) -> None:
+    common = tf.locals["service_common_env"]
+    env = tf.locals["service_env"]
+    secrets = tf.locals["service_secrets"]
+    assert list(env) == NAMES and list(secrets) == NAMES
+    for spec in SERVICES:
+        name = spec.name
+        plain = set(common) | set(env[name])
+        injected = set(secrets[name])
+        known = settings_fields(name)
+        assert plain | injected <= known, f"{name} does not read {(plain | injected) - known}"
+        assert not plain & SECRET_SETTINGS, f"{name}: secrets in plain environment {plain & SECRET_SETTINGS}"
+        assert {"DATABASE_URL", "REDIS_URL"} <= injected, name
+        assert secrets[name]["DATABASE_URL"] == f'${{aws_secretsmanager_secret.database["{name}"].arn}}:url::'
+        assert secrets[name]["REDIS_URL"] == "${aws_secretsmanager_secret.redis.arn}:url::"
+        for value in secrets[name].values():
+            assert value.startswith("${aws_secretsmanager_secret."), f"{name}: {value} is not a secret ARN"
+        assert env[name]["DB_SCHEMA"] == spec.schema
+        assert env[name]["GRPC_PORT"] == f"${{local.services.{name}.port}}"
+    assert common["GRPC_HOST"] == "0.0.0.0"
+    assert common["AUTH_ADDRESS"] == "auth:${local.services.auth.port}"
+    assert "local.services" in common["SERVICE_ADDRESSES"]
+    assert env["files"]["TASKS_ADDRESS"] == "tasks:${local.services.tasks.port}"
+    assert env["files"]["BLOB_STORE"] == "s3"
+    assert env["files"]["S3_BUCKET"] == "${aws_s3_bucket.files.id}"
+    assert env["notify"]["SNS_TOPIC_ARN"] == "${aws_sns_topic.notify.arn}"
+    assert env["auth"]["JWT_GENERATE_KEY"] == "false", "production keys come from Secrets Manager"
+    assert set(secrets["notify"]) == {"DATABASE_URL", "REDIS_URL", "NOTIFY_CODE_SECRET"}
+    for name in NAMES:
+        if name != "notify":
+            assert "NOTIFY_CODE_SECRET" not in secrets[name], name
+    # Only auth's init container gets the signing keys; it writes them into JWT_KEYS_DIR.
+    assert tf.locals["init_secrets"] == {
+        "auth": {"JWT_SIGNING_KEYS": "${aws_secretsmanager_secret.jwt_keys.arn}"}
+    }
+    assert "JWT_KEYS_DIR" in env["auth"]
+    for name, body in tf.of_type("aws_secretsmanager_secret").items():
+        assert ref(body["kms_key_id"]) == "aws_kms_key.data.arn", f"aws_secretsmanager_secret.{name}"
+
+
+def test_execution_roles_read_only_their_own_secrets(tf: Config) -> None:
+    allowed = tf.locals["workload_secret_arns"]
+    assert set(allowed) == {*NAMES, "gateway", "db-init"}
+    for name in NAMES:
+        databases = {arn for arn in allowed[name] if "aws_secretsmanager_secret.database[" in arn}
+        assert databases == {f'${{aws_secretsmanager_secret.database["{name}"].arn}}'}, name
+        assert ("jwt_keys" in " ".join(allowed[name])) == (name == "auth"), name
+        assert ("notify_code" in " ".join(allowed[name])) == (name == "notify"), name
+    assert allowed["gateway"] == []
+    # db-init: the master secret RDS keeps, and every service's database secret, nothing else.
+    assert allowed["db-init"] == (
+        "${concat([aws_db_instance.main.master_user_secret[0].secret_arn], "
+        "[for svc in keys(local.services) : aws_secretsmanager_secret.database[svc].arn])}"
+    )
+    assert for_each_keys(tf, tf.resource("aws_iam_role", "execution")) == for_each_keys(
+        tf, tf.resource("aws_cloudwatch_log_group", "workload")
+    )
+
+
+def test_names_and_ownership_match_the_deploy_workflow(tf: Config) -> None:
+    """.github/scripts/ecs_deploy.py rolls releases out: it copies the latest revision of the family
+    <prefix><service> (and <prefix><service>-migrate), swaps the image of the containers from
+    repository taskmanager/<service>, and points the ECS service <service> at it."""
+    assert tf.resource("aws_ecr_repository", "image")["name"] == "${var.name}/${each.key}"
+    assert tf.variables["name"]["default"] == "taskmanager"
+    families = {
+        name: body["family"]
+        for name, body in tf.of_type("aws_ecs_task_definition").items()
+        if "family" in body
+    }
+    assert families == {
+        "service": "${local.prefix}-${each.key}",
+        "migrate": "${local.prefix}-${each.key}-migrate",
+        "gateway": "${local.prefix}-gateway",
+        "db_init": "${local.prefix}-db-init",
+    }
+    assert tf.outputs["ci_variables"]["value"]["ECS_FAMILY_PREFIX"] == "${local.prefix}-"
+    assert tf.resource("aws_ecs_service", "service")["name"] == "${each.key}"
+    assert tf.resource("aws_ecs_service", "gateway")["name"] == "gateway"
+    for name, body in tf.of_type("aws_ecs_service").items():
+        ignored = body["lifecycle"][0]["ignore_changes"]
+        assert set(ignored) == {"task_definition", "desired_count"}, (
+            f"aws_ecs_service.{name}: Terraform must not roll back what CI rolled out, nor fight auto "
+            f"scaling ({ignored})"
+        )
+    # The service's image is also the init container's, so CI swaps both.
+    assert (
+        container_text(tf.resource("aws_ecs_task_definition", "service")).count(
+            "${aws_ecr_repository.image[each.key].repository_url}:${local.image_tag}"
+        )
+        == 2
+    )
+    script = ROOT / ".github" / "scripts" / "ecs_deploy.py"
+    if script.exists():  # the workflow's side of the contract
+        text = script.read_text()
+        assert '-migrate"' in text and "/taskmanager/{service}" in text
+
+
+def test_the_deploy_role_can_do_only_what_the_deploy_script_does(tf: Config) -> None:
+    role = tf.resource("aws_iam_role", "deploy")
+    assert role["count"] == "${local.deploy_role_enabled ? 1 : 0}"
+    trust = _statements(tf.data[("aws_iam_policy_document", "deploy_assume")])[0]
+    assert trust["actions"] == ["sts:AssumeRoleWithWebIdentity"]
+    conditions = {c["variable"]: c for c in trust["condition"]}
+    sub = conditions["${local.github_oidc_url}:sub"]
+    assert sub["test"] == "StringEquals", "no wildcards in who may deploy"
+    assert sub["values"] == ["repo:${var.github_repository}:environment:${var.github_environment}"]
+    assert conditions["${local.github_oidc_url}:aud"]["values"] == ["sts.amazonaws.com"]
+    statements = {s["sid"]: s for s in _statements(tf.data[("aws_iam_policy_document", "deploy")])}
+    star = {sid for sid, s in statements.items() if s["resources"] == ["*"]}
+    assert star == {"RegistryLogin", "TaskDefinitions"}, "only actions without resource-level permissions"
+    assert statements["RunMigrations"]["resources"][0].endswith("task-definition/${local.prefix}-*-migrate:*")
+    passed = statements["PassThisDeploymentsRoles"]
+    assert passed["actions"] == ["iam:PassRole"]
+    assert passed["condition"][0]["values"] == ["ecs-tasks.amazonaws.com"]
+    assert "aws_iam_role.execution" in passed["resources"] and "aws_iam_role.task" in passed["resources"]
+    actions = {a for s in statements.values() for a in s["actions"]}
+    assert not {a for a in actions if a.startswith(("s3:", "sns:", "secretsmanager:", "kms:"))}, actions
+
+
+# --- least privilege ---------------------------------------------------------------------------------
+
+
+def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    statements = list(document.get("statement", []))
+    for dynamic in document.get("dynamic", []):
+        if "statement" in dynamic:
+            statements.extend(dynamic["statement"]["content"])
+    return statements
+
+
+def _attached_roles(tf: Config) -> dict[str, set[str]]:
+    """Policy document name -> the roles it is attached to as an inline policy."""
+    roles: dict[str, set[str]] = {}
+    for body in tf.of_type("aws_iam_role_policy").values():
+        match = re.fullmatch(
+            r"data\.aws_iam_policy_document\.(\w+)(?:\[[^\]]+\])?\.json", ref(body["policy"])
+        )
+        assert match, f"inline policies come from aws_iam_policy_document: {body['policy']}"
+        roles.setdefault(match.group(1), set()).add(ref(body["role"]))
+    return roles
+
+
+def _allows(tf: Config, predicate: Callable[[str, list[str]], bool]) -> set[str]:
+    """Names of policy documents with an Allow statement for which predicate(action, resources)."""
+    found = set()
+    for (kind, name), body in tf.data.items():
+        if kind != "aws_iam_policy_document":
+            continue
+        for statement in _statements(body):
+            if statement.get("effect", "Allow") != "Allow":
+                continue
+            resources = statement.get("resources", [])
+            resources = [resources] if isinstance(resources, str) else resources
+            if any(predicate(action, resources) for action in statement.get("actions", [])):
+                found.add(name)
+    return found
+
+
+def test_only_the_files_task_role_may_touch_the_bucket(tf: Config) -> None:
+    roles = _attached_roles(tf)
+    on_bucket = _allows(
+        tf, lambda a, res: a.startswith("s3:") and any("aws_s3_bucket.files" in r for r in res)
+    )
+    assert on_bucket == {"files_task"}, f"s3 actions on the files bucket in {on_bucket}"
+    assert roles["files_task"] == {'aws_iam_role.task["files"].id'}
+    files_key = _allows(tf, lambda a, res: a.startswith("kms:") and "${aws_kms_key.files.arn}" in res)
+    assert files_key == {"files_task"}
+    wildcards = _allows(tf, lambda a, res: a in ("*", "s3:*", "sns:*", "iam:*"))
+    assert not wildcards, f"wildcard actions in {wildcards}"
+    # Resource side: whatever IAM says, the bucket denies object access to every other principal.
+    statements = _statements(tf.data[("aws_iam_policy_document", "files_bucket")])
+    deny = [s for s in statements if s.get("effect") == "Deny" and s.get("condition")]
+    only_files = [
+        s
+        for s in deny
+        if s["condition"][0]["variable"] == "aws:PrincipalArn"
+        and s["condition"][0]["test"] == "ArnNotEquals"
+        and s["condition"][0]["values"] == ['${aws_iam_role.task["files"].arn}']
+    ]
+    assert only_files, "the files bucket policy must deny everyone but the files task role"
+    denied = set(only_files[0]["actions"])
+    assert {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:ListBucket",
+    } <= denied
+    # ... and nothing bucket-level that Terraform itself must read (GetObjectLockConfiguration).
+    assert not any(action.endswith("*") for action in denied), denied
+    assert any(s["condition"][0]["variable"] == "aws:SecureTransport" for s in deny), "TLS only"
+    policy = tf.resource("aws_s3_bucket_policy", "files")
+    assert ref(policy["policy"]) == "data.aws_iam_policy_document.files_bucket.json"
+
+
+def test_only_the_notify_task_role_may_publish(tf: Config) -> None:
+    roles = _attached_roles(tf)
+    publishers = _allows(tf, lambda a, res: a in ("sns:Publish", "sns:Subscribe"))
+    assert publishers == {"notify_task"}, f"sns:Publish/Subscribe allowed in {publishers}"
+    assert roles["notify_task"] == {'aws_iam_role.task["notify"].id'}
+    notify_key = _allows(tf, lambda a, res: a.startswith("kms:") and "${aws_kms_key.notify.arn}" in res)
+    assert notify_key == {"notify_task"}
+    statements = _statements(tf.data[("aws_iam_policy_document", "notify_topic")])
+    assert any(
+        s.get("effect") == "Deny"
+        and set(s["actions"]) >= {"sns:Publish", "sns:Subscribe"}
+        and s["condition"][0]["values"] == ['${aws_iam_role.task["notify"].arn}']
+        for s in statements
+    ), "the topic policy must deny publishing to everyone but the notify task role"
+    assert tf.resource("aws_sns_topic", "notify").get("kms_master_key_id") == "${aws_kms_key.notify.arn}"
+
+
+def test_task_roles_and_trust(tf: Config) -> None:
+    assert for_each_keys(tf, tf.resource("aws_iam_role", "task")) == NAMES
+    # auth, tasks and activity get no permissions at all; files and notify one policy each.
+    attached = {ref(body["role"]) for body in tf.of_type("aws_iam_role_policy").values()}
+    assert {r for r in attached if r.startswith("aws_iam_role.task[")} == {
+        'aws_iam_role.task["files"].id',
+        'aws_iam_role.task["notify"].id',
+    }
+    assert not tf.of_type("aws_iam_policy"), "no managed policies of our own: inline, per role"
+    managed = [body["policy_arn"] for body in tf.of_type("aws_iam_role_policy_attachment").values()]
+    assert all("AmazonRDSEnhancedMonitoringRole" in arn for arn in managed), managed
+    trust = _statements(tf.data[("aws_iam_policy_document", "ecs_tasks_assume")])[0]
+    assert trust["principals"][0]["identifiers"] == ["ecs-tasks.amazonaws.com"]
+    assert {c["variable"] for c in trust["condition"]} == {"aws:SourceAccount", "aws:SourceArn"}
+    for name in ("gateway", "db_init", "migrate"):
+        assert "task_role_arn" not in tf.resource("aws_ecs_task_definition", name), name
+
+
+# --- data stores --------------------------------------------------------------------------------
+
+
+def test_postgres_is_private_encrypted_and_backed_up(tf: Config) -> None:
+    db = tf.resource("aws_db_instance", "main")
+    assert db["storage_encrypted"] is True
+    assert db["publicly_accessible"] is False
+    assert ref(db["kms_key_id"]) == "aws_kms_key.data.arn"
+    assert db["manage_master_user_password"] is True, "the master password stays with RDS"
+    assert "password" not in db
+    assert db["skip_final_snapshot"] is False
+    assert evaluate(tf, tf.variables["db_backup_retention_days"]["default"]) >= 7
+    assert tf.variables["db_deletion_protection"]["default"] is True
+    assert ref(db["vpc_security_group_ids"][0]) == "aws_security_group.db.id"
+    subnets = tf.resource("aws_db_subnet_group", "main")["subnet_ids"]
+    assert ref(subnets) == "aws_subnet.private[*].id"
+    params = {p["name"]: p["value"] for p in tf.resource("aws_db_parameter_group", "main")["parameter"]}
+    assert params["rds.force_ssl"] == "1"
+
+
+def test_redis_is_encrypted_in_transit_and_at_rest_with_an_auth_token(tf: Config) -> None:
+    redis = tf.resource("aws_elasticache_replication_group", "main")
+    assert redis["transit_encryption_enabled"] is True
+    assert redis["at_rest_encryption_enabled"] is True
+    assert redis.get("transit_encryption_mode", "required") == "required"
+    assert ref(redis["auth_token"]) == "random_password.redis_auth.result"
+    assert ref(redis["kms_key_id"]) == "aws_kms_key.data.arn"
+    assert redis["automatic_failover_enabled"] is True and redis["multi_az_enabled"] is True
+    assert (
+        ref(tf.resource("aws_elasticache_subnet_group", "main")["subnet_ids"]) == "aws_subnet.private[*].id"
+    )
+    params = {
+        p["name"]: p["value"] for p in tf.resource("aws_elasticache_parameter_group", "main")["parameter"]
+    }
+    assert params["maxmemory-policy"].startswith("volatile-"), "streams (no TTL) must never be evicted"
+    secret = tf.resource("aws_secretsmanager_secret_version", "redis")["secret_string"]
+    assert "rediss://:${random_password.redis_auth.result}@" in secret, "REDIS_URL uses TLS and the token"
+
+
+def test_buckets_block_public_access_and_the_files_bucket_is_encrypted_versioned_and_cleaned(
+    tf: Config,
+) -> None:
+    buckets = tf.of_type("aws_s3_bucket")
+    assert set(buckets) == {"files", "logs"}
+    blocks = {ref(body["bucket"]): body for body in tf.of_type("aws_s3_bucket_public_access_block").values()}
+    for name in buckets:
+        block = blocks.get(f"aws_s3_bucket.{name}.id")
+        assert block, f"aws_s3_bucket.{name} has no public access block"
+        for flag in (
+            "block_public_acls",
+            "block_public_policy",
+            "ignore_public_acls",
+            "restrict_public_buckets",
+        ):
+            assert block[flag] is True, f"aws_s3_bucket.{name}: {flag}"
+        ownership = tf.resource("aws_s3_bucket_ownership_controls", name)["rule"][0]
+        assert ownership["object_ownership"] == "BucketOwnerEnforced", name
+        assert tf.resource("aws_s3_bucket_server_side_encryption_configuration", name), name
+        assert tf.resource("aws_s3_bucket_lifecycle_configuration", name), name
+    versioning = tf.resource("aws_s3_bucket_versioning", "files")["versioning_configuration"][0]
+    assert versioning["status"] == "Enabled"
+    sse = tf.resource("aws_s3_bucket_server_side_encryption_configuration", "files")["rule"][0]
+    default = sse["apply_server_side_encryption_by_default"][0]
+    assert (
+        default["sse_algorithm"] == "aws:kms" and ref(default["kms_master_key_id"]) == "aws_kms_key.files.arn"
+    )
+    rules = tf.resource("aws_s3_bucket_lifecycle_configuration", "files")["rule"]
+    assert all(rule["status"] == "Enabled" for rule in rules)
+    aborts = [
+        r["abort_incomplete_multipart_upload"][0]["days_after_initiation"]
+        for r in rules
+        if "abort_incomplete_multipart_upload" in r
+    ]
+    assert aborts and aborts[0] <= 7, "incomplete multipart uploads must be aborted"
+    assert any("noncurrent_version_expiration" in rule for rule in rules), "old versions must expire"
+
+
+def test_every_key_rotates_and_every_store_uses_one(tf: Config) -> None:
+    keys = tf.of_type("aws_kms_key")
+    assert set(keys) == {"logs", "data", "files", "notify"}
+    for name, key in keys.items():
+        assert key["enable_key_rotation"] is True, name
+        assert key.get("policy"), f"aws_kms_key.{name} has no explicit key policy"
+
+
+# --- network and load balancer ---------------------------------------------------------------------
+
+
+def test_tasks_and_data_stores_live_in_private_subnets(tf: Config) -> None:
+    private = tf.resource("aws_subnet", "private")
+    assert "map_public_ip_on_launch" not in private or private["map_public_ip_on_launch"] is False
+    assert tf.resource("aws_subnet", "public")["map_public_ip_on_launch"] is False
+    assert tf.resource("aws_nat_gateway", "main")
+    route = tf.resource("aws_route", "private_nat")
+    assert "nat_gateway_id" in route and "gateway_id" not in route
+    assert tf.resource("aws_lb", "main")["subnets"] == "${aws_subnet.public[*].id}"
+    assert tf.resource("aws_default_security_group", "default").keys() <= {"vpc_id", "tags"}, "no rules"
+    # Nothing reaches the database or Redis but the tasks.
+    rules = tf.of_type("aws_vpc_security_group_ingress_rule")
+    for name, rule in rules.items():
+        target = ref(rule["security_group_id"])
+        if target in ("aws_security_group.db.id", "aws_security_group.redis.id"):
+            assert "cidr_ipv4" not in rule, f"{name}: a data store open to an address range"
+        if "cidr_ipv4" in rule:
+            assert target == "aws_security_group.alb.id" and rule["from_port"] == rule["to_port"] == 443, name
+
+
+def test_the_load_balancer_speaks_http2_and_grpc_to_envoy_on_8080(tf: Config) -> None:
+    groups = tf.of_type("aws_lb_target_group")
+    assert set(groups) == {"gateway", "gateway_grpc"}
+    assert groups["gateway_grpc"]["protocol_version"] == "GRPC"
+    assert ref(groups["gateway"]["protocol_version"]) == "var.gateway_protocol_version"
+    assert tf.variables["gateway_protocol_version"]["default"] == "HTTP2"
+    for name, group in groups.items():
+        assert evaluate(tf, group["port"]) == GATEWAY_PORT, name
+        assert group["target_type"] == "ip", name
+        assert group["health_check"][0]["enabled"] is True, name
+    assert groups["gateway_grpc"]["health_check"][0]["path"] == "/taskmanager.ops.v1.OpsService/GetVersion"
+    listeners = tf.of_type("aws_lb_listener")
+    assert all(listener["protocol"] == "HTTPS" for listener in listeners.values()), "no plain HTTP"
+    https = listeners["https"]
+    assert https["port"] == 443 and "TLS13" in tf.variables["ssl_policy"]["default"]
+    assert ref(https["default_action"][0]["target_group_arn"]) == "aws_lb_target_group.gateway.arn"
+    grpc_rule = tf.resource("aws_lb_listener_rule", "grpc")
+    assert ref(grpc_rule["action"][0]["target_group_arn"]) == "aws_lb_target_group.gateway_grpc.arn"
+    header = grpc_rule["condition"][0]["http_header"][0]
+    assert header["http_header_name"] == "content-type" and header["values"] == ["application/grpc*"]
+    gateway = tf.resource("aws_ecs_service", "gateway")
+    attached = {ref(lb["target_group_arn"]): lb for lb in gateway["load_balancer"]}
+    assert set(attached) == {"aws_lb_target_group.gateway.arn", "aws_lb_target_group.gateway_grpc.arn"}
+    for lb in attached.values():
+        assert lb["container_name"] == "gateway" and evaluate(tf, lb["container_port"]) == GATEWAY_PORT
+    text = container_text(tf.resource("aws_ecs_task_definition", "gateway"))
+    assert "containerPort = local.gateway_port" in text and 'appProtocol = "http2"' in text
+    assert tf.resource("aws_lb", "main")["drop_invalid_header_fields"] is True
+
+
+# --- tools -----------------------------------------------------------------------------------------
+
+
+def test_checkov_finds_nothing_unsuppressed() -> None:
+    assert CHECKOV.exists(), f"{CHECKOV} is missing: `make venv` creates .venv-checkov"
+    skips = [
+        (path.name, match.group(1), match.group(2))
+        for path in sorted(TF_DIR.glob("*.tf"))
+        for match in re.finditer(r"#checkov:skip=([A-Z0-9_]+):(.*)", path.read_text())
+    ]
+    for name, check, reason in skips:
+        assert re.fullmatch(r"CKV2?_AWS_\d+", check), f"{name}: {check}"
+        assert len(reason.split()) >= 8, f"{name}: skip of {check} needs a real reason, not {reason!r}"
+    result = subprocess.run(
+        [str(CHECKOV), "-d", "terraform", "--framework", "terraform", "--quiet", "--compact"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, f"checkov found problems:\n{result.stdout}\n{result.stderr[-2000:]}"
+    summary = re.search(r"Passed checks: (\d+), Failed checks: (\d+), Skipped checks: (\d+)", result.stdout)
+    assert summary, f"no checkov summary in:\n{result.stdout}"
+    passed, failed, _skipped = map(int, summary.groups())
+    assert failed == 0 and passed > 100, summary.group(0)
+    print(f"checkov: {summary.group(0)}; suppressed: {sorted({check for _, check, _ in skips})}")
+
+
+@pytest.mark.skipif(
+    shutil.which("terraform") is None,
+    reason="terraform binary not found: `terraform fmt -check` was NOT run (every other Terraform check ran)",
+)
+def test_terraform_fmt_is_clean() -> None:
+    result = subprocess.run(
+        ["terraform", "fmt", "-check", "-recursive", "-diff", "terraform/"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"run `terraform fmt -recursive terraform/`:\n{result.stdout}"
