@@ -65,7 +65,8 @@ def images(root: Path = ROOT) -> list[Image]:
         Image(s, SERVICE_DOCKERFILE, {"SERVICE": s, "GRPC_PORT": str(grpc_port(s, root))}, migrates=True)
         for s in services(root)
     ]
-    return [*built, Image(GATEWAY, GATEWAY_DOCKERFILE, {}, migrates=False)]
+    # Behind the ALB, which appends the client's address to X-Forwarded-For.
+    return [*built, Image(GATEWAY, GATEWAY_DOCKERFILE, {"XFF_NUM_TRUSTED_HOPS": "1"}, migrates=False)]
 
 
 # --- Dockerfiles -------------------------------------------------------------------------------

@@ -53,6 +53,9 @@ class GatewaySettings:
     admin_socket: Path | None = None  # a Unix socket (mode 0600) instead of the port
     jwt_issuer: str = "taskmanager-auth"
     jwt_audience: str = "taskmanager"
+    # Proxies in front of Envoy that append to X-Forwarded-For (1 behind a load balancer that does,
+    # such as an AWS ALB). 0 trusts none: the client address is the TCP peer's, which cannot be forged.
+    xff_trusted_hops: int = 0
     edge_limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_EDGE_LIMITS))
 
     @classmethod
@@ -73,6 +76,7 @@ class GatewaySettings:
             admin_port=int(env.get("ADMIN_PORT", "9901")),
             jwt_issuer=env.get("JWT_ISSUER", "taskmanager-auth"),
             jwt_audience=env.get("JWT_AUDIENCE", "taskmanager"),
+            xff_trusted_hops=int(env.get("XFF_NUM_TRUSTED_HOPS", "0")),
             edge_limits=limits,
         )
 
@@ -95,6 +99,7 @@ def envoy_config(settings: GatewaySettings) -> str:
         "GATEWAY_PORT": settings.listen_port,
         "JWT_ISSUER": settings.jwt_issuer,
         "JWT_AUDIENCE": settings.jwt_audience,
+        "XFF_NUM_TRUSTED_HOPS": settings.xff_trusted_hops,
         "LUA_HTTP_STATUS": settings.lua_file,
         "DESCRIPTOR_SET": settings.descriptor_set,
         "TRANSCODED_SERVICES": ", ".join(TRANSCODED_SERVICES),
