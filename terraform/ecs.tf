@@ -60,10 +60,11 @@ locals {
         print(f"init: {len(keys)} signing key(s) in {jwt}")
   EOT
 
-  # Liveness: the gRPC server answers grpc.health.v1.Health/Check, whatever it answers. Not
-  # "SERVING": that turns NOT_SERVING while Redis or Postgres is down, and ECS would then replace
-  # every task of every service during an outage that writes survive (README, Events: Outages).
-  health_check_script = "import os, grpc; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; c = grpc.insecure_channel('127.0.0.1:' + os.environ['GRPC_PORT'], options=[('grpc.enable_http_proxy', 0)]); g.HealthStub(c).Check(h.HealthCheckRequest(), timeout=3)"
+  # Liveness: the health name "liveness" (tm_common.server.LIVENESS), SERVING while the process
+  # runs whatever its dependencies. Not the whole server's status: that turns NOT_SERVING while
+  # Redis or Postgres is down, and ECS would then replace every task during an outage that writes
+  # survive (README, Events: Outages).
+  health_check_script = "import os, grpc; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; c = grpc.insecure_channel('127.0.0.1:' + os.environ['GRPC_PORT'], options=[('grpc.enable_http_proxy', 0)]); r = g.HealthStub(c).Check(h.HealthCheckRequest(service='liveness'), timeout=3); raise SystemExit(r.status != h.HealthCheckResponse.SERVING)"
 
   task_volumes = [
     { sourceVolume = "data", containerPath = local.data_dir, readOnly = false },
