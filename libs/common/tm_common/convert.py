@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 
@@ -11,3 +13,8 @@ def timestamp(value: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(value)
     return stamp
+
+
+def optional(message: Message, field: str) -> Any:
+    """The value of a proto3 `optional` field, or None when it is unset."""
+    return getattr(message, field) if message.HasField(field) else None

@@ -568,18 +568,22 @@ NOTIFY_TIMEOUT = 20.0  # seconds an event or an email may take to reach the noti
 VERIFICATION_CODE_PATTERN = r"verification code is (\d{6})"
 
 
-def notify_sql(stack: Any, query: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
-    """Rows of one statement in the notify schema, as the notify role (what an operator can do)."""
+def service_sql(stack: Any, service: str, query: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+    """Rows of one statement in a service's schema, as its own role (what an operator can do)."""
     import psycopg
     from psycopg.rows import dict_row
 
     from tm_devstack.services import SERVICES
 
-    spec = next(s for s in SERVICES if s.name == "notify")
+    spec = next(s for s in SERVICES if s.name == service)
     url = stack.service_database_url(spec, driver="postgresql")
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
         cursor = conn.execute(query, tuple(params))
         return cursor.fetchall() if cursor.description else []
+
+
+def notify_sql(stack: Any, query: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+    return service_sql(stack, "notify", query, params)
 
 
 def wait_until(check: Callable[[], Any], what: str, timeout: float = NOTIFY_TIMEOUT) -> Any:
@@ -783,17 +787,7 @@ def download(http: httpx.Client, account: Account, file_id: int) -> httpx.Respon
 
 
 def files_sql(stack: Any, query: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
-    """Rows of one statement in the files schema, as the files role (what an operator can do)."""
-    import psycopg
-    from psycopg.rows import dict_row
-
-    from tm_devstack.services import SERVICES
-
-    spec = next(s for s in SERVICES if s.name == "files")
-    url = stack.service_database_url(spec, driver="postgresql")
-    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
-        cursor = conn.execute(query, tuple(params))
-        return cursor.fetchall() if cursor.description else []
+    return service_sql(stack, "files", query, params)
 
 
 def blob_key(stack: Any, file_id: int) -> str:
@@ -816,13 +810,8 @@ def blob_names(stack: Any) -> set[str]:
 
 
 def eventually(check: Callable[[], Any], what: str, timeout: float = FILES_TIMEOUT) -> Any:
-    """Poll `check` until it returns something truthy; return it, or fail naming `what`."""
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.05)
-    return found
+    """wait_until with the files tests' timeout."""
+    return wait_until(check, what, timeout)
 
 
 def file_events(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import grpc
-from google.protobuf.message import Message
 from google.protobuf.struct_pb2 import Struct
 
 from taskmanager.activity.v1 import activity_pb2, activity_pb2_grpc
@@ -12,7 +11,7 @@ from tm_activity.domain.queries import history_query
 from tm_activity.service import activity
 from tm_activity.service.activity import ActivityDeps
 from tm_common.context import current_principal
-from tm_common.convert import timestamp
+from tm_common.convert import optional, timestamp
 
 SERVICE_NAMES = [activity_pb2.DESCRIPTOR.services_by_name["ActivityService"].full_name]
 
@@ -35,10 +34,6 @@ def entry_message(entry: Entry) -> activity_pb2.ActivityEntry:
     return message
 
 
-def _optional(request: Message, field: str) -> object:
-    return getattr(request, field) if request.HasField(field) else None
-
-
 class ActivityServicer(activity_pb2_grpc.ActivityServiceServicer):
     def __init__(self, deps: ActivityDeps) -> None:
         self.deps = deps
@@ -47,12 +42,12 @@ class ActivityServicer(activity_pb2_grpc.ActivityServiceServicer):
         self, request: activity_pb2.ListActivityRequest, context: grpc.aio.ServicerContext
     ) -> activity_pb2.ListActivityResponse:
         query = history_query(
-            resource_type=_optional(request, "resource_type"),  # type: ignore[arg-type]
-            action=_optional(request, "action"),  # type: ignore[arg-type]
-            start_date=_optional(request, "start_date"),  # type: ignore[arg-type]
-            end_date=_optional(request, "end_date"),  # type: ignore[arg-type]
-            limit=_optional(request, "limit"),  # type: ignore[arg-type]
-            offset=_optional(request, "offset"),  # type: ignore[arg-type]
+            resource_type=optional(request, "resource_type"),
+            action=optional(request, "action"),
+            start_date=optional(request, "start_date"),
+            end_date=optional(request, "end_date"),
+            limit=optional(request, "limit"),
+            offset=optional(request, "offset"),
         )
         page = await activity.my_history(self.deps, current_principal().user_id, query, request.page_token)
         return activity_pb2.ListActivityResponse(

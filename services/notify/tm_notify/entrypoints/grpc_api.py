@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import grpc
-from google.protobuf.message import Message
 
 from taskmanager.notify.v1 import notify_pb2, notify_pb2_grpc
 from tm_common.context import current_principal
-from tm_common.convert import timestamp
+from tm_common.convert import optional, timestamp
 from tm_notify.domain.preferences import SWITCHES, Preferences
 from tm_notify.service import preferences, verification
 from tm_notify.service.deps import NotifyDeps
@@ -26,10 +25,6 @@ def preferences_message(prefs: Preferences) -> notify_pb2.Preferences:
     return message
 
 
-def _optional(request: Message, field: str) -> bool | None:
-    return bool(getattr(request, field)) if request.HasField(field) else None
-
-
 class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
     def __init__(self, deps: NotifyDeps) -> None:
         self.deps = deps
@@ -42,7 +37,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
     async def UpdatePreferences(
         self, request: notify_pb2.UpdatePreferencesRequest, context: grpc.aio.ServicerContext
     ) -> notify_pb2.Preferences:
-        requested = {name: _optional(request, name) for name in SWITCHES}
+        requested = {name: optional(request, name) for name in SWITCHES}
         changed = await preferences.change_preferences(self.deps, current_principal().user_id, requested)
         return preferences_message(changed)
 

@@ -7,11 +7,10 @@ from typing import Any
 import grpc
 from google.protobuf import empty_pb2, json_format
 from google.protobuf.json_format import MessageToDict
-from google.protobuf.message import Message
 
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from tm_common.context import current_principal
-from tm_common.convert import timestamp
+from tm_common.convert import optional, timestamp
 from tm_common.errors import InvalidArgument
 from tm_common.http import created, no_content
 from tm_tasks.domain.listing import list_query
@@ -41,10 +40,6 @@ def task_message(task: Task) -> tasks_pb2.Task:
     return message
 
 
-def _optional(request: Message, field: str) -> Any:
-    return getattr(request, field) if request.HasField(field) else None
-
-
 def _patch(patch: tasks_pb2.TaskPatch) -> dict[str, Any]:
     """The fields present in a patch, as JSON values (None for JSON null)."""
     try:
@@ -62,11 +57,11 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     ) -> tasks_pb2.Task:
         new = new_task(
             title=request.title,
-            description=_optional(request, "description"),
-            priority=_optional(request, "priority"),
-            due_date=_optional(request, "due_date"),
+            description=optional(request, "description"),
+            priority=optional(request, "priority"),
+            due_date=optional(request, "due_date"),
             tags=list(request.tags),
-            completed=_optional(request, "completed"),
+            completed=optional(request, "completed"),
         )
         task = await tasks.create_task(self.deps, current_principal().user_id, new)
         created()
@@ -132,7 +127,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             tags=list(request.tags),
             page_token=request.page_token,
             **{
-                name: _optional(request, name)
+                name: optional(request, name)
                 for name in (
                     "completed",
                     "priority",
