@@ -111,16 +111,19 @@ locals {
       REDIS_URL    = "${aws_secretsmanager_secret.redis.arn}:url::"
     }
     tasks = {
-      DATABASE_URL = "${aws_secretsmanager_secret.database["tasks"].arn}:url::"
-      REDIS_URL    = "${aws_secretsmanager_secret.redis.arn}:url::"
+      DATABASE_URL      = "${aws_secretsmanager_secret.database["tasks"].arn}:url::"
+      REDIS_URL         = "${aws_secretsmanager_secret.redis.arn}:url::"
+      PAGE_TOKEN_SECRET = aws_secretsmanager_secret.page_token.arn
     }
     files = {
-      DATABASE_URL = "${aws_secretsmanager_secret.database["files"].arn}:url::"
-      REDIS_URL    = "${aws_secretsmanager_secret.redis.arn}:url::"
+      DATABASE_URL      = "${aws_secretsmanager_secret.database["files"].arn}:url::"
+      REDIS_URL         = "${aws_secretsmanager_secret.redis.arn}:url::"
+      PAGE_TOKEN_SECRET = aws_secretsmanager_secret.page_token.arn
     }
     activity = {
-      DATABASE_URL = "${aws_secretsmanager_secret.database["activity"].arn}:url::"
-      REDIS_URL    = "${aws_secretsmanager_secret.redis.arn}:url::"
+      DATABASE_URL      = "${aws_secretsmanager_secret.database["activity"].arn}:url::"
+      REDIS_URL         = "${aws_secretsmanager_secret.redis.arn}:url::"
+      PAGE_TOKEN_SECRET = aws_secretsmanager_secret.page_token.arn
     }
     notify = {
       DATABASE_URL       = "${aws_secretsmanager_secret.database["notify"].arn}:url::"
@@ -140,9 +143,9 @@ locals {
   # Every secret each workload's execution role may read (iam.tf).
   workload_secret_arns = {
     auth      = [aws_secretsmanager_secret.database["auth"].arn, aws_secretsmanager_secret.redis.arn, aws_secretsmanager_secret.jwt_keys.arn]
-    tasks     = [aws_secretsmanager_secret.database["tasks"].arn, aws_secretsmanager_secret.redis.arn]
-    files     = [aws_secretsmanager_secret.database["files"].arn, aws_secretsmanager_secret.redis.arn]
-    activity  = [aws_secretsmanager_secret.database["activity"].arn, aws_secretsmanager_secret.redis.arn]
+    tasks     = [aws_secretsmanager_secret.database["tasks"].arn, aws_secretsmanager_secret.redis.arn, aws_secretsmanager_secret.page_token.arn]
+    files     = [aws_secretsmanager_secret.database["files"].arn, aws_secretsmanager_secret.redis.arn, aws_secretsmanager_secret.page_token.arn]
+    activity  = [aws_secretsmanager_secret.database["activity"].arn, aws_secretsmanager_secret.redis.arn, aws_secretsmanager_secret.page_token.arn]
     notify    = [aws_secretsmanager_secret.database["notify"].arn, aws_secretsmanager_secret.redis.arn, aws_secretsmanager_secret.notify_code.arn]
     gateway   = []
     "db-init" = concat([aws_db_instance.main.master_user_secret[0].secret_arn], [for svc in keys(local.services) : aws_secretsmanager_secret.database[svc].arn])

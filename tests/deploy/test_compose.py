@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tm_devstack.services import PAGE_TOKEN_ISSUERS
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -223,6 +225,17 @@ def test_files_uses_the_minio_bucket() -> None:
     assert files["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
     assert init["depends_on"]["minio"]["condition"] == "service_healthy"
     assert services["minio"]["image"].startswith("quay.io/minio/minio:RELEASE.")
+
+
+def test_page_token_issuers_share_one_secret() -> None:
+    """tasks, files and activity read the same PAGE_TOKEN_SECRET (every replica of a service must
+    have the one its tokens were made with); no other service gets it."""
+    services = compose()["services"]
+    secrets = {name: services[name]["environment"].get("PAGE_TOKEN_SECRET") for name in SERVICES}
+    assert {name for name, value in secrets.items() if value} == PAGE_TOKEN_ISSUERS
+    assert {secrets[name] for name in PAGE_TOKEN_ISSUERS} == {
+        "${PAGE_TOKEN_SECRET:-local-only-page-token-secret}"
+    }
 
 
 def test_only_the_gateway_is_published_on_8080() -> None:

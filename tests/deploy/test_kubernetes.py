@@ -32,7 +32,7 @@ from yamllint import linter
 from yamllint.config import YamlLintConfig
 
 from tm_common.server import LIVENESS
-from tm_devstack.services import SERVICES
+from tm_devstack.services import PAGE_TOKEN_ISSUERS, SERVICES
 from tm_devstack.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +48,7 @@ SECRET_ENV = {
     "DATABASE_URL",
     "REDIS_URL",
     "NOTIFY_CODE_SECRET",
+    "PAGE_TOKEN_SECRET",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -459,6 +460,21 @@ def test_shared_configuration_names_the_services(overlay: str, built: Built) -> 
         assert any(ref.startswith("taskmanager-config-") for ref in refs), service
 
 
+@pytest.mark.parametrize("overlay", list(KUSTOMIZATIONS))
+def test_page_token_issuers_share_one_secret(overlay: str, built: Built) -> None:
+    """Every pod of a service that makes page tokens reads the same key (a token may come back to
+    any pod), from one Secret; no other service gets it."""
+    for service in SERVICE_NAMES:
+        env = env_of(main_container(find(built[overlay], "Deployment", service)))
+        if service in PAGE_TOKEN_ISSUERS:
+            assert env["PAGE_TOKEN_SECRET"]["valueFrom"]["secretKeyRef"] == {
+                "name": "page-token-secret",
+                "key": "PAGE_TOKEN_SECRET",
+            }, service
+        else:
+            assert "PAGE_TOKEN_SECRET" not in env, service
+
+
 def test_auth_reads_its_keys_from_a_secret(built: Built) -> None:
     for docs in built.values():
         deployment = find(docs, "Deployment", "auth")
@@ -604,6 +620,7 @@ def test_every_secret_reference_is_created_by_the_example(overlay: str, built: B
                     name = source["configMapRef"]["name"]
                     assert name in {d["metadata"]["name"] for d in built[overlay]} or name == "aws-resources"
     expected = {f"{s}-database" for s in SERVICE_NAMES} | {"redis", "notify-code-secret", "auth-jwt-keys"}
+    expected |= {"page-token-secret"}
     assert used == expected
 
 

@@ -30,7 +30,7 @@ import pytest
 
 from tm_common.config import ServiceSettings
 from tm_devstack.gateway import UPSTREAM_DEFAULTS
-from tm_devstack.services import SERVICES
+from tm_devstack.services import PAGE_TOKEN_ISSUERS, SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 TF_DIR = ROOT / "terraform"
@@ -38,7 +38,7 @@ CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 NAMES = [service.name for service in SERVICES]
 GATEWAY_PORT = 8080  # Envoy's listener inside the gateway container (gateway/Dockerfile)
 # What a service must never get as a plain environment variable.
-SECRET_SETTINGS = {"DATABASE_URL", "REDIS_URL", "NOTIFY_CODE_SECRET"}
+SECRET_SETTINGS = {"DATABASE_URL", "REDIS_URL", "NOTIFY_CODE_SECRET", "PAGE_TOKEN_SECRET"}
 EXPECTED_FILES = {
     "versions.tf",
     "variables.tf",
@@ -392,6 +392,11 @@ def test_each_service_gets_the_settings_it_reads_and_secrets_only_from_secrets_m
     for name in NAMES:
         if name != "notify":
             assert "NOTIFY_CODE_SECRET" not in secrets[name], name
+        # One key for all of a service's tasks (a page token may come back to any of them).
+        if name in PAGE_TOKEN_ISSUERS:
+            assert secrets[name]["PAGE_TOKEN_SECRET"] == "${aws_secretsmanager_secret.page_token.arn}", name
+        else:
+            assert "PAGE_TOKEN_SECRET" not in secrets[name], name
     # Only auth's init container gets the signing keys; it writes them into JWT_KEYS_DIR.
     assert tf.locals["init_secrets"] == {
         "auth": {"JWT_SIGNING_KEYS": "${aws_secretsmanager_secret.jwt_keys.arn}"}
@@ -409,6 +414,7 @@ def test_execution_roles_read_only_their_own_secrets(tf: Config) -> None:
         assert databases == {f'${{aws_secretsmanager_secret.database["{name}"].arn}}'}, name
         assert ("jwt_keys" in " ".join(allowed[name])) == (name == "auth"), name
         assert ("notify_code" in " ".join(allowed[name])) == (name == "notify"), name
+        assert ("page_token" in " ".join(allowed[name])) == (name in PAGE_TOKEN_ISSUERS), name
     assert allowed["gateway"] == []
     # db-init: the master secret RDS keeps, and every service's database secret, nothing else.
     assert allowed["db-init"] == (

@@ -46,6 +46,7 @@ from tm_devstack.testing import (
     remove_comment,
     rpc_error,
     share_task,
+    stack_page_tokens,
     task_events,
     upload_multipart,
     uploaded_file,
@@ -949,32 +950,37 @@ def test_the_last_representable_day_is_not_a_500(http, reader) -> None:
 
 
 def token_of(values: Any) -> str:
-    """A page token as the services spell them (base64url of a JSON list, unpadded)."""
+    """A page token as the services spelled them before tokens had a tag (base64url of a JSON list)."""
     return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
 
 
-def token_values(token: str) -> list[Any]:
-    values: list[Any] = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    return values
+def forgeries(stack: Any, scope: tuple[str | int, ...], real: str) -> dict[str, str]:
+    """Page tokens that keep a real token's filter binding but carry values it never made: made
+    with the stack's key (so the service reads them, and must still refuse them), and without."""
+    tokens = stack_page_tokens(stack)
+    bound, created_at, entry_id = tokens.read(scope, real, 3)
 
+    def made(values: Any) -> str:
+        return tokens.make(scope, values)
 
-def forgeries(real: str) -> dict[str, str]:
-    """Page tokens that keep a real token's filter binding but carry values it never made."""
-    bound, created_at, entry_id = token_values(real)
     return {
-        "id-infinity": token_of([bound, created_at, float("inf")]),
-        "id-nan": token_of([bound, created_at, float("nan")]),
-        "id-null": token_of([bound, created_at, None]),
-        "id-word": token_of([bound, created_at, "seven"]),
-        "time-number": token_of([bound, 12345, entry_id]),
-        "time-word": token_of([bound, "yesterday", entry_id]),
-        "short": token_of([bound, created_at]),
-        "object": token_of({"bound": bound}),
+        "id-infinity": made([bound, created_at, float("inf")]),
+        "id-nan": made([bound, created_at, float("nan")]),
+        "id-null": made([bound, created_at, None]),
+        "id-word": made([bound, created_at, "seven"]),
+        "time-number": made([bound, 12345, entry_id]),
+        "time-word": made([bound, "yesterday", entry_id]),
+        "time-nul": made([bound, created_at + "\u0000", entry_id]),
+        "time-naive": made([bound, created_at[:19], entry_id]),
+        "short": made([bound, created_at]),
+        "object": made({"bound": bound}),
+        "other-filters": made(["0" * 16, created_at, entry_id]),
+        "no-tag": token_of([bound, created_at, entry_id]),
         "not-base64": "%%%",
     }
 
 
-def test_forged_page_tokens_are_400(http, stub, account) -> None:
+def test_forged_page_tokens_are_400(http, stack, stub, account) -> None:
     tid = create_task(http, account)["id"]
     patch_task(http, account, tid, {"title": "again"})
     settled_history(http, account, 2)
@@ -986,9 +992,12 @@ def test_forged_page_tokens_are_400(http, stub, account) -> None:
     ).next_page_token
     assert real and timeline_real
     answers = {}
-    for path, real_token in (("/activity", real), (f"/activity/tasks/{tid}", timeline_real)):
+    for path, scope, real_token in (
+        ("/activity", ("ListActivity", account.id), real),
+        (f"/activity/tasks/{tid}", ("GetTaskTimeline", account.id, tid), timeline_real),
+    ):
         size = "limit" if path == "/activity" else "page_size"
-        for name, token in forgeries(real_token).items():
+        for name, token in forgeries(stack, scope, real_token).items():
             response = http.get(path, params={size: 1, "page_token": token}, headers=account.headers)
             answers[f"{path} {name}"] = response
     assert {key: r.status_code for key, r in answers.items() if r.status_code != 400} == {}

@@ -3,8 +3,8 @@
 A walk starts with `?limit=N` (plus filters and sort) and follows next_page_token, with the same
 filters and sort, until it is "" (the last page). It visits every matching task of the caller
 exactly once, in the requested order, even while tasks are inserted between the pages. A token
-is opaque: one used with other filters or another sort, or one that is not a token, is a 400
-naming page_token.
+is authenticated and bound to its caller: one used with other filters or another sort, by another
+user, changed in any way, or one that is not a token, is a 400 naming page_token.
 
 Offset paging (skip/limit) is the oracle for "every matching task": it is tested in
 test_tasks_list.py. Every test registers its own users."""
@@ -395,31 +395,24 @@ def tamper(token: str) -> list[str]:
     return [variant for variant in variants if variant and variant != token]
 
 
-def test_a_tampered_token_is_never_a_server_error_nor_shows_others_tasks(http, account, dataset) -> None:
-    stranger = new_account(http)
-    theirs = {task["id"] for task in (create_task(http, stranger) for _ in range(3))}
+def test_a_tampered_token_is_400(http, account, dataset) -> None:
+    """Tokens are authenticated: no change to one is read."""
     first = list_tasks(http, account, {"limit": 2})
-    mine = set(ids(dataset))
     for token in tamper(first["next_page_token"]):
         response = http.get("/tasks", params={"limit": 2, "page_token": token}, headers=account.headers)
-        if response.status_code == 200:
-            assert set(ids(response.json()["tasks"])) <= mine, (token, response.text)
-            assert not set(ids(response.json()["tasks"])) & theirs
-        else:
-            assert_bad_request(response, "page_token")
+        assert_bad_request(response, "page_token")
 
 
-def test_another_users_token_never_shows_the_owners_tasks(http, account, dataset) -> None:
+def test_another_users_token_is_400(http, account, dataset) -> None:
+    """A token is bound to its caller: it never pages anyone else's list."""
     stranger = new_account(http)
-    theirs = [create_task(http, stranger, **fields) for fields in DATASET[:5]]
+    for fields in DATASET[:5]:
+        create_task(http, stranger, **fields)
     first = list_tasks(http, account, {"limit": 2})
     response = http.get(
         "/tasks", params={"limit": 2, "page_token": first["next_page_token"]}, headers=stranger.headers
     )
-    if response.status_code == 200:
-        assert set(ids(response.json()["tasks"])) <= set(ids(theirs)), response.text
-    else:
-        assert_bad_request(response, "page_token")
+    assert_bad_request(response, "page_token")
 
 
 def test_walks_of_two_users_see_only_their_own_tasks(http, account, dataset) -> None:

@@ -12,6 +12,7 @@ from tm_activity.service.activity import ActivityDeps
 from tm_common import redis_client
 from tm_common.consumer import consumer_loops
 from tm_common.db import Database
+from tm_common.paging import page_tokens
 from tm_common.server import ServiceDefinition
 from tm_common.wiring import service_definition
 
@@ -19,7 +20,7 @@ from tm_common.wiring import service_definition
 def build(settings: ActivitySettings) -> ServiceDefinition:
     db = Database(settings)
     redis = redis_client.connect(settings)
-    deps = ActivityDeps(db=db)
+    deps = ActivityDeps(db=db, tokens=page_tokens(settings))
 
     def register(server: grpc.aio.Server) -> None:
         activity_pb2_grpc.add_ActivityServiceServicer_to_server(ActivityServicer(deps), server)

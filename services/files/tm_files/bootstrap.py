@@ -10,6 +10,7 @@ from taskmanager.files.v1 import files_pb2_grpc
 from tm_common import redis_client
 from tm_common.consumer import consumer_loops
 from tm_common.db import Database
+from tm_common.paging import page_tokens
 from tm_common.relay import relay_loops
 from tm_common.server import ServiceDefinition
 from tm_common.wiring import service_definition
@@ -47,6 +48,7 @@ def build_deps(settings: FilesSettings, db: Database) -> FilesDeps:
         access=TaskAccessClient(settings.tasks_address),
         limits=Limits(settings.max_file_bytes, settings.extensions),
         presign=timedelta(seconds=settings.presigned_url_seconds),
+        tokens=page_tokens(settings),
         s3=s3,
     )
 

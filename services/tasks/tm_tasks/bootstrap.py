@@ -7,6 +7,7 @@ import grpc
 from taskmanager.tasks.v1 import tasks_pb2_grpc
 from tm_common import redis_client
 from tm_common.db import Database
+from tm_common.paging import page_tokens
 from tm_common.relay import relay_loops
 from tm_common.server import ServiceDefinition
 from tm_common.users import UserDirectory
@@ -24,7 +25,7 @@ from tm_tasks.service.tasks import TasksDeps
 def build(settings: TasksSettings) -> ServiceDefinition:
     db = Database(settings)
     redis = redis_client.connect(settings)
-    deps = TasksDeps(db=db, cache=UserCache(redis))
+    deps = TasksDeps(db=db, cache=UserCache(redis), tokens=page_tokens(settings))
 
     users = UserDirectory(settings.auth_address)
 

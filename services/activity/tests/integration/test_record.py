@@ -15,6 +15,7 @@ from tm_activity.service.activity import ActivityDeps
 from tm_common.db import Database
 from tm_common.errors import NotFound
 from tm_common.events import envelope
+from tm_common.paging import PageTokens
 from tm_devstack.services import SERVICES
 
 OWNER, VIEWER = 2_000_001, 2_000_002
@@ -24,7 +25,7 @@ OWNER, VIEWER = 2_000_001, 2_000_002
 async def deps(stack) -> AsyncIterator[ActivityDeps]:
     spec = next(s for s in SERVICES if s.name == "activity")
     db = Database(ActivitySettings(database_url=stack.service_database_url(spec)))
-    yield ActivityDeps(db=db)
+    yield ActivityDeps(db=db, tokens=PageTokens(b"integration-test-page-token-key"))
     await db.close()
 
 

@@ -16,12 +16,13 @@ from tm_activity.domain.entries import Entry, access_change, entry_of
 from tm_activity.domain.queries import HistoryQuery, timeline_page_size
 from tm_common.db import Database
 from tm_common.errors import InvalidArgument, NotFound
-from tm_common.paging import decode_token, encode_token
+from tm_common.paging import PageTokens, Scope
 
 
 @dataclass
 class ActivityDeps:
     db: Database
+    tokens: PageTokens  # of the history and the timelines
 
 
 @dataclass(frozen=True)
@@ -48,18 +49,20 @@ def _fingerprint(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
 
-def _token(bound_to: str, last: Entry) -> str:
-    return encode_token([bound_to, last.created_at.isoformat(), last.id])
+def _token(deps: ActivityDeps, scope: Scope, bound_to: str, last: Entry) -> str:
+    return deps.tokens.make(scope, [bound_to, last.created_at.isoformat(), last.id])
 
 
-def _after(token: str, bound_to: str) -> After | None:
+def _after(deps: ActivityDeps, scope: Scope, token: str, bound_to: str) -> After | None:
     if not token:
         return None
-    made_for, created_at, entry_id = decode_token(token, 3)
+    made_for, created_at, entry_id = deps.tokens.read(scope, token, 3)
     try:
         if type(entry_id) is not int or not 0 < entry_id <= 2**31 - 1:
             raise ValueError("entry id")
         after = (datetime.fromisoformat(created_at), entry_id)
+        if after[0].tzinfo is None or after[0].isoformat() != created_at:  # only _token's spelling
+            raise ValueError("created_at")
     except (TypeError, ValueError, OverflowError):
         raise InvalidArgument.for_field("page_token", "is not a page token of this service") from None
     if made_for != bound_to:
@@ -69,13 +72,14 @@ def _after(token: str, bound_to: str) -> After | None:
 
 async def my_history(deps: ActivityDeps, user_id: int, query: HistoryQuery, page_token: str) -> Page:
     """The caller's own actions, newest first: a page by offset, or after a page token."""
+    scope: Scope = ("ListActivity", user_id)
     bound_to = _fingerprint(user_id, query.resource_type, query.action, query.since, query.until)
-    after = _after(page_token, bound_to)
+    after = _after(deps, scope, page_token, bound_to)
     async with deps.db.read() as conn:
         found = await entry_store.history(conn, user_id, query, after)
     page = found[: query.limit]
     more = len(found) > query.limit
-    return Page(page, _token(bound_to, page[-1]) if more else "")
+    return Page(page, _token(deps, scope, bound_to, page[-1]) if more else "")
 
 
 async def task_timeline(
@@ -84,15 +88,16 @@ async def task_timeline(
     """Everything that happened to a task and its comments and files, newest first, for whoever
     may read the task now (its owner also after it was deleted); NotFound for anyone else."""
     limit = timeline_page_size(page_size)
+    scope: Scope = ("GetTaskTimeline", user_id, task_id)
     bound_to = _fingerprint(task_id)
-    after = _after(page_token, bound_to)
+    after = _after(deps, scope, page_token, bound_to)
     async with deps.db.read() as conn:
         if not await entry_store.may_read_timeline(conn, task_id, user_id):
             raise NotFound(f"task {task_id} not found")
         found = await entry_store.timeline(conn, task_id, after, None if limit is None else limit + 1)
     if limit is None or len(found) <= limit:
         return Page(found, "")
-    return Page(found[:limit], _token(bound_to, found[limit - 1]))
+    return Page(found[:limit], _token(deps, scope, bound_to, found[limit - 1]))
 
 
 async def my_stats(deps: ActivityDeps, user_id: int) -> ActivityStats:

@@ -9,7 +9,6 @@ from google.api import httpbody_pb2
 from google.protobuf import empty_pb2
 
 from taskmanager.files.v1 import files_pb2, files_pb2_grpc
-from tm_common import paging
 from tm_common.context import current_principal
 from tm_common.convert import timestamp
 from tm_common.errors import InvalidArgument
@@ -90,15 +89,17 @@ class FilesServicer(files_pb2_grpc.FilesServiceServicer):
     async def ListFiles(
         self, request: files_pb2.ListFilesRequest, context: grpc.aio.ServicerContext
     ) -> files_pb2.ListFilesResponse:
+        user_id = current_principal().user_id
+        scope = ("ListFiles", user_id, request.task_id)
         found, last_id = await files.list_files(
             self.deps,
-            current_principal().user_id,
+            user_id,
             request.task_id,
             request.page_size,
-            paging.after_id(request.page_token),
+            self.deps.tokens.after_id(scope, request.page_token),
         )
         return files_pb2.ListFilesResponse(
-            files=[file_message(f) for f in found], next_page_token=paging.id_token(last_id)
+            files=[file_message(f) for f in found], next_page_token=self.deps.tokens.id_token(scope, last_id)
         )
 
     async def GetFileContent(

@@ -1,9 +1,11 @@
-"""Opaque page tokens for keyset paging: the next page starts after the last row's (sort value,
-id), so rows inserted meanwhile never shift a page and no row is seen twice or skipped.
+"""Keyset paging of the task list: the next page starts after the last row's (sort value, id), so
+rows inserted meanwhile never shift a page and no row is seen twice or skipped.
 
-A token is bound to its query (filters and order) by a fingerprint, and carries how many rows
-came before the next page, so that `page` stays right. It is not a secret: it only ever selects
-among the caller's own tasks, so it is encoded, not signed.
+A cursor travels as the values of a page token (tm_common.paging, which authenticates them and
+binds them to the caller and the route). It is bound to its query (filters and order) by a
+fingerprint, and carries how many rows came before the next page, so that `page` stays right.
+Its values are checked here as strictly as request fields: the key is a second line, not the only
+one, between a token and the database.
 """
 
 from __future__ import annotations
@@ -11,17 +13,21 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from tm_common.errors import InvalidArgument
-from tm_common.paging import decode_token, encode_token
+from tm_common.paging import Scope
+from tm_tasks.domain import rules
 
 if TYPE_CHECKING:
     from tm_tasks.domain.listing import ListQuery
 
 VERSION = 1
+LENGTH = 5  # values in a token
+INT32 = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -32,46 +38,87 @@ class Cursor:
     last_id: int
 
 
+def scope(user_id: int) -> Scope:
+    """What a token of the task list is bound to: this route and its caller."""
+    return ("ListTasks", user_id)
+
+
 def fingerprint(query: ListQuery) -> str:
     shape = dataclasses.asdict(dataclasses.replace(query, skip=0, limit=1, after=None))
     return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def encode(cursor: Cursor) -> str:
+def encode(cursor: Cursor) -> list[Any]:
     value = cursor.last_value
     value = value.isoformat() if isinstance(value, date | datetime) else value
-    return encode_token([VERSION, cursor.query, cursor.position, value, cursor.last_id])
+    return [VERSION, cursor.query, cursor.position, value, cursor.last_id]
 
 
-INT32 = 2**31 - 1
+def _title(value: Any) -> str:
+    if type(value) is not str or len(value) > rules.MAX_TITLE or not rules.text_ok(value):
+        raise ValueError("title")
+    value.encode()  # a lone surrogate cannot be sent to Postgres: UnicodeEncodeError, a ValueError
+    return value
 
 
-def _typed(sort_by: str, value: Any) -> Any:
-    """The sort column's value from a token, as its column holds it; ValueError when it cannot be."""
-    if sort_by == "due_date" and value is None:
-        return None
-    kinds: dict[str, type] = {"id": int, "title": str, "priority": int, "completed": bool}
-    if sort_by in kinds:
-        if type(value) is not kinds[sort_by]:  # bool is an int, but not the other way round here
-            raise ValueError(sort_by)
+def _int(low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if type(value) is not int or not low <= value <= high:  # a bool is not an int here
+            raise ValueError("int")
         return value
-    if not isinstance(value, str):
-        raise ValueError(sort_by)
-    return datetime.fromisoformat(value) if sort_by == "created_at" else date.fromisoformat(value)
+
+    return check
 
 
-def decode(token: str, query: ListQuery) -> Cursor:
-    """The cursor in `token`, which must have been made for `query`. Tokens are not signed: all
-    they can select is the caller's own tasks, so anything malformed is simply a 400."""
-    version, made_for, position, last_value, last_id = decode_token(token, 5)
-    try:
-        if version != VERSION or type(position) is not int or type(last_id) is not int:
-            raise ValueError("shape")
-        if not (0 <= position <= INT32 and 0 <= last_id <= INT32):
-            raise ValueError("range")
-        last_value = _typed(query.sort_by, last_value)
-    except (ValueError, TypeError):
-        raise InvalidArgument.for_field("page_token", "is not a page token of this service") from None
+def _bool(value: Any) -> bool:
+    if type(value) is not bool:
+        raise ValueError("bool")
+    return value
+
+
+def _created_at(value: Any) -> datetime:
+    parsed = datetime.fromisoformat(value) if type(value) is str else None
+    # Only the spelling encode() gives (fromisoformat takes stray characters after an offset).
+    if parsed is None or parsed.tzinfo is None or parsed.isoformat() != value:
+        raise ValueError("created_at")
+    return parsed
+
+
+def _due_date(value: Any) -> date | None:
+    if value is None:
+        return None
+    parsed = date.fromisoformat(value) if type(value) is str else None
+    if parsed is None or parsed.isoformat() != value:
+        raise ValueError("due_date")
+    return parsed
+
+
+# The sort column's value from a token, as its column holds it; ValueError when it cannot be.
+_TYPED: dict[str, Callable[[Any], Any]] = {
+    "id": _int(1, INT32),
+    "title": _title,
+    "priority": _int(1, len(rules.PRIORITIES)),
+    "completed": _bool,
+    "created_at": _created_at,
+    "due_date": _due_date,
+}
+
+
+def _not_a_cursor() -> InvalidArgument:
+    return InvalidArgument.for_field("page_token", "is not a page token of this service")
+
+
+def decode(values: list[Any], query: ListQuery) -> Cursor:
+    """The cursor in a token's `values`, which must have been made for `query`."""
+    version, made_for, position, last_value, last_id = values
+    if version != VERSION or type(position) is not int or type(last_id) is not int:
+        raise _not_a_cursor()
     if made_for != fingerprint(query):
         raise InvalidArgument.for_field("page_token", "was made for other filters or another order")
+    try:
+        if not (0 <= position <= INT32 and 0 <= last_id <= INT32):
+            raise ValueError("range")
+        last_value = _TYPED[query.sort_by](last_value)
+    except (ValueError, TypeError, KeyError):
+        raise _not_a_cursor() from None
     return Cursor(query=made_for, position=position, last_value=last_value, last_id=last_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from tm_common.errors import Problems
 from tm_tasks.domain import cursor, rules
@@ -55,7 +56,6 @@ def list_query(
     sort_order: str | None = None,
     skip: int | None = None,
     limit: int | None = None,
-    page_token: str = "",
 ) -> ListQuery:
     """Validate a list request; `tags` items may be comma lists ("a,b")."""
     problems = Problems()
@@ -95,9 +95,12 @@ def list_query(
         limit=limit or DEFAULT_LIMIT,
     )
     problems.raise_if_any()
-    if page_token:
-        query = dataclasses.replace(query, after=cursor.decode(page_token, query))
     return query
+
+
+def resume(query: ListQuery, token_values: list[Any]) -> ListQuery:
+    """The query continued after the cursor in a page token's values."""
+    return dataclasses.replace(query, after=cursor.decode(token_values, query))
 
 
 def page_numbers(total: int, skip: int, limit: int) -> tuple[int, int]:

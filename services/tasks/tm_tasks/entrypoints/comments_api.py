@@ -6,7 +6,6 @@ import grpc
 from google.protobuf import empty_pb2
 
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
-from tm_common import paging
 from tm_common.context import current_principal
 from tm_common.convert import timestamp
 from tm_common.http import created, no_content
@@ -46,15 +45,18 @@ class CommentsServicer(tasks_pb2_grpc.CommentsServiceServicer):
     async def ListComments(
         self, request: tasks_pb2.ListCommentsRequest, context: grpc.aio.ServicerContext
     ) -> tasks_pb2.ListCommentsResponse:
+        user_id = current_principal().user_id
+        scope = ("ListComments", user_id, request.task_id)
         found, last_id = await comments.list_comments(
             self.deps,
-            current_principal().user_id,
+            user_id,
             request.task_id,
             request.page_size,
-            paging.after_id(request.page_token),
+            self.deps.tokens.after_id(scope, request.page_token),
         )
         return tasks_pb2.ListCommentsResponse(
-            comments=[comment_message(c) for c in found], next_page_token=paging.id_token(last_id)
+            comments=[comment_message(c) for c in found],
+            next_page_token=self.deps.tokens.id_token(scope, last_id),
         )
 
     async def UpdateComment(

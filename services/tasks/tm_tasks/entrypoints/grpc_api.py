@@ -125,7 +125,6 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     ) -> tasks_pb2.ListTasksResponse:
         query = list_query(
             tags=list(request.tags),
-            page_token=request.page_token,
             **{
                 name: optional(request, name)
                 for name in (
@@ -144,7 +143,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
                 )
             },
         )
-        found = await tasks.list_tasks(self.deps, current_principal().user_id, query)
+        found = await tasks.list_tasks(self.deps, current_principal().user_id, query, request.page_token)
         return tasks_pb2.ListTasksResponse(
             tasks=[task_message(t) for t in found.tasks],
             total=found.total,

@@ -6,7 +6,6 @@ import grpc
 from google.protobuf import empty_pb2
 
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
-from tm_common import paging
 from tm_common.context import current_principal
 from tm_common.convert import timestamp
 from tm_common.http import created, no_content
@@ -56,15 +55,19 @@ class SharingServicer(tasks_pb2_grpc.SharingServiceServicer):
     async def ListSharedWithMe(
         self, request: tasks_pb2.ListSharedWithMeRequest, context: grpc.aio.ServicerContext
     ) -> tasks_pb2.ListSharedWithMeResponse:
+        user_id = current_principal().user_id
+        scope = ("ListSharedWithMe", user_id)
         found, last_id = await sharing.shared_with_me(
-            self.deps, current_principal().user_id, request.page_size, paging.after_id(request.page_token)
+            self.deps, user_id, request.page_size, self.deps.tokens.after_id(scope, request.page_token)
         )
         messages = []
         for task, permission in found:
             message = task_message(task)
             message.permission = NAMES[permission]
             messages.append(message)
-        return tasks_pb2.ListSharedWithMeResponse(tasks=messages, next_page_token=paging.id_token(last_id))
+        return tasks_pb2.ListSharedWithMeResponse(
+            tasks=messages, next_page_token=self.deps.tokens.id_token(scope, last_id)
+        )
 
     async def UpdateSharePermission(
         self, request: tasks_pb2.UpdateSharePermissionRequest, context: grpc.aio.ServicerContext
