@@ -5,6 +5,7 @@
 #   <prefix>/redis               {"auth_token", "url"}            REDIS_URL (TLS, auth token)
 #   <prefix>/jwt-signing-keys    {"<file>.pem": "<PEM>", ...}     auth's JWT_KEYS_DIR
 #   <prefix>/notify-code-secret  string                           NOTIFY_CODE_SECRET
+#   <prefix>/page-token-secret   string                           PAGE_TOKEN_SECRET (tasks, files, activity)
 #   (RDS keeps the master user's own secret, rotated by RDS.)
 # The generated values are also in the Terraform state: keep the state encrypted and private.
 
@@ -25,9 +26,16 @@ resource "random_password" "notify_code" {
   special = false
 }
 
+resource "random_password" "page_token" {
+  length  = 48
+  special = false
+}
+
 # The first signing key. Rotation (README, Security model): put a new key beside it in the
-# secret, under a file name that sorts last (the last by name signs), redeploy auth, and remove
-# the old one after the token lifetime. Terraform does not overwrite keys changed that way.
+# secret, under a file name that sorts last, and redeploy auth (its init container writes the keys
+# when a task starts); a new task publishes the new key at once and signs with it
+# JWT_KEY_ACTIVATION_SECONDS (300 s) after writing it, so finish the rollout well within that.
+# Remove the old one after the token lifetime. Terraform does not overwrite keys changed that way.
 resource "tls_private_key" "jwt" {
   algorithm = "ED25519"
 }
@@ -101,4 +109,18 @@ resource "aws_secretsmanager_secret" "notify_code" {
 resource "aws_secretsmanager_secret_version" "notify_code" {
   secret_id     = aws_secretsmanager_secret.notify_code.id
   secret_string = random_password.notify_code.result
+}
+
+# One key for every task of tasks, files and activity: a page token may come back to any of them.
+resource "aws_secretsmanager_secret" "page_token" {
+  #checkov:skip=CKV2_AWS_57:PAGE_TOKEN_SECRET keys page tokens, which live as long as a client pages through a list; it is rotated by replacing random_password and redeploying tasks, files and activity, accepting that tokens in flight become a 400 and those listings start again.
+  name                    = "${local.prefix}/page-token-secret"
+  description             = "PAGE_TOKEN_SECRET: HMAC key of page tokens (tasks, files, activity)"
+  kms_key_id              = aws_kms_key.data.arn
+  recovery_window_in_days = var.secret_recovery_window_days
+}
+
+resource "aws_secretsmanager_secret_version" "page_token" {
+  secret_id     = aws_secretsmanager_secret.page_token.id
+  secret_string = random_password.page_token.result
 }

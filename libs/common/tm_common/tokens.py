@@ -1,7 +1,10 @@
 """Access-token verification: asymmetric JWTs whose public keys come from a JWKS.
 
 The verifier is shared by every service. Verified tokens are cached until they expire, because
-an EdDSA verification costs about as much as the rest of a simple request.
+an EdDSA verification costs about as much as the rest of a simple request. The keys are fetched
+again every `refresh_seconds`, checked by the first request after that time (one clock read per
+request, no I/O), so a key the issuer withdrew stops being trusted within that bound: the cache
+is emptied when a key disappears, and its tokens are verified, and refused, again.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from jwt.algorithms import get_default_algorithms
 
 from tm_common.context import Principal
 from tm_common.errors import Unauthenticated, Unavailable
+from tm_common.singleflight import SingleFlight
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +45,16 @@ class KeySet:
     def get(self, kid: str) -> tuple[str, Any] | None:
         return self._keys.get(kid)
 
+    def kids(self) -> set[str]:
+        return set(self._keys)
+
     def __len__(self) -> int:
         return len(self._keys)
 
 
 class TokenVerifier:
-    """Verifies bearer tokens against a JWKS source, refetching it when an unknown `kid` shows up."""
+    """Verifies bearer tokens against a JWKS source, fetched again every `refresh_seconds` and
+    when an unknown `kid` shows up (at most every `min_refetch_seconds`)."""
 
     def __init__(
         self,
@@ -55,18 +63,24 @@ class TokenVerifier:
         issuer: str,
         audience: str,
         cache_size: int = 10_000,
+        refresh_seconds: float = 60.0,
         min_refetch_seconds: float = 10.0,
     ) -> None:
         self._fetch_jwks = fetch_jwks
         self._issuer = issuer
         self._audience = audience
         self._keys = KeySet([])
-        self._last_fetch = 0.0
+        self._last_fetch = float("-inf")  # time.monotonic() of the last attempt
+        self._refresh_at = float("-inf")  # when the keys must be fetched again
+        self._refresh = refresh_seconds
         self._min_refetch = min_refetch_seconds
+        self._flight = SingleFlight()
         self._cache: OrderedDict[str, Principal] = OrderedDict()
         self._cache_size = cache_size
 
     async def verify(self, token: str) -> Principal:
+        if time.monotonic() >= self._refresh_at:
+            await self._refresh_keys()
         cached = self._cache.get(token)
         if cached is not None and cached.expires_at > time.time():
             self._cache.move_to_end(token)
@@ -109,16 +123,37 @@ class TokenVerifier:
             expires_at=float(claims["exp"]),
         )
 
+    async def _refresh_keys(self) -> None:
+        """Fetch the keys again; if that fails, keep the ones we have and retry a little later
+        (an outage of auth must not refuse every token). Without keys, the failure is the answer."""
+        try:
+            await self._load()
+        except Unavailable:
+            if not len(self._keys):
+                raise
+            self._refresh_at = time.monotonic() + self._min_refetch
+
     async def _refetch_for(self, kid: str) -> tuple[str, Any] | None:
         if time.monotonic() - self._last_fetch < self._min_refetch and len(self._keys):
             return None
+        await self._load()
+        return self._keys.get(kid)
+
+    async def _load(self) -> None:
+        """One fetch for every request that asks meanwhile."""
+        await self._flight.do("jwks", self._fetch)
+
+    async def _fetch(self) -> None:
         self._last_fetch = time.monotonic()
         try:
-            self._keys = KeySet(await self._fetch_jwks())
+            keys = KeySet(await self._fetch_jwks())
         except Exception:
             log.exception("could not fetch the JWKS")
             raise Unavailable("cannot verify access tokens right now") from None
-        return self._keys.get(kid)
+        if self._keys.kids() - keys.kids():
+            self._cache.clear()  # a withdrawn key: its tokens must be verified (and refused) again
+        self._keys = keys
+        self._refresh_at = self._last_fetch + self._refresh
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -18,11 +18,13 @@ from tm_common.tokens import TokenVerifier
 
 
 def auth_verifier(settings: ServiceSettings) -> TokenVerifier:
-    """Verifies tokens with the keys the auth service publishes (fetched on first use)."""
+    """Verifies tokens with the keys the auth service publishes (fetched on first use, then
+    every `jwks_refresh_seconds`)."""
     return TokenVerifier(
         jwks_from_auth_service(settings.auth_address),
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
+        refresh_seconds=settings.jwks_refresh_seconds,
     )
 
 

@@ -1,3 +1,4 @@
+import asyncio
 import json
 import time
 
@@ -134,3 +135,70 @@ def test_bearer_token_requires_the_bearer_scheme(header) -> None:
 
 def test_bearer_token_is_case_insensitive_on_scheme() -> None:
     assert bearer_token("bearer abc.def.ghi") == "abc.def.ghi"
+
+
+# -- key rotation: the JWKS is fetched again every refresh_seconds ------------------------------
+class RotatingJwks:
+    """A JWKS source whose keys the test changes, and that can fail."""
+
+    def __init__(self, *jwks: dict) -> None:
+        self.jwks = list(jwks)
+        self.fetches = 0
+        self.down = False
+
+    async def __call__(self) -> list[dict]:
+        self.fetches += 1
+        if self.down:
+            raise ConnectionError("auth is down")
+        return self.jwks
+
+
+REFRESH = 0.2
+
+
+def rotating_verifier(source: RotatingJwks) -> TokenVerifier:
+    return TokenVerifier(source, issuer=ISSUER, audience=AUDIENCE, refresh_seconds=REFRESH)
+
+
+async def test_a_withdrawn_key_stops_being_trusted_after_the_refresh_interval(ed_key) -> None:
+    newer = ed25519.Ed25519PrivateKey.generate()
+    source = RotatingJwks(jwk_of(ed_key, "k1", "EdDSA"), jwk_of(newer, "k2", "EdDSA"))
+    verifier = rotating_verifier(source)
+    old_token = make_token(ed_key, "k1")
+    assert (await verifier.verify(old_token)).user_id == 7  # now in the verified-token cache
+    source.jwks = [jwk_of(newer, "k2", "EdDSA")]  # auth withdrew k1
+    assert (await verifier.verify(old_token)).user_id == 7  # within the interval: no fetch
+    assert source.fetches == 1
+    await asyncio.sleep(REFRESH)
+    with pytest.raises(Unauthenticated, match="unknown key"):
+        await verifier.verify(old_token)  # the cached verification is forgotten too
+    assert (await verifier.verify(make_token(newer, "k2"))).user_id == 7
+    assert source.fetches == 2
+
+
+async def test_requests_within_the_interval_do_not_fetch(ed_key) -> None:
+    source = RotatingJwks(jwk_of(ed_key, "k1", "EdDSA"))
+    verifier = rotating_verifier(source)
+    for i in range(20):  # twenty different tokens
+        await verifier.verify(make_token(ed_key, "k1", exp=int(time.time()) + 60 + i))
+    assert source.fetches == 1
+
+
+async def test_concurrent_requests_after_the_interval_share_one_fetch(ed_key) -> None:
+    source = RotatingJwks(jwk_of(ed_key, "k1", "EdDSA"))
+    verifier = rotating_verifier(source)
+    token = make_token(ed_key, "k1")
+    await verifier.verify(token)
+    await asyncio.sleep(REFRESH)
+    await asyncio.gather(*(verifier.verify(token) for _ in range(10)))
+    assert source.fetches == 2
+
+
+async def test_a_failed_refresh_keeps_the_keys_it_had(ed_key) -> None:
+    source = RotatingJwks(jwk_of(ed_key, "k1", "EdDSA"))
+    verifier = rotating_verifier(source)
+    await verifier.verify(make_token(ed_key, "k1"))
+    source.down = True
+    await asyncio.sleep(REFRESH)
+    assert (await verifier.verify(make_token(ed_key, "k1", username="bob"))).username == "bob"
+    assert source.fetches == 2
