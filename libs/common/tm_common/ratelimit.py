@@ -40,9 +40,8 @@ class RateLimiter:
         self._script = redis.register_script(_HIT)
 
     async def hit(self, limit: Limit, key: str) -> None:
-        redis_key = f"{self._prefix}:{limit.name}:{key}"
         try:
-            count, ttl = await self._script(keys=[redis_key], args=[limit.window_seconds])
+            count, ttl = await self._script(keys=[self._key(limit, key)], args=[limit.window_seconds])
         except RedisError:
             log.warning("rate limiter unavailable; allowing request", extra={"limit": limit.name})
             return
@@ -51,3 +50,13 @@ class RateLimiter:
                 f"too many attempts; try again in {max(int(ttl), 1)} seconds",
                 retry_after_seconds=int(ttl) if int(ttl) > 0 else limit.window_seconds,
             )
+
+    async def reset(self, limit: Limit, key: str) -> None:
+        """Forget the key's hits in the current window (they turned out to be legitimate)."""
+        try:
+            await self._redis.delete(self._key(limit, key))
+        except RedisError:
+            log.warning("rate limiter unavailable; hits not reset", extra={"limit": limit.name})
+
+    def _key(self, limit: Limit, key: str) -> str:
+        return f"{self._prefix}:{limit.name}:{key}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from taskmanager.auth.v1 import auth_pb2_grpc
+from tm_auth.adapters.known_addresses import KnownAddresses
 from tm_auth.adapters.passwords import PasswordHasher
 from tm_auth.adapters.signing import KeyRing
 from tm_auth.config import AuthSettings
@@ -15,6 +16,7 @@ from tm_auth.entrypoints.grpc_api import (
     UserDirectoryServicer,
 )
 from tm_auth.service.accounts import AuthDeps
+from tm_auth.service.login_limits import LoginLimits
 from tm_common import redis_client
 from tm_common.db import Database
 from tm_common.ratelimit import RateLimiter
@@ -27,13 +29,21 @@ from tm_common.wiring import service_definition
 def build(settings: AuthSettings) -> ServiceDefinition:
     db = Database(settings)
     redis = redis_client.connect(settings)
-    keys = KeyRing.from_directory(settings.jwt_keys_dir, generate=settings.jwt_generate_key)
+    keys = KeyRing.from_directory(
+        settings.jwt_keys_dir,
+        generate=settings.jwt_generate_key,
+        activation_seconds=settings.jwt_key_activation_seconds,
+    )
     deps = AuthDeps(
         settings=settings,
         db=db,
         hasher=PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_kib),
         keys=keys,
-        limiter=RateLimiter(redis, prefix="auth:ratelimit"),
+        login_limits=LoginLimits(
+            settings,
+            RateLimiter(redis, prefix="auth:ratelimit"),
+            KnownAddresses(redis, "auth:login-known", settings.login_limit_known_address_seconds),
+        ),
     )
 
     async def own_jwks() -> list[dict[str, str]]:
@@ -50,6 +60,14 @@ def build(settings: AuthSettings) -> ServiceDefinition:
         register,
         SERVICE_NAMES,
         public_methods=PUBLIC_METHODS,
-        verifier=TokenVerifier(own_jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
-        background=relay_loops(settings, db, redis),
+        verifier=TokenVerifier(
+            own_jwks,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            refresh_seconds=settings.jwks_refresh_seconds,
+        ),
+        background=[
+            *relay_loops(settings, db, redis),
+            lambda: keys.reload_every(settings.jwt_keys_reload_seconds),
+        ],
     )

@@ -1,6 +1,6 @@
 import pytest
 
-from tm_auth.domain.accounts import validate_registration
+from tm_auth.domain.accounts import may_be_credentials, validate_registration
 from tm_common.errors import InvalidArgument
 
 
@@ -35,3 +35,11 @@ def test_invalid_fields_are_all_named(username, email, password, fields) -> None
 def test_boundaries_are_inclusive() -> None:
     validate_registration("abc", "a@b.co", "p" * 8)
     validate_registration("a" * 50, "x" * 94 + "@b.com", "p" * 100)
+
+
+def test_a_login_no_account_can_match_is_known_before_any_lookup() -> None:
+    assert may_be_credentials("alice", "correct horse")
+    assert may_be_credentials("a" * 50, "p" * 100)
+    assert not may_be_credentials("a" * 51, "correct horse")
+    assert not may_be_credentials("alice", "p" * 101)
+    assert not may_be_credentials("ali\x00ce", "correct horse")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -10,11 +9,12 @@ from tm_auth.adapters import events, users
 from tm_auth.adapters.passwords import PasswordHasher
 from tm_auth.adapters.signing import KeyRing
 from tm_auth.config import AuthSettings
-from tm_auth.domain.accounts import User, validate_registration
+from tm_auth.domain.accounts import User, may_be_credentials, validate_registration
+from tm_auth.service.login_limits import LoginLimits
 from tm_common import outbox
 from tm_common.db import Database
 from tm_common.errors import InvalidArgument, NotFound, Unauthenticated
-from tm_common.ratelimit import Limit, RateLimiter
+from tm_common.limits import MAX_USERNAME
 
 log = logging.getLogger(__name__)
 
@@ -25,17 +25,7 @@ class AuthDeps:
     db: Database
     hasher: PasswordHasher
     keys: KeyRing
-    limiter: RateLimiter
-
-    @property
-    def username_limit(self) -> Limit:
-        s = self.settings
-        return Limit("login-user", s.login_limit_per_username, s.login_limit_window_seconds)
-
-    @property
-    def address_limit(self) -> Limit:
-        s = self.settings
-        return Limit("login-addr", s.login_limit_per_address, s.login_limit_window_seconds)
+    login_limits: LoginLimits
 
 
 @dataclass(frozen=True)
@@ -55,19 +45,19 @@ async def register(deps: AuthDeps, username: str, email: str, password: str) -> 
 
 
 async def login(deps: AuthDeps, username: str, password: str, client_address: str) -> IssuedToken:
-    """A token for the right password; every attempt counts against both rate limits."""
+    """A token for the right password, within the login limits (service.login_limits)."""
     if not username or not password:
         missing = {f: "is required" for f, v in (("username", username), ("password", password)) if not v}
         raise InvalidArgument("username and password are required", missing)
-    if "\x00" in username:  # no account can have it; Postgres text cannot even hold it
+    if not may_be_credentials(username, password):
         raise Unauthenticated("incorrect username or password")
-    await deps.limiter.hit(deps.address_limit, client_address)
-    await deps.limiter.hit(deps.username_limit, _key(username.strip().lower()))
+    await deps.login_limits.admit(username, client_address)
     async with deps.db.read() as conn:
         found = await users.credentials(conn, username.strip())
     user, password_hash = found if found else (None, None)
     if not await deps.hasher.verify(password_hash, password) or user is None:
         raise Unauthenticated("incorrect username or password")
+    await deps.login_limits.succeeded(username, client_address)
     if password_hash and deps.hasher.needs_rehash(password_hash):
         async with deps.db.transaction() as conn:
             await users.set_password_hash(conn, user.id, await deps.hasher.hash(password))
@@ -90,7 +80,7 @@ async def get_user(deps: AuthDeps, user_id: int) -> User:
 
 
 async def get_user_by_username(deps: AuthDeps, username: str) -> User:
-    if "\x00" in username:
+    if "\x00" in username or len(username) > MAX_USERNAME:  # no account can have it
         raise NotFound("user not found")
     async with deps.db.read() as conn:
         user = await users.by_username(conn, username.strip())
@@ -106,8 +96,3 @@ async def batch_get_users(deps: AuthDeps, ids: list[int]) -> list[User]:
         return []
     async with deps.db.read() as conn:
         return await users.by_ids(conn, ids)
-
-
-def _key(value: str) -> str:
-    # Hashed so that arbitrary user input never becomes part of a Redis key verbatim.
-    return hashlib.sha256(value.encode()).hexdigest()[:32]
