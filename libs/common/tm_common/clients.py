@@ -61,6 +61,16 @@ class _Propagate(
         return await continuation(_with_context(details), requests)
 
 
+# Headers (metadata) a server or client accepts. gRPC's default hard limit, 16 KiB, is less than
+# what the gateway lets through (32 KiB of request headers, plus the original path it adds), and an
+# error's headers can approach it: past the limit gRPC answers RESOURCE_EXHAUSTED, a misleading 429.
+METADATA_BYTES = 64 * 1024
+METADATA_OPTIONS = [
+    ("grpc.max_metadata_size", METADATA_BYTES),
+    ("grpc.absolute_max_metadata_size", METADATA_BYTES),
+]
+
+
 def service_channel(address: str, max_message_bytes: int = 32 * 1024 * 1024) -> grpc.aio.Channel:
     """A channel to another service that propagates the request context."""
     return grpc.aio.insecure_channel(
@@ -69,5 +79,6 @@ def service_channel(address: str, max_message_bytes: int = 32 * 1024 * 1024) -> 
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
+            *METADATA_OPTIONS,
         ],
     )

@@ -1,4 +1,9 @@
-"""Domain errors and their one mapping to gRPC status codes with google.rpc.Status details."""
+"""Domain errors and their one mapping to gRPC status codes with google.rpc.Status details.
+
+Every error travels in gRPC headers (grpc-message, grpc-status-details-bin), which every hop
+caps (tm_common.clients.METADATA_BYTES): so messages and field violations are capped here,
+whatever a caller sent.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,15 @@ import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
+MAX_MESSAGE = 500  # characters of an error message
+MAX_FIELD_TEXT = 200  # characters of a field violation's field name or description
+MAX_VIOLATIONS = 10
+
+
+def bounded(text: str, limit: int) -> str:
+    """`text`, cut to `limit` characters (with an ellipsis when cut)."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
 
 class DomainError(Exception):
     """Base of every error a use case raises on purpose. The message is safe to show callers."""
@@ -15,6 +29,7 @@ class DomainError(Exception):
     code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
 
     def __init__(self, message: str) -> None:
+        message = bounded(message, MAX_MESSAGE)
         super().__init__(message)
         self.message = message
 
@@ -32,7 +47,10 @@ class InvalidArgument(DomainError):
 
     def __init__(self, message: str, fields: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
-        self.fields = dict(fields or {})
+        self.fields = {
+            bounded(f, MAX_FIELD_TEXT): bounded(d, MAX_FIELD_TEXT)
+            for f, d in list((fields or {}).items())[:MAX_VIOLATIONS]
+        }
 
     @classmethod
     def for_field(cls, field: str, problem: str) -> InvalidArgument:
@@ -67,17 +85,14 @@ class AlreadyExists(DomainError):
 
 
 class FailedPrecondition(DomainError):
+    """400: the request is fine, but this deployment or the resource's state cannot serve it
+    (e.g. presigned URLs without S3): retrying the same request will not help."""
+
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
 class Unavailable(DomainError):
     code = grpc.StatusCode.UNAVAILABLE
-
-
-class Unimplemented(DomainError):
-    """501: the feature is not available in this deployment (e.g. presigned URLs without S3)."""
-
-    code = grpc.StatusCode.UNIMPLEMENTED
 
 
 class RateLimited(DomainError):

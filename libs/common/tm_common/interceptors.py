@@ -19,6 +19,7 @@ import psycopg_pool
 import sqlalchemy.exc
 from grpc_status import rpc_status
 
+from tm_common import decoding
 from tm_common.context import principal_var, request_id_var
 from tm_common.errors import INTERNAL_STATUS, UNAVAILABLE_STATUS, DomainError, to_rpc_status
 from tm_common.http import gateway_metadata, pending_headers, pending_http_status
@@ -54,30 +55,28 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         metadata = {k: v for k, v in (handler_call_details.invocation_metadata or ())}
         call = _Call(self, method, metadata)
+        # Bad request bytes reach the behaviour as an Undecodable, which it turns into a 400.
+        deserializer = decoding.tolerant(handler.request_deserializer)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                call.unary(handler.unary_unary),
-                handler.request_deserializer,
-                handler.response_serializer,
+                call.unary(handler.unary_unary), deserializer, handler.response_serializer
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                call.unary(handler.stream_unary),
-                handler.request_deserializer,
-                handler.response_serializer,
+                call.unary(handler.stream_unary, streaming=True), deserializer, handler.response_serializer
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                call.stream(handler.unary_stream),
-                handler.request_deserializer,
-                handler.response_serializer,
+                call.stream(handler.unary_stream), deserializer, handler.response_serializer
             )
         assert handler.stream_stream is not None  # the only kind left
         return grpc.stream_stream_rpc_method_handler(
-            call.stream(handler.stream_stream),
-            handler.request_deserializer,
-            handler.response_serializer,
+            call.stream(handler.stream_stream, streaming=True), deserializer, handler.response_serializer
         )
+
+
+def _checked(request: Any, streaming: bool) -> Any:
+    return decoding.checked_stream(request) if streaming else decoding.check(request)
 
 
 class _Call:
@@ -89,11 +88,14 @@ class _Call:
         self.metadata = metadata
         self.code = grpc.StatusCode.OK
 
-    def unary(self, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    def unary(
+        self, behaviour: Callable[..., Awaitable[Any]], streaming: bool = False
+    ) -> Callable[..., Awaitable[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = self._begin()
             try:
                 await self._authenticate()
+                request = _checked(request, streaming)
                 response = await behaviour(request, context)
                 await self._send_gateway_metadata(context)
                 return response
@@ -104,11 +106,14 @@ class _Call:
 
         return wrapped
 
-    def stream(self, behaviour: Callable[..., Any]) -> Callable[..., AsyncIterator[Any]]:
+    def stream(
+        self, behaviour: Callable[..., Any], streaming: bool = False
+    ) -> Callable[..., AsyncIterator[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             started = self._begin()
             try:
                 await self._authenticate()
+                request = _checked(request, streaming)
                 first = True
                 async for item in behaviour(request, context):
                     if first:

@@ -21,6 +21,7 @@ from grpc_health.v1._async import HealthServicer  # grpc_health.v1.health.aio
 from grpc_reflection.v1alpha import reflection
 
 from taskmanager.ops.v1 import ops_pb2, ops_pb2_grpc
+from tm_common.clients import METADATA_OPTIONS
 from tm_common.config import ServiceSettings
 from tm_common.health import DependencyCheck, DiagnosticsServicer, OpsServicer, keep_health_current
 from tm_common.interceptors import ServiceInterceptor
@@ -89,6 +90,7 @@ async def start_server(
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", 0),
+            *METADATA_OPTIONS,
         ],
     )
     definition.register(server)

@@ -1,7 +1,15 @@
 import grpc
 from google.rpc import error_details_pb2
 
-from tm_common.errors import InvalidArgument, NotFound, RateLimited, to_rpc_status
+from tm_common.errors import (
+    MAX_FIELD_TEXT,
+    MAX_MESSAGE,
+    MAX_VIOLATIONS,
+    InvalidArgument,
+    NotFound,
+    RateLimited,
+    to_rpc_status,
+)
 
 
 def test_invalid_argument_carries_field_violations() -> None:
@@ -40,3 +48,18 @@ def test_plain_errors_have_no_details() -> None:
     assert status.code == grpc.StatusCode.NOT_FOUND.value[0]
     assert status.message == "task 3 not found"
     assert not status.details
+
+
+def test_messages_and_field_violations_are_capped_whatever_the_input() -> None:
+    huge = "x" * 100_000
+    assert len(NotFound(f"user {huge} not found").message) == MAX_MESSAGE
+    error = InvalidArgument(huge, {f"{i}{huge}": huge for i in range(50)})
+    assert len(error.message) == MAX_MESSAGE
+    assert len(error.fields) == MAX_VIOLATIONS
+    assert all(len(f) <= MAX_FIELD_TEXT and len(d) <= MAX_FIELD_TEXT for f, d in error.fields.items())
+    # what crosses the wire stays far below gRPC's metadata limits
+    assert len(to_rpc_status(error).SerializeToString()) < 8 * 1024
+
+
+def test_a_short_message_is_kept_as_it_is() -> None:
+    assert NotFound("task 3 not found").message == "task 3 not found"

@@ -46,14 +46,14 @@ def _from_multipart(body: bytes, boundary: bytes | None, filename: str | None) -
         "UPLOAD_KEEP_FILENAME": False,
         "UPLOAD_KEEP_EXTENSIONS": False,
     }
-    parser = FormParser("multipart/form-data", None, parts.append, boundary=boundary, config=config)
     view = memoryview(body)
-    try:
+    try:  # the parser's own checks (a boundary over 256 bytes, say) raise as it is made
+        parser = FormParser("multipart/form-data", None, parts.append, boundary=boundary, config=config)
         for start in range(0, len(body), FEED):
             parser.write(bytes(view[start : start + FEED]))
         parser.finalize()
-    except FormParserError as exc:
-        raise InvalidArgument.for_field("file", f"the multipart body cannot be parsed: {exc}") from None
+    except FormParserError:
+        raise InvalidArgument.for_field("file", "the multipart body cannot be parsed") from None
     found = [part for part in parts if part.field_name == b"file"]
     if len(found) != 1:
         raise InvalidArgument.for_field("file", "send exactly one multipart part named 'file'")

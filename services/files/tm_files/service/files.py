@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from taskmanager.events.v1.events_pb2 import EventEnvelope
 from tm_common import outbox
 from tm_common.db import Database
-from tm_common.errors import InvalidArgument, NotFound, Problems, Unavailable, Unimplemented
+from tm_common.errors import FailedPrecondition, InvalidArgument, NotFound, Problems, Unavailable
+from tm_common.paging import PageTokens
 from tm_files.adapters import events, file_store
 from tm_files.adapters.blobs import BlobStore, S3BlobStore, new_key
 from tm_files.adapters.tables import deleted_tasks
@@ -45,6 +46,7 @@ class FilesDeps:
     access: TaskAccessClient
     limits: Limits
     presign: timedelta
+    tokens: PageTokens  # of the file list
     s3: S3BlobStore | None = None  # presigned URLs need S3
 
 
@@ -211,7 +213,9 @@ async def on_task_deleted(conn: AsyncConnection, event: EventEnvelope) -> None:
 
 def _s3(deps: FilesDeps) -> S3BlobStore:
     if deps.s3 is None:
-        raise Unimplemented("presigned URLs need the S3 blob store (BLOB_STORE=s3)")
+        raise FailedPrecondition(
+            "presigned URLs need the S3 blob store (BLOB_STORE=s3); upload through the API"
+        )
     return deps.s3
 
 

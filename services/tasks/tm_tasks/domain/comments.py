@@ -43,5 +43,9 @@ def may_delete(comment: Comment, user_id: int, held: Permission) -> None:
 def belongs(comment: Comment | None, task_id: int, comment_id: int) -> Comment:
     """The comment, if it exists and is on `task_id` (0: any task, the /comments/{id} alias)."""
     if comment is None or (task_id and comment.task_id != task_id):
-        raise NotFound(f"comment {comment_id} not found")
+        raise not_found(comment_id)
     return comment
+
+
+def not_found(comment_id: int) -> NotFound:
+    return NotFound(f"comment {comment_id} not found")

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import date
 
-from tm_common.errors import Problems
+from tm_common.errors import InvalidArgument, Problems
 
 MAX_TITLE = 200
 MAX_DESCRIPTION = 1000
@@ -78,6 +78,13 @@ def tags(values: object, problems: Problems, field: str = "tags") -> tuple[str, 
         problems.add(field, "must be a list of strings")
         return ()
     return merge_tags((), values, problems, field)
+
+
+def tag_name(value: str, field: str = "tag") -> str:
+    """One tag named in a request (e.g. the one to remove), checked before any lookup."""
+    if not 1 <= len(value) <= MAX_TAG or not text_ok(value):
+        raise InvalidArgument.for_field(field, f"must be 1 to {MAX_TAG} characters, without NUL")
+    return value
 
 
 def merge_tags(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tm_common.errors import InvalidArgument
+from tm_common.limits import MAX_USERNAME
 from tm_tasks.domain.access import Permission
 
 GRANTABLE = {"view": Permission.VIEW, "edit": Permission.EDIT}
@@ -29,6 +30,14 @@ def grantable(word: str | None, field: str = "permission") -> Permission:
     if word not in GRANTABLE:
         raise InvalidArgument.for_field(field, "must be view or edit")
     return GRANTABLE[word]
+
+
+def username(value: str, field: str) -> str:
+    """A username to look up, checked before it goes anywhere (no account has a longer one)."""
+    name = value.strip()
+    if not 1 <= len(name) <= MAX_USERNAME or "\x00" in name:
+        raise InvalidArgument.for_field(field, f"must be a username of 1 to {MAX_USERNAME} characters")
+    return name
 
 
 def check_not_self(owner_id: int, target_id: int) -> None:

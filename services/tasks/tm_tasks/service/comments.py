@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tm_common import outbox
-from tm_common.errors import InvalidArgument
+from tm_common.errors import InvalidArgument, NotFound
 from tm_tasks.adapters import comment_store, events, task_store
 from tm_tasks.domain import comments as rules
 from tm_tasks.domain.access import Permission, authorize, permission_of
@@ -24,6 +24,23 @@ async def _visible(conn: AsyncConnection, user_id: int, task_id: int) -> tuple[T
     held = permission_of(task, user_id, shared)
     assert held is not None
     return task, held
+
+
+async def _comment_for(
+    conn: AsyncConnection, user_id: int, task_id: int, comment_id: int
+) -> tuple[Comment, Task, Permission]:
+    """The comment, its task and the user's permission on it. Whoever may not view the task gets
+    the answer a missing comment gets: for /tasks/{task_id}/comments/{id} the task's 404 comes first;
+    for the /comments/{id} alias (task_id 0) a comment on a task they cannot see is "not found"."""
+    if task_id:
+        task, held = await _visible(conn, user_id, task_id)
+        return rules.belongs(await comment_store.get(conn, comment_id), task_id, comment_id), task, held
+    comment = rules.belongs(await comment_store.get(conn, comment_id), 0, comment_id)
+    try:
+        task, held = await _visible(conn, user_id, comment.task_id)
+    except NotFound:
+        raise rules.not_found(comment_id) from None
+    return comment, task, held
 
 
 async def add_comment(deps: TasksDeps, user_id: int, task_id: int, text: str) -> Comment:
@@ -52,8 +69,7 @@ async def list_comments(
 async def edit_comment(deps: TasksDeps, user_id: int, task_id: int, comment_id: int, text: str) -> Comment:
     text = rules.content(text)
     async with deps.db.transaction() as conn:
-        before = rules.belongs(await comment_store.get(conn, comment_id), task_id, comment_id)
-        task, _ = await _visible(conn, user_id, before.task_id)
+        before, task, _ = await _comment_for(conn, user_id, task_id, comment_id)
         rules.may_edit(before, user_id)
         after = await comment_store.set_content(conn, comment_id, text)
         shared_with = await audience(conn, task.id)
@@ -63,8 +79,7 @@ async def edit_comment(deps: TasksDeps, user_id: int, task_id: int, comment_id: 
 
 async def delete_comment(deps: TasksDeps, user_id: int, task_id: int, comment_id: int) -> None:
     async with deps.db.transaction() as conn:
-        comment = rules.belongs(await comment_store.get(conn, comment_id), task_id, comment_id)
-        task, held = await _visible(conn, user_id, comment.task_id)
+        comment, task, held = await _comment_for(conn, user_id, task_id, comment_id)
         rules.may_delete(comment, user_id, held)
         await comment_store.delete(conn, comment_id)
         shared_with = await audience(conn, task.id)

@@ -13,6 +13,7 @@ from tm_common.users import UserDirectory
 from tm_tasks.adapters import events, share_store, task_store
 from tm_tasks.domain.access import Permission, permission_of
 from tm_tasks.domain.sharing import Share, check_not_self, grantable
+from tm_tasks.domain.sharing import username as shared_username
 from tm_tasks.domain.tasks import Task
 from tm_tasks.service.tasks import TasksDeps, audience, locked
 
@@ -31,9 +32,7 @@ async def share_task(
     deps: TasksDeps, users: UserDirectory, user_id: int, task_id: int, username: str, permission: str | None
 ) -> Share:
     granted = grantable(permission)
-    name = username.strip()
-    if not name or "\x00" in name:
-        raise InvalidArgument.for_field("shared_with_username", "is required")
+    name = shared_username(username, "shared_with_username")
     # Asked before the transaction: a slow auth service must not hold a row lock and a connection.
     target = await users.by_username(name)
     async with deps.db.transaction() as conn:
@@ -52,6 +51,7 @@ async def change_permission(
     if not permission:
         raise InvalidArgument.for_field("permission", "is required: view or edit")
     granted = grantable(permission)
+    username = shared_username(username, "username")
     async with deps.db.transaction() as conn:
         task = await locked(conn, user_id, task_id, Permission.OWNER)
         before = await _share_of(conn, task_id, username)
@@ -64,6 +64,7 @@ async def change_permission(
 
 
 async def unshare_task(deps: TasksDeps, user_id: int, task_id: int, username: str) -> None:
+    username = shared_username(username, "username")
     async with deps.db.transaction() as conn:
         task = await locked(conn, user_id, task_id, Permission.OWNER)
         share = await _share_of(conn, task_id, username)

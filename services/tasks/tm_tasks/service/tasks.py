@@ -14,13 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tm_common import outbox
 from tm_common.db import Database
 from tm_common.errors import InvalidArgument, NotFound, Problems
+from tm_common.paging import PageTokens
 from tm_common.singleflight import SingleFlight
 from tm_tasks.adapters import events, share_store, task_store
 from tm_tasks.adapters.user_cache import UserCache
 from tm_tasks.domain import cursor, rules
 from tm_tasks.domain.access import Permission, authorize
 from tm_tasks.domain.cursor import Cursor
-from tm_tasks.domain.listing import ListQuery, page_numbers
+from tm_tasks.domain.listing import ListQuery, page_numbers, resume
 from tm_tasks.domain.stats import TaskStats
 from tm_tasks.domain.tasks import NewTask, Task, changes
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 class TasksDeps:
     db: Database
     cache: UserCache
+    tokens: PageTokens  # of every list that pages with tokens
     # Concurrent misses of one cache entry (right after a write) compute it once.
     flight: SingleFlight = dataclasses.field(default_factory=SingleFlight)
     task_ids: task_store.TaskIds = dataclasses.field(default_factory=task_store.TaskIds)
@@ -104,6 +106,7 @@ async def add_tags(deps: TasksDeps, user_id: int, task_id: int, tags: list[str])
 
 
 async def remove_tag(deps: TasksDeps, user_id: int, task_id: int, tag: str) -> Task:
+    tag = rules.tag_name(tag)
     async with deps.db.transaction() as conn:
         task = await locked(conn, user_id, task_id, Permission.EDIT)
         if tag not in task.tags:
@@ -165,9 +168,11 @@ async def task_stats(deps: TasksDeps, user_id: int) -> TaskStats:
     return TaskStats(**await _cached(deps, user_id, "stats", day, compute))
 
 
-async def list_tasks(deps: TasksDeps, user_id: int, query: ListQuery) -> TaskPage:
-    """A page of the user's tasks. The total of matching tasks is cached like stats: counting
-    100k tasks costs 10-30 ms, the page itself well under one."""
+async def list_tasks(deps: TasksDeps, user_id: int, query: ListQuery, page_token: str = "") -> TaskPage:
+    """A page of the user's tasks, after the one `page_token` ended. The total of matching tasks
+    is cached like stats: counting 100k tasks costs 10-30 ms, the page itself well under one."""
+    if page_token:
+        query = resume(query, deps.tokens.read(cursor.scope(user_id), page_token, cursor.LENGTH))
     day, shape = today(), cursor.fingerprint(query)
     found, more = await task_store.page(deps.db, user_id, query, day)
 
@@ -185,5 +190,5 @@ async def list_tasks(deps: TasksDeps, user_id: int, query: ListQuery) -> TaskPag
             last_value=task_store.sort_value(last, query.sort_by),
             last_id=last.id,
         )
-        token = cursor.encode(after)
+        token = deps.tokens.make(cursor.scope(user_id), cursor.encode(after))
     return TaskPage(tasks=found, total=total, page=page, pages=pages, next_page_token=token)
