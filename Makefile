@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 REQS   := requirements.txt requirements/runtime.txt requirements/dev.txt \
           libs/common/pyproject.toml libs/devstack/pyproject.toml $(wildcard services/*/pyproject.toml)
-PROTOS := $(shell find protos third_party -name '*.proto') tools/gen_protos.py
+PROTOS := $(shell find protos third_party -name '*.proto') tools/gen_protos.py tools/gen_json_shapes.py
 GEN    := build/descriptors/taskmanager.pb
 CHECKOV_VENV := .venv-checkov
 CHECKOV      := $(CHECKOV_VENV)/.installed-stamp
@@ -39,6 +39,7 @@ protos: $(GEN)
 
 $(GEN): $(STAMP) $(PROTOS)
 	$(PY) tools/gen_protos.py
+	$(PY) tools/gen_json_shapes.py
 
 venv: $(STAMP) $(CHECKOV)
 

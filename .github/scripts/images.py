@@ -19,9 +19,11 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import os
 import re
 import shlex
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,13 +62,26 @@ def grpc_port(service: str, root: Path = ROOT) -> int:
     return int(match.group(1))
 
 
-def images(root: Path = ROOT) -> list[Image]:
+def images(root: Path = ROOT, env: Mapping[str, str] = os.environ) -> list[Image]:
     built = [
         Image(s, SERVICE_DOCKERFILE, {"SERVICE": s, "GRPC_PORT": str(grpc_port(s, root))}, migrates=True)
         for s in services(root)
     ]
-    # Behind the ALB, which appends the client's address to X-Forwarded-For.
-    return [*built, Image(GATEWAY, GATEWAY_DOCKERFILE, {"XFF_NUM_TRUSTED_HOPS": "1"}, migrates=False)]
+    return [*built, Image(GATEWAY, GATEWAY_DOCKERFILE, gateway_build_args(root, env), migrates=False)]
+
+
+def gateway_build_args(root: Path = ROOT, env: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """Behind the ALB, which appends the client's address to X-Forwarded-For; and the edge's rate
+    limits named in GATEWAY_EDGE_LIMITS ("NAME=VALUE NAME=VALUE", a repository variable), if any."""
+    args = {"XFF_NUM_TRUSTED_HOPS": "1"}
+    text = (root / GATEWAY_DOCKERFILE).read_text()
+    limits = {a.partition("=")[0] for k, a in instructions(text) if k == "ARG" and "EDGE" in a}
+    for item in env.get("GATEWAY_EDGE_LIMITS", "").split():
+        name, _, value = item.partition("=")
+        if name not in limits or not value.isdigit() or int(value) < 1:
+            raise SystemExit(f"images.py: GATEWAY_EDGE_LIMITS: {item!r} is not one of {sorted(limits)}=N")
+        args[name] = value
+    return args
 
 
 # --- Dockerfiles -------------------------------------------------------------------------------

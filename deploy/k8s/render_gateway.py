@@ -4,9 +4,10 @@
     .venv/bin/python deploy/k8s/render_gateway.py --check   # exit 1 if they differ from a fresh render
 
 The source stays gateway/envoy.yaml.in and gateway/lua/ (rendered by tm_devstack.gateway, as for the
-local stack and the gateway image); the output is committed because the base kustomization turns it
+local stack and the gateway image), with the JSON body shapes that `make protos` generates from protos/
+(build/gateway/json_shapes.lua); the output is committed because the base kustomization turns it
 into the `gateway-config` ConfigMap. tests/deploy/test_kubernetes.py runs the check, so a change of
-the template that is not rendered here fails `make test`.
+the template, the Lua or a request message that is not rendered here fails `make test`.
 
 What differs from the gateway image's own render: the Lua file's path (the ConfigMap's mount).
 The descriptor set stays the one baked into the gateway image, at /etc/envoy/taskmanager.pb.

@@ -1,5 +1,6 @@
 -- Response rules for JSON clients (runs after the transcoder: filters see responses in reverse).
--- Needs extract_member() from json_member.lua, which the stack prepends to this file.
+-- Needs extract_member() from json_member.lua and refuse_loose_json() from json_types.lua, which
+-- the stack prepends to this file.
 -- * `x-http-code` (initial metadata from the service) becomes the HTTP status: 201, 204, 503.
 -- * `x-response-body: <field>` names the member whose value is the whole JSON body (the
 --   method's google.api.http response_body, which Envoy 1.40 cannot apply itself).
@@ -7,14 +8,30 @@
 -- * JSON responses do not leak gRPC headers. Native gRPC responses pass untouched.
 -- Marks JSON requests before the transcoder turns them into gRPC, so that Envoy's own error
 -- replies (e.g. the transcoder's 400 for a body it cannot parse) still get the JSON error shape.
+-- Refuses URIs over MAX_URI_BYTES with 414: the transcoder would pass them on in headers
+-- (x-envoy-original-path) that no upstream should have to take.
+MAX_URI_BYTES = 8192
+
+-- Envoy takes application/grpc and application/grpc+proto (and such) as native gRPC; anything
+-- else, application/grpc-web included, is transcoded as JSON.
+function is_native_grpc(content_type)
+  local rest = string.sub(content_type, 17, 17)
+  return string.sub(content_type, 1, 16) == "application/grpc" and (rest == "" or rest == "+" or rest == ";")
+end
+
 function envoy_on_request(request_handle)
   local headers = request_handle:headers()
+  if #(headers:get(":path") or "") > MAX_URI_BYTES then
+    request_handle:respond({[":status"] = "414"}, "request URI too long")
+    return
+  end
   local content_type = headers:get("content-type") or ""
-  if string.sub(content_type, 1, 16) == "application/grpc" then
+  if is_native_grpc(content_type) then
     headers:remove("x-json-client")
   else
     headers:replace("x-json-client", "1")
   end
+  refuse_loose_json(request_handle)
 end
 
 function envoy_on_response(response_handle)

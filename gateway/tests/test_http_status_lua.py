@@ -95,3 +95,21 @@ def test_native_grpc_responses_pass_untouched(hint: str) -> None:
 def test_lua_source_is_the_two_files() -> None:
     source = lua_source()
     assert "function extract_member" in source and "function envoy_on_response" in source
+
+
+@pytest.mark.parametrize(
+    "content_type, native",
+    [
+        ("application/grpc", True),
+        ("application/grpc+proto", True),
+        ("application/grpc; charset=utf-8", True),
+        ("application/grpc-web", False),
+        ("application/grpc-web+proto", False),
+        ("application/json", False),
+        ("", False),
+    ],
+)
+def test_native_grpc_is_told_apart_as_envoy_does(content_type: str, native: bool) -> None:
+    runtime = luajit.LuaRuntime()
+    runtime.execute(lua_source())
+    assert runtime.globals().is_native_grpc(content_type) is native

@@ -218,6 +218,7 @@ CASES = [
     (["protos/taskmanager/tasks/v1/tasks.proto"], ALL),
     (["third_party/googleapis/google/api/http.proto"], ALL),
     (["tools/gen_protos.py"], ALL),
+    (["tools/gen_json_shapes.py"], ["gateway"]),  # the gateway's JSON body shapes
     (["deploy/docker/service.Dockerfile"], SERVICES),
     ([".dockerignore"], ALL),
     (["gateway/envoy.yaml.in"], ["gateway"]),
