@@ -13,7 +13,15 @@ from tm_devstack.stack import Stack, StackConfig
 
 # The e2e suite logs in far more often than one client would; per-address limits are tested
 # against a server of their own (services/auth/tests/integration).
-TEST_SERVICE_ENV = {"LOGIN_LIMIT_PER_ADDRESS": "100000", "LOG_LEVEL": "INFO"}
+# Key rotation on a short clock (tests/e2e/test_key_rotation.py): auth reads its keys every second
+# and signs with a new one 8 s after its file appeared; Envoy and the services fetch the JWKS every
+# 2 s (8 > 1 + 2 with a margin, as the defaults keep 300 > 10 + 60).
+KEY_ROTATION_ENV = {
+    "JWT_KEYS_RELOAD_SECONDS": "1",
+    "JWT_KEY_ACTIVATION_SECONDS": "8",
+    "JWKS_REFRESH_SECONDS": "2",
+}
+TEST_SERVICE_ENV = {"LOGIN_LIMIT_PER_ADDRESS": "100000", "LOG_LEVEL": "INFO", **KEY_ROTATION_ENV}
 
 
 @pytest.fixture(scope="session")
@@ -27,11 +35,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         environment="test",
         version=(Path(__file__).parent / "VERSION").read_text().strip(),
         service_env=TEST_SERVICE_ENV,
+        jwks_cache_seconds=2,  # Envoy's, see KEY_ROTATION_ENV
+        # The suite calls from one address (127.0.0.1), far more often than one client would; the
+        # per-client buckets are tested on a gateway of their own (tests/e2e/test_edge_limits.py).
         edge_limits={
             "LOGIN_EDGE_BURST": 300,
+            "LOGIN_EDGE_PER_CLIENT": 300,
             "REGISTER_EDGE_BURST": 300,
-            "OPS_EDGE_BURST": 20,  # low enough for tests/e2e/test_ops.py to trip it
+            "REGISTER_EDGE_PER_CLIENT": 300,
+            "HEALTH_EDGE_BURST": 100,
+            "HEALTH_EDGE_PER_CLIENT": 100,
+            "VERSION_EDGE_BURST": 100,
+            "VERSION_EDGE_PER_CLIENT": 10,  # low enough for tests/e2e/test_ops.py to trip it
             "DEFAULT_EDGE_BURST": 5000,
+            "DEFAULT_EDGE_PER_CLIENT": 5000,
         },
     )
     running = Stack(config)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +28,9 @@ class ServiceSettings(BaseSettings):
     jwt_audience: str = "taskmanager"
     # Where the auth service listens; other services fetch its JWKS from there.
     auth_address: str = "127.0.0.1:50051"
+    # The JWKS is fetched again this often (and for an unknown key id), so a key auth stopped
+    # publishing stops being trusted, cached verified tokens included, within this time.
+    jwks_refresh_seconds: float = Field(default=60.0, gt=0)
     # Every service of the system, "name=host:port,..." (the health endpoint asks each one).
     service_addresses: str = ""
     # Producers of events: the Redis stream their outbox relay publishes to, its approximate
@@ -45,6 +48,9 @@ class ServiceSettings(BaseSettings):
     consumer_name: str = Field(default_factory=socket.gethostname)
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)
     max_message_bytes: int = 32 * 1024 * 1024
+    # PAGE_TOKEN_SECRET: the HMAC key of page tokens (tm_common.paging), at least 16 characters and
+    # the same on every instance of a service. Unset: a random key per process, with a warning.
+    page_token_secret: SecretStr = SecretStr("")
 
     @property
     def grpc_address(self) -> str:

@@ -23,3 +23,6 @@ SERVICES: list[ServiceSpec] = [
     ),
     ServiceSpec("notify", 50055, "tm_notify.entrypoints.main", "tm_notify.entrypoints.migrate", "notify"),
 ]
+
+# The services that make page tokens: each reads PAGE_TOKEN_SECRET (the same for all its instances).
+PAGE_TOKEN_ISSUERS = frozenset({"tasks", "files", "activity"})

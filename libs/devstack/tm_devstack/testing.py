@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from tm_common.paging import PageTokens
+
 ISSUER = "taskmanager-auth"
 AUDIENCE = "taskmanager"
 
@@ -272,6 +274,12 @@ def walk_tasks(
         assert len(pages) < max_pages, "next_page_token never ran out"
         if between is not None:
             between(len(pages))
+
+
+def stack_page_tokens(stack: Any) -> PageTokens:
+    """Page tokens under the stack's PAGE_TOKEN_SECRET: to read the values of a real token and to
+    make tokens the services accept, e.g. with values no service would put in one."""
+    return PageTokens(stack.secrets["page_token"].encode())
 
 
 # -- sharing (JSON) --------------------------------------------------------------------------
