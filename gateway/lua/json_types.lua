@@ -13,6 +13,7 @@
 -- valid JSON. The first mismatch gets a 400 in the google.rpc.Status shape with a
 -- google.rpc.BadRequest naming the field ("completed", "updates.completed", "tags[0]").
 -- Native gRPC, routes without a body and raw uploads (HttpBody) are neither buffered nor read.
+-- Needs json_unescape() from json_member.lua, which the stack puts before this file.
 -- Plain Lua 5.1 / LuaJIT, no require.
 
 JSON_MAX_DEPTH = 32 -- nested objects and arrays; protobuf itself stops at 100
@@ -38,7 +39,6 @@ do
   local VALUE_START = { [123] = true, [91] = true, [34] = true, [116] = true, [102] = true, [110] = true,
     [45] = true }
   for digit = 48, 57 do VALUE_START[digit] = true end
-  local SIMPLE = { ['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n", r = "\r", t = "\t" }
 
   -- The body being checked and where we are: set by json_body_error, which never yields.
   local s, i, depth, top, stack = "", 1, 0, 0, {}
@@ -106,45 +106,9 @@ do
     end
   end
 
-  local function utf8(cp)
-    local char = string.char
-    if cp < 0x80 then return char(cp) end
-    if cp < 0x800 then return char(0xC0 + floor(cp / 0x40), 0x80 + cp % 0x40) end
-    if cp < 0x10000 then
-      return char(0xE0 + floor(cp / 0x1000), 0x80 + floor(cp / 0x40) % 0x40, 0x80 + cp % 0x40)
-    end
-    return char(0xF0 + floor(cp / 0x40000), 0x80 + floor(cp / 0x1000) % 0x40,
-      0x80 + floor(cp / 0x40) % 0x40, 0x80 + cp % 0x40)
-  end
-
-  -- Contents of a well-formed JSON string -> its text (only strings with escapes need it).
-  local function decode(raw)
-    local out, pos = {}, 1
-    while true do
-      local k = find(raw, "\\", pos, true)
-      if not k then
-        out[#out + 1] = sub(raw, pos)
-        return concat(out)
-      end
-      out[#out + 1] = sub(raw, pos, k - 1)
-      local c = sub(raw, k + 1, k + 1)
-      if c == "u" then
-        local cp = tonumber(sub(raw, k + 2, k + 5), 16)
-        pos = k + 6
-        local low = find(raw, "^\\u[dD][c-fC-F]%x%x", pos) and tonumber(sub(raw, pos + 2, pos + 5), 16)
-        if cp >= 0xD800 and cp < 0xDC00 and low then
-          cp, pos = 0x10000 + (cp - 0xD800) * 0x400 + (low - 0xDC00), pos + 6
-        end
-        out[#out + 1] = utf8(cp)
-      else
-        out[#out + 1], pos = SIMPLE[c], k + 2
-      end
-    end
-  end
-
   local function string_value()
     local raw, escaped = string_token()
-    return escaped and decode(raw) or raw
+    return escaped and json_unescape(raw) or raw
   end
 
   -- A JSON number starting at j: the index just past it and whether it is digits alone; nil if malformed.

@@ -51,6 +51,7 @@ ROOT = {"n": "", "k": "message", "m": "t.Root"}
 @pytest.fixture(scope="module")
 def checker() -> Any:
     runtime = luajit.LuaRuntime()
+    runtime.execute((LUA / "json_member.lua").read_text())  # json_unescape
     runtime.execute((LUA / "json_types.lua").read_text())
     runtime.execute(SHAPES)
     return runtime

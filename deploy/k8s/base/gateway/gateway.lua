@@ -3,8 +3,50 @@
 -- nil when there is no such member, or when json_text is not a JSON object (or is cut short).
 -- Members of nested objects never match. Keys are compared after decoding their escapes
 -- ("\u0074asks" is "tasks"); values are returned as they are, escapes included. With duplicate
--- keys the first wins. Plain Lua 5.1 / LuaJIT: no require, no globals besides this function.
--- It scans, it does not validate: for malformed input it returns nil or some substring, never errors.
+-- keys the first wins. Plain Lua 5.1 / LuaJIT: no require, no globals besides this function and
+-- json_unescape. It scans, it does not validate: for malformed input it returns nil or some
+-- substring, never errors.
+
+-- JSON string contents (between the quotes) -> UTF-8 text; nil for a bad escape. A \uD800-\uDBFF
+-- followed by \uDC00-\uDFFF is one character; a lone surrogate stays as it is (the services refuse it
+-- as text that is not UTF-8). Shared with json_types.lua.
+function json_unescape(raw)
+  local find, sub = string.find, string.sub
+  local out, pos = {}, 1
+  local function utf8(cp)
+    local f = math.floor
+    if cp < 0x80 then return string.char(cp) end
+    if cp < 0x800 then return string.char(0xC0 + f(cp / 0x40), 0x80 + cp % 0x40) end
+    if cp < 0x10000 then
+      return string.char(0xE0 + f(cp / 0x1000), 0x80 + f(cp / 0x40) % 0x40, 0x80 + cp % 0x40)
+    end
+    return string.char(0xF0 + f(cp / 0x40000), 0x80 + f(cp / 0x1000) % 0x40,
+      0x80 + f(cp / 0x40) % 0x40, 0x80 + cp % 0x40)
+  end
+  while true do
+    local k = find(raw, "\\", pos, true)
+    if not k then out[#out + 1] = sub(raw, pos); return table.concat(out) end
+    out[#out + 1] = sub(raw, pos, k - 1)
+    local c = sub(raw, k + 1, k + 1)
+    if c == "u" then
+      local hex = sub(raw, k + 2, k + 5)
+      if not find(hex, "^%x%x%x%x$") then return nil end
+      local cp = tonumber(hex, 16)
+      pos = k + 6
+      local lo = find(raw, "^\\u[dD][c-fC-F]%x%x", pos) and tonumber(sub(raw, pos + 2, pos + 5), 16)
+      if cp >= 0xD800 and cp < 0xDC00 and lo then
+        cp, pos = 0x10000 + (cp - 0xD800) * 0x400 + (lo - 0xDC00), pos + 6
+      end
+      out[#out + 1] = utf8(cp)
+    else
+      local simple = ({ ['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n",
+        r = "\r", t = "\t" })[c]
+      if not simple then return nil end
+      out[#out + 1], pos = simple, k + 2
+    end
+  end
+end
+
 function extract_member(json_text, name)
   if type(json_text) ~= "string" then return nil end
   local s, i, find, sub = json_text, 1, string.find, string.sub
@@ -46,43 +88,6 @@ function extract_member(json_text, name)
     i = e
     return true
   end
-  -- JSON string contents -> UTF-8 text; nil for a bad escape. Only keys that contain "\" need it.
-  local function unescape(raw)
-    local out, pos = {}, 1
-    local function utf8(cp)
-      local f = math.floor
-      if cp < 0x80 then return string.char(cp) end
-      if cp < 0x800 then return string.char(0xC0 + f(cp / 0x40), 0x80 + cp % 0x40) end
-      if cp < 0x10000 then
-        return string.char(0xE0 + f(cp / 0x1000), 0x80 + f(cp / 0x40) % 0x40, 0x80 + cp % 0x40)
-      end
-      return string.char(0xF0 + f(cp / 0x40000), 0x80 + f(cp / 0x1000) % 0x40,
-        0x80 + f(cp / 0x40) % 0x40, 0x80 + cp % 0x40)
-    end
-    while true do
-      local k = find(raw, "\\", pos, true)
-      if not k then out[#out + 1] = sub(raw, pos); return table.concat(out) end
-      out[#out + 1] = sub(raw, pos, k - 1)
-      local c = sub(raw, k + 1, k + 1)
-      if c == "u" then
-        local hex = sub(raw, k + 2, k + 5)
-        if not find(hex, "^%x%x%x%x$") then return nil end
-        local cp = tonumber(hex, 16)
-        pos = k + 6
-        local lo = find(raw, "^\\u[dD][c-fC-F]%x%x", pos) and tonumber(sub(raw, pos + 2, pos + 5), 16)
-        if cp >= 0xD800 and cp < 0xDC00 and lo then
-          cp, pos = 0x10000 + (cp - 0xD800) * 0x400 + (lo - 0xDC00), pos + 6
-        end
-        out[#out + 1] = utf8(cp)
-      else
-        local simple = ({ ['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n",
-          r = "\r", t = "\t" })[c]
-        if not simple then return nil end
-        out[#out + 1], pos = simple, k + 2
-      end
-    end
-  end
-
   skip_ws()
   if sub(s, i, i) ~= "{" then return nil end
   i = i + 1
@@ -98,7 +103,7 @@ function extract_member(json_text, name)
     skip_ws()
     local start = i
     if not skip_value() then return nil end
-    if find(key, "\\", 1, true) then key = unescape(key) end
+    if find(key, "\\", 1, true) then key = json_unescape(key) end
     if key == name then
       return sub(s, start, i - 1)
     end
@@ -125,6 +130,7 @@ end
 -- valid JSON. The first mismatch gets a 400 in the google.rpc.Status shape with a
 -- google.rpc.BadRequest naming the field ("completed", "updates.completed", "tags[0]").
 -- Native gRPC, routes without a body and raw uploads (HttpBody) are neither buffered nor read.
+-- Needs json_unescape() from json_member.lua, which the stack puts before this file.
 -- Plain Lua 5.1 / LuaJIT, no require.
 
 JSON_MAX_DEPTH = 32 -- nested objects and arrays; protobuf itself stops at 100
@@ -150,7 +156,6 @@ do
   local VALUE_START = { [123] = true, [91] = true, [34] = true, [116] = true, [102] = true, [110] = true,
     [45] = true }
   for digit = 48, 57 do VALUE_START[digit] = true end
-  local SIMPLE = { ['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n", r = "\r", t = "\t" }
 
   -- The body being checked and where we are: set by json_body_error, which never yields.
   local s, i, depth, top, stack = "", 1, 0, 0, {}
@@ -218,45 +223,9 @@ do
     end
   end
 
-  local function utf8(cp)
-    local char = string.char
-    if cp < 0x80 then return char(cp) end
-    if cp < 0x800 then return char(0xC0 + floor(cp / 0x40), 0x80 + cp % 0x40) end
-    if cp < 0x10000 then
-      return char(0xE0 + floor(cp / 0x1000), 0x80 + floor(cp / 0x40) % 0x40, 0x80 + cp % 0x40)
-    end
-    return char(0xF0 + floor(cp / 0x40000), 0x80 + floor(cp / 0x1000) % 0x40,
-      0x80 + floor(cp / 0x40) % 0x40, 0x80 + cp % 0x40)
-  end
-
-  -- Contents of a well-formed JSON string -> its text (only strings with escapes need it).
-  local function decode(raw)
-    local out, pos = {}, 1
-    while true do
-      local k = find(raw, "\\", pos, true)
-      if not k then
-        out[#out + 1] = sub(raw, pos)
-        return concat(out)
-      end
-      out[#out + 1] = sub(raw, pos, k - 1)
-      local c = sub(raw, k + 1, k + 1)
-      if c == "u" then
-        local cp = tonumber(sub(raw, k + 2, k + 5), 16)
-        pos = k + 6
-        local low = find(raw, "^\\u[dD][c-fC-F]%x%x", pos) and tonumber(sub(raw, pos + 2, pos + 5), 16)
-        if cp >= 0xD800 and cp < 0xDC00 and low then
-          cp, pos = 0x10000 + (cp - 0xD800) * 0x400 + (low - 0xDC00), pos + 6
-        end
-        out[#out + 1] = utf8(cp)
-      else
-        out[#out + 1], pos = SIMPLE[c], k + 2
-      end
-    end
-  end
-
   local function string_value()
     local raw, escaped = string_token()
-    return escaped and decode(raw) or raw
+    return escaped and json_unescape(raw) or raw
   end
 
   -- A JSON number starting at j: the index just past it and whether it is digits alone; nil if malformed.
