@@ -823,6 +823,13 @@ function envoy_on_request(request_handle)
     headers:remove("x-json-client")
   else
     headers:replace("x-json-client", "1")
+    -- gRPC's call options mean nothing on a JSON request, yet the service would obey them: a
+    -- 1 ns grpc-timeout was a 504, a grpc-encoding the body is not in a 500.
+    local grpc_headers = {}
+    for name, _ in pairs(headers) do
+      if string.sub(name, 1, 5) == "grpc-" then grpc_headers[#grpc_headers + 1] = name end
+    end
+    for _, name in ipairs(grpc_headers) do headers:remove(name) end
   end
   refuse_loose_json(request_handle)
 end
