@@ -10,13 +10,16 @@ GEN    := build/descriptors/taskmanager.pb
 CHECKOV_VENV := .venv-checkov
 CHECKOV      := $(CHECKOV_VENV)/.installed-stamp
 
-.PHONY: run test lint protos venv bench clean fmt
+.PHONY: run test test-fast lint protos venv bench clean fmt
 
 run: $(GEN)  ## start everything; prints the gateway URL (Ctrl-C stops)
 	$(PY) -m tm_devstack.cli
 
 test: $(GEN) $(CHECKOV) lint  ## every test, against a stack the tests start themselves
 	$(PY) -m pytest
+
+test-fast: $(GEN)  ## the inner loop: unit tests and the gateway's Lua, no stack (seconds)
+	$(PY) -m pytest libs/common/tests/unit $(wildcard services/*/tests/unit) gateway/tests
 
 lint: $(GEN)
 	$(VENV)/bin/ruff check .
