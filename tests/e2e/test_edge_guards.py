@@ -27,6 +27,13 @@ def test_answers_carry_no_server_banner(http: httpx.Client, account: Account) ->
         assert not [name for name in response.headers if name.startswith("x-envoy")], response.headers
 
 
+def test_a_401_does_not_echo_the_request_url(http: httpx.Client) -> None:
+    response = http.get("/tasks?search=%3Cscript%3E" + "x" * 2000)
+    assert_status_body(response, 401, 16)
+    assert response.headers["www-authenticate"] == 'Bearer realm="taskmanager"'
+    assert "x" * 100 not in response.text and "script" not in str(response.headers)
+
+
 def test_a_uri_over_8_kib_is_414(http: httpx.Client, account: Account) -> None:
     response = http.get("/tasks?search=" + "a" * 9000, headers=account.headers)
     body = assert_status_body(response, 414, 3)
