@@ -219,6 +219,8 @@ CASES = [
     (["third_party/googleapis/google/api/http.proto"], ALL),
     (["tools/gen_protos.py"], ALL),
     (["tools/gen_json_shapes.py"], ["gateway"]),  # the gateway's JSON body shapes
+    (["bench/tm_bench/k6.py"], []),  # the bench is in no image
+    (["tests/support/tasks.py"], []),
     (["deploy/docker/service.Dockerfile"], SERVICES),
     ([".dockerignore"], ALL),
     (["gateway/envoy.yaml.in"], ["gateway"]),

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from tm_devstack.bench.k6 import Scenario
-from tm_devstack.bench.seed import SEARCH_WORD, BenchUser
-from tm_devstack.bench.target import Target, host_port
+from tm_bench.k6 import Scenario
+from tm_bench.seed import SEARCH_WORD, BenchUser
+from tm_bench.target import Target, host_port
 
 GET_ME = "taskmanager.auth.v1.AuthService/GetMe"
 TASKS = "taskmanager.tasks.v1.TasksService"

@@ -18,7 +18,7 @@ import httpx
 import psutil
 
 from taskmanager.files.v1 import files_pb2, files_pb2_grpc
-from tm_devstack.bench.target import host_port
+from tm_bench.target import host_port
 
 MIB = 1024 * 1024
 SIZE = 5 * MIB

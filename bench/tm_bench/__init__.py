@@ -28,12 +28,12 @@ import httpx
 from redis import Redis
 from redis.exceptions import RedisError
 
-from tm_devstack.bench import files as files_bench
-from tm_devstack.bench.k6 import K6, MAX_ERROR_RATE, Result, k6_version, run_k6
-from tm_devstack.bench.lag import LagWatcher, audit_lags, summary
-from tm_devstack.bench.scenarios import LIST_QUERY, auth_scenarios, legend, task_scenarios
-from tm_devstack.bench.seed import SEARCH_WORD, BenchUser, login, register, seed_users
-from tm_devstack.bench.target import Target, target
+from tm_bench import files as files_bench
+from tm_bench.k6 import K6, MAX_ERROR_RATE, Result, k6_version, run_k6
+from tm_bench.lag import LagWatcher, audit_lags, summary
+from tm_bench.scenarios import LIST_QUERY, auth_scenarios, legend, task_scenarios
+from tm_bench.seed import SEARCH_WORD, BenchUser, login, register, seed_users
+from tm_bench.target import Target, target
 
 SMALL_USER_TASKS = 1000
 WRITES = ("stats miss", "create")  # the scenarios whose events the lag watcher follows

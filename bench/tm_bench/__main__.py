@@ -1,0 +1,3 @@
+from tm_bench import main
+
+main()

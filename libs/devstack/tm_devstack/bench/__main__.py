@@ -1,3 +1,0 @@
-from tm_devstack.bench import main
-
-main()
