@@ -10,7 +10,7 @@ from google.protobuf import empty_pb2
 
 from taskmanager.files.v1 import files_pb2, files_pb2_grpc
 from tm_common.context import current_principal
-from tm_common.convert import timestamp
+from tm_common.convert import optional, timestamp
 from tm_common.errors import InvalidArgument
 from tm_common.http import created, no_content, set_response_header
 from tm_files.adapters import uploads
@@ -48,7 +48,7 @@ class FilesServicer(files_pb2_grpc.FilesServiceServicer):
             raise InvalidArgument.for_field(
                 "file", f"is larger than the limit of {self.deps.limits.max_bytes} bytes"
             )
-        filename = request.filename if request.HasField("filename") else None
+        filename = optional(request, "filename")
 
         async def receive() -> Incoming:
             return uploads.from_body(body.data, body.content_type, filename)
@@ -66,8 +66,8 @@ class FilesServicer(files_pb2_grpc.FilesServiceServicer):
         if first is None or first.WhichOneof("data") != "metadata":
             raise InvalidArgument.for_field("metadata", "the first message must carry the file's metadata")
         metadata = first.metadata
-        declared = metadata.file_size if metadata.HasField("file_size") else None
-        kind = metadata.content_type if metadata.HasField("content_type") else None
+        declared = optional(metadata, "file_size")
+        kind = optional(metadata, "content_type")
 
         async def chunks() -> AsyncIterator[bytes]:
             async for message in request_iterator:
@@ -129,7 +129,7 @@ class FilesServicer(files_pb2_grpc.FilesServiceServicer):
     async def CreateUploadUrl(
         self, request: files_pb2.CreateUploadUrlRequest, context: grpc.aio.ServicerContext
     ) -> files_pb2.CreateUploadUrlResponse:
-        kind = request.content_type if request.HasField("content_type") else None
+        kind = optional(request, "content_type")
         made = await files.create_upload_url(
             self.deps, current_principal().user_id, request.task_id, request.filename, kind, request.file_size
         )

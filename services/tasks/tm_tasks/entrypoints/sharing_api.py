@@ -7,7 +7,7 @@ from google.protobuf import empty_pb2
 
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from tm_common.context import current_principal
-from tm_common.convert import timestamp
+from tm_common.convert import optional, timestamp
 from tm_common.http import created, no_content
 from tm_common.users import UserDirectory
 from tm_tasks.domain.sharing import NAMES, Share
@@ -40,7 +40,7 @@ class SharingServicer(tasks_pb2_grpc.SharingServiceServicer):
     async def ShareTask(
         self, request: tasks_pb2.ShareTaskRequest, context: grpc.aio.ServicerContext
     ) -> tasks_pb2.Share:
-        permission = request.permission if request.HasField("permission") else None
+        permission = optional(request, "permission")
         share = await sharing.share_task(
             self.deps,
             self.users,
