@@ -14,12 +14,12 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from support.polling import wait_until
 from tm_devstack.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -314,13 +314,13 @@ def test_gateway_healthcheck_against_a_real_envoy(tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            result = subprocess.run(command, env={"ADMIN_PORT": str(admin)}, capture_output=True, timeout=10)
-            if result.returncode == 0:
-                break
-            assert time.monotonic() < deadline, "the health check never passed"
-            time.sleep(0.2)
+        wait_until(
+            lambda: subprocess.run(command, env={"ADMIN_PORT": str(admin)}, capture_output=True, timeout=10),
+            "the health check to pass",
+            20,
+            accept=lambda result: result.returncode == 0,
+            every=0.2,
+        )
     finally:
         envoy.terminate()
         envoy.wait(timeout=30)

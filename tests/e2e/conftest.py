@@ -8,7 +8,7 @@ import grpc
 import httpx
 import pytest
 
-from tm_devstack.testing import Account, new_account
+from support.accounts import Account, new_account
 
 
 @pytest.fixture(scope="session")

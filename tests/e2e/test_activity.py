@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -27,31 +26,15 @@ import grpc
 import httpx
 import pytest
 
+from support.accounts import Account, bearer_metadata, new_account, new_user
+from support.comments import create_comment, edit_comment, remove_comment
+from support.errors import assert_bad_request, assert_status_body, rpc_error, violated_fields
+from support.events import TASK_EVENTS_STREAM, StreamReader, task_events
+from support.files import file_bytes, upload_multipart, uploaded_file
+from support.polling import wait_until
+from support.sharing import share_task
+from support.tasks import bulk_update, create_task, get_task, stack_page_tokens
 from taskmanager.activity.v1 import activity_pb2, activity_pb2_grpc
-from tm_devstack.testing import (
-    TASK_EVENTS_STREAM,
-    Account,
-    StreamReader,
-    assert_bad_request,
-    assert_status_body,
-    bearer_metadata,
-    bulk_update,
-    create_comment,
-    create_task,
-    edit_comment,
-    file_bytes,
-    get_task,
-    new_account,
-    new_user,
-    remove_comment,
-    rpc_error,
-    share_task,
-    stack_page_tokens,
-    task_events,
-    upload_multipart,
-    uploaded_file,
-    violated_fields,
-)
 
 T = TypeVar("T")
 
@@ -127,14 +110,7 @@ def get_stats(http: httpx.Client, account: Account) -> dict[str, Any]:
 
 def poll(read: Callable[[], T], until: Callable[[T], bool], what: str) -> T:
     """read() until until(value) holds (up to SETTLE_TIMEOUT seconds); returns that value."""
-    deadline = time.monotonic() + SETTLE_TIMEOUT
-    while True:
-        value = read()
-        if until(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not there within {SETTLE_TIMEOUT} s; last read: {value!r}")
-        time.sleep(0.05)
+    return wait_until(read, what, SETTLE_TIMEOUT, accept=until)
 
 
 def settled_history(http: httpx.Client, account: Account, count: int) -> list[dict[str, Any]]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from support.accounts import PASSWORD, unique
+from support.tokens import alg_none_token, expired_token, wrong_key_token
 from taskmanager.auth.v1 import auth_pb2, auth_pb2_grpc
 from taskmanager.ops.v1 import ops_pb2, ops_pb2_grpc
-from tm_devstack import testing
-from tm_devstack.testing import PASSWORD, unique
 
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:
@@ -40,9 +40,9 @@ def test_duplicate_is_already_exists(gateway_channel) -> None:
 @pytest.mark.parametrize("kind", ["missing", "expired", "wrong_key", "alg_none", "garbled"])
 def test_bad_tokens_are_rejected_at_the_edge(gateway_channel, jwt_keys_dir, kind) -> None:
     tokens = {
-        "expired": testing.expired_token,
-        "wrong_key": testing.wrong_key_token,
-        "alg_none": testing.alg_none_token,
+        "expired": expired_token,
+        "wrong_key": wrong_key_token,
+        "alg_none": alg_none_token,
         "garbled": lambda _: "x.y.z",
     }
     metadata = bearer(tokens[kind](jwt_keys_dir)) if kind in tokens else ()

@@ -7,8 +7,9 @@ import re
 import httpx
 import pytest
 
-from tm_devstack import testing
-from tm_devstack.testing import PASSWORD, assert_status_body, register, unique
+from support.accounts import PASSWORD, register, unique
+from support.errors import assert_status_body
+from support.tokens import alg_none_token, expired_token, signing_key, tampered_token, wrong_key_token
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
@@ -104,11 +105,11 @@ def test_missing_token_is_401_at_the_edge(http) -> None:
 @pytest.mark.parametrize("kind", ["expired", "wrong_key", "alg_none", "garbled", "tampered", "not_bearer"])
 def test_bad_tokens_are_401_at_the_edge(http, account, jwt_keys_dir, kind) -> None:
     headers = {
-        "expired": f"Bearer {testing.expired_token(jwt_keys_dir)}",
-        "wrong_key": f"Bearer {testing.wrong_key_token(jwt_keys_dir)}",
-        "alg_none": f"Bearer {testing.alg_none_token(jwt_keys_dir)}",
+        "expired": f"Bearer {expired_token(jwt_keys_dir)}",
+        "wrong_key": f"Bearer {wrong_key_token(jwt_keys_dir)}",
+        "alg_none": f"Bearer {alg_none_token(jwt_keys_dir)}",
         "garbled": "Bearer abc.def",
-        "tampered": f"Bearer {testing.tampered_token(account.token)}",
+        "tampered": f"Bearer {tampered_token(account.token)}",
         "not_bearer": f"Basic {account.token}",
     }
     response = http.get("/auth/me", headers={"Authorization": headers[kind]})
@@ -159,5 +160,5 @@ def test_unknown_query_parameter_is_400(http, account) -> None:
 def test_jwks_is_public_and_lists_the_signing_key(http, jwt_keys_dir) -> None:
     response = http.get("/auth/jwks")
     assert response.status_code == 200
-    kid, _ = testing.signing_key(jwt_keys_dir)
+    kid, _ = signing_key(jwt_keys_dir)
     assert kid in {key["kid"] for key in response.json()["keys"]}

@@ -19,25 +19,21 @@ from typing import Any
 import httpx
 import pytest
 
-from tm_devstack.testing import (
+from support.accounts import Account, log_in, new_account, new_user
+from support.comments import (
     COMMENT_KEYS,
     COMMENT_REQUIRED,
-    Account,
     add_comment,
-    assert_bad_request,
-    assert_status_body,
     comment_alias,
     comments_path,
     create_comment,
-    create_task,
     edit_comment,
     list_comments,
-    log_in,
-    new_account,
-    new_user,
     remove_comment,
-    share_task,
 )
+from support.errors import assert_bad_request, assert_status_body
+from support.sharing import share_task
+from support.tasks import create_task
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 MISSING_ID = 2_147_483_647  # the largest int32: no task or comment has that id

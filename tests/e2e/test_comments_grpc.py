@@ -12,17 +12,9 @@ import grpc
 import pytest
 from google.protobuf import empty_pb2
 
+from support.accounts import Account, bearer_metadata, log_in, new_account, new_user, unique
+from support.errors import rpc_error, violated_fields
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
-from tm_devstack.testing import (
-    Account,
-    bearer_metadata,
-    log_in,
-    new_account,
-    new_user,
-    rpc_error,
-    unique,
-    violated_fields,
-)
 
 MISSING_ID = 2_147_483_647  # the largest int32: no task or comment has that id
 DENIED = grpc.StatusCode.PERMISSION_DENIED

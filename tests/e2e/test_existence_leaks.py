@@ -11,19 +11,14 @@ import grpc
 import httpx
 import pytest
 
+from support.accounts import Account, bearer_metadata, new_account
+from support.comments import create_comment
+from support.files import upload_raw, uploaded_file
+from support.sharing import share_task
+from support.tasks import create_task
 from taskmanager.activity.v1 import activity_pb2, activity_pb2_grpc
 from taskmanager.files.v1 import files_pb2, files_pb2_grpc
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
-from tm_devstack.testing import (
-    Account,
-    bearer_metadata,
-    create_comment,
-    create_task,
-    new_account,
-    share_task,
-    upload_raw,
-    uploaded_file,
-)
 
 # Headers that differ between any two answers, whatever they say.
 PER_RESPONSE = {"date", "x-request-id"}

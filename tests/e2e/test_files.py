@@ -14,34 +14,31 @@ from typing import Any
 
 import pytest
 
-from tm_devstack.testing import (
+from support.accounts import Account, log_in, new_user
+from support.errors import assert_bad_request, assert_status_body
+from support.files import (
     FILE_HEADS,
     MIB,
-    Account,
-    assert_bad_request,
-    assert_status_body,
     blob_key,
     blob_names,
     blob_root,
     content_disposition_params,
-    create_task,
     disposition_filename,
     download,
-    eventually,
     file_bytes,
     file_events,
     files_path,
     files_sql,
     list_files,
-    log_in,
-    new_user,
     sha256,
-    share_task,
-    tampered_token,
     upload_multipart,
     upload_raw,
     uploaded_file,
 )
+from support.polling import wait_until
+from support.sharing import share_task
+from support.tasks import create_task
+from support.tokens import tampered_token
 
 LIMIT = 10 * MIB  # the stack runs with the default MAX_FILE_BYTES
 MISSING_ID = 2_147_483_647
@@ -457,13 +454,13 @@ def test_deleting_the_task_removes_its_files_and_then_their_blobs(http, team, ta
         for file in made:
             assert_status_body(download(http, reader, file["id"]), 404, 5)
     assert_status_body(upload_raw(http, owner, task["id"], b"late", "late.txt", "text/plain"), 404, 5)
-    eventually(
+    wait_until(
         lambda: files_sql(stack, "SELECT id FROM files WHERE task_id = %s", (task["id"],)) == [],
         "the task's file rows removed",
     )
-    eventually(lambda: not any(path.exists() for path in paths), "the task's blobs removed")
+    wait_until(lambda: not any(path.exists() for path in paths), "the task's blobs removed")
     keys = [str(path.relative_to(blob_root(stack))) for path in paths]
-    eventually(
+    wait_until(
         lambda: files_sql(stack, "SELECT 1 FROM blob_deletions WHERE blob_key = ANY(%s)", (keys,)) == [],
         "the scheduled blob deletions done",
     )

@@ -12,28 +12,24 @@ from typing import Any
 import grpc
 import pytest
 
-from taskmanager.files.v1 import files_pb2, files_pb2_grpc
-from tm_devstack.testing import (
+from support.accounts import Account, bearer_metadata, log_in, new_user
+from support.errors import rpc_error, violated_fields
+from support.files import (
     MIB,
-    Account,
-    bearer_metadata,
     blob_key,
     blob_names,
-    create_task,
     download,
     file_bytes,
     files_server,
     files_sql,
     list_files,
-    log_in,
-    new_user,
-    rpc_error,
     sha256,
-    share_task,
     upload_raw,
     uploaded_file,
-    violated_fields,
 )
+from support.sharing import share_task
+from support.tasks import create_task
+from taskmanager.files.v1 import files_pb2, files_pb2_grpc
 
 LIMIT = 10 * MIB
 

@@ -41,19 +41,10 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from support.accounts import PASSWORD, Account, bearer_metadata, new_account, unique
+from support.files import FILE_HEADS
+from support.tokens import alg_none_token, expired_token, tampered_token, wrong_key_token
 from tm_devstack.gateway import TRANSCODED_SERVICES
-from tm_devstack.testing import (
-    FILE_HEADS,
-    PASSWORD,
-    Account,
-    alg_none_token,
-    bearer_metadata,
-    expired_token,
-    new_account,
-    tampered_token,
-    unique,
-    wrong_key_token,
-)
 
 ROOT = Path(__file__).resolve().parents[2]
 DESCRIPTOR_SET = ROOT / "build" / "descriptors" / "taskmanager.pb"

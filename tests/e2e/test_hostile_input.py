@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from tm_devstack.testing import PASSWORD, assert_status_body, create_task, stack_page_tokens
+from support.accounts import PASSWORD
+from support.errors import assert_status_body
+from support.tasks import create_task, stack_page_tokens
 
 
 def test_a_huge_tag_list_is_refused_at_once(http, account) -> None:

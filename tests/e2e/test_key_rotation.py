@@ -26,11 +26,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from support.accounts import Account, new_account, unique
+from support.errors import assert_status_body
+from support.polling import wait_until
+from support.tokens import claims, token
 from taskmanager.auth.v1 import auth_pb2, auth_pb2_grpc
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from tm_auth.adapters.signing import load_key
-from tm_devstack import testing
-from tm_devstack.testing import Account, new_account, wait_until
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,8 @@ class AddedKey:
 
     def token(self, account: Account, ttl: int = 600) -> str:
         """A token of `account` signed by this key (each one new: a fresh jti)."""
-        claims = testing.claims(account.id, account.username, ttl=ttl, jti=uuid.uuid4().hex)
-        return testing.token(self.private_key, self.kid, claims)
+        payload = claims(account.id, account.username, ttl=ttl, jti=uuid.uuid4().hex)
+        return token(self.private_key, self.kid, payload)
 
 
 def published_kids(http: httpx.Client) -> set[str]:
@@ -132,7 +134,7 @@ def assert_accepted_everywhere(stack, http, gateway_channel, token: str) -> None
     """Envoy (JSON and native gRPC) and the services (auth, tasks; directly too) take `token`."""
     assert http.get("/auth/me", headers=bearer(token)).status_code == 200
     assert http.get("/tasks", headers=bearer(token)).status_code == 200
-    created = http.post("/tasks", json={"title": testing.unique("rotated")}, headers=bearer(token))
+    created = http.post("/tasks", json={"title": unique("rotated")}, headers=bearer(token))
     assert created.status_code == 201, created.text
     auth_pb2_grpc.AuthServiceStub(gateway_channel).GetMe(auth_pb2.GetMeRequest(), metadata=metadata(token))
     tasks_pb2_grpc.TasksServiceStub(gateway_channel).ListTasks(
@@ -201,7 +203,7 @@ def test_a_removed_key_stops_being_trusted_by_envoy_and_the_services(
             clock.bound + 5,
         )
         refused = http.get("/tasks", headers=bearer(key.token(account)))
-        body = testing.assert_status_body(refused, 401, 16)
+        body = assert_status_body(refused, 401, 16)
         assert body["message"] == ENVOY_UNKNOWN_KEY
         with pytest.raises(grpc.RpcError) as error:
             auth_pb2_grpc.AuthServiceStub(gateway_channel).GetMe(
@@ -216,6 +218,6 @@ def test_a_removed_key_stops_being_trusted_by_envoy_and_the_services(
         )
         # Envoy may pass it still (its verified-token cache keeps a token until it expires,
         # whatever its key), but the service behind refuses it.
-        body = testing.assert_status_body(http.get("/tasks", headers=bearer(seen)), 401, 16)
+        body = assert_status_body(http.get("/tasks", headers=bearer(seen)), 401, 16)
         assert body["message"] in {ENVOY_UNKNOWN_KEY, SERVICE_UNKNOWN_KEY}
         assert time.monotonic() - removed < clock.bound + 5

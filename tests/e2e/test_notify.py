@@ -8,22 +8,20 @@ import hmac
 
 import pytest
 
-from tm_devstack.testing import (
-    Account,
-    assert_bad_request,
-    assert_status_body,
+from support.accounts import Account, new_account
+from support.errors import assert_bad_request, assert_status_body
+from support.events import user_events
+from support.notify import (
     mail_log,
-    new_account,
     notify_preferences,
     notify_processed,
     notify_sql,
     set_notify_preferences,
     subscribe_and_read_code,
     subscribe_email,
-    user_events,
     verify_email,
-    wait_until,
 )
+from support.polling import wait_until
 
 DEFAULTS = {
     "email_verified": False,

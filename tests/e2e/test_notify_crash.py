@@ -11,17 +11,10 @@ from typing import Any
 
 import httpx
 
-from tm_devstack.testing import (
-    TASK_EVENTS_STREAM,
-    Account,
-    StreamReader,
-    mail_log,
-    notify_deliveries,
-    notify_processed,
-    notify_sql,
-    verified_account,
-    wait_until,
-)
+from support.accounts import Account
+from support.events import TASK_EVENTS_STREAM, StreamReader
+from support.notify import mail_log, notify_deliveries, notify_processed, notify_sql, verified_account
+from support.polling import wait_until
 
 TRIGGERS = ("task.shared", "comment.added", "task.completed")
 

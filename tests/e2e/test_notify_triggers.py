@@ -8,24 +8,22 @@ from typing import Any
 import httpx
 import pytest
 
-from tm_devstack.testing import (
-    Account,
-    create_comment,
-    create_task,
-    event_of_type,
+from support.accounts import Account, new_account
+from support.comments import create_comment
+from support.events import event_of_type, task_events
+from support.notify import (
     mail_log,
-    new_account,
     notify_deliveries,
     notify_processed,
     notify_sql,
     recipients_of,
     set_notify_preferences,
-    share_task,
     subscribe_email,
-    task_events,
     verified_account,
-    wait_until,
 )
+from support.polling import wait_until
+from support.sharing import share_task
+from support.tasks import create_task
 
 
 def complete(http: httpx.Client, account: Account, task_id: int) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,23 +20,16 @@ import grpc
 import httpx
 import pytest
 
+from support.accounts import Account, bearer_metadata, new_account
+from support.comments import comments_path, create_comment
+from support.errors import assert_bad_request
+from support.files import files_path, upload_raw, uploaded_file
+from support.polling import wait_until
+from support.sharing import share_task
+from support.tasks import create_task, stack_page_tokens
 from taskmanager.activity.v1 import activity_pb2, activity_pb2_grpc
 from taskmanager.files.v1 import files_pb2, files_pb2_grpc
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
-from tm_devstack.testing import (
-    Account,
-    assert_bad_request,
-    bearer_metadata,
-    comments_path,
-    create_comment,
-    create_task,
-    files_path,
-    new_account,
-    share_task,
-    stack_page_tokens,
-    upload_raw,
-    uploaded_file,
-)
 
 SETTLE_SECONDS = 20.0  # activity is fed by events: wait this long for entries to arrive
 
@@ -64,11 +56,7 @@ def page_of(http: httpx.Client, route: Route, who: Account, token: str) -> httpx
 
 def settled(read: Callable[[], str], what: str) -> str:
     """read() until it gives a token (activity entries arrive through the event stream)."""
-    deadline = time.monotonic() + SETTLE_SECONDS
-    while not (token := read()):
-        assert time.monotonic() < deadline, f"no page token for {what}"
-        time.sleep(0.2)
-    return token
+    return wait_until(read, f"a page token for {what}", SETTLE_SECONDS, every=0.2)
 
 
 @pytest.fixture(scope="module")

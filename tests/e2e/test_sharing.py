@@ -12,25 +12,17 @@ from typing import Any
 
 import pytest
 
-from tm_devstack.testing import (
-    SHARE_KEYS,
+from support.accounts import Account, log_in, new_account, new_user, unique
+from support.errors import assert_bad_request, assert_status_body
+from support.sharing import SHARE_KEYS, share, share_task, shared_with_me
+from support.tasks import (
     TASK_OPTIONAL,
     TASK_REQUIRED,
-    Account,
-    assert_bad_request,
     assert_stats,
-    assert_status_body,
     bulk_update,
     create_task,
     get_task,
     list_tasks,
-    log_in,
-    new_account,
-    new_user,
-    share,
-    share_task,
-    shared_with_me,
-    unique,
 )
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")

@@ -15,19 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tm_devstack.testing import (
-    SHARE_KEYS,
-    Account,
-    assert_status_body,
-    bulk_update,
-    create_task,
-    get_task,
-    log_in,
-    new_account,
-    new_user,
-    share_task,
-    shared_with_me,
-)
+from support.accounts import Account, log_in, new_account, new_user
+from support.errors import assert_status_body
+from support.sharing import SHARE_KEYS, share_task, shared_with_me
+from support.tasks import bulk_update, create_task, get_task
 
 ROLES = ["owner", "edit", "view", "stranger"]
 

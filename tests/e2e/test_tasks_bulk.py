@@ -13,23 +13,16 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 
-from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
-from tm_devstack.testing import (
-    INVALID_PATCHES,
-    TASK_OPTIONAL,
-    TASK_REQUIRED,
-    Account,
+from support.accounts import Account, bearer_metadata, new_account
+from support.errors import (
     assert_bad_request,
     assert_status_body,
-    bearer_metadata,
-    bulk_update,
-    create_task,
     field_violations,
-    get_task,
-    new_account,
     rpc_error,
     violated_fields,
 )
+from support.tasks import INVALID_PATCHES, TASK_OPTIONAL, TASK_REQUIRED, bulk_update, create_task, get_task
+from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 
 MISSING_ID = 2_147_483_647  # the largest int32: no task has that id
 MAX_IDS = 100

@@ -23,17 +23,10 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from support.accounts import Account, bearer_metadata, new_account
+from support.errors import assert_bad_request
+from support.tasks import PRIORITY_RANK, create_task, list_tasks, walk_tasks
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
-from tm_devstack.testing import (
-    PRIORITY_RANK,
-    Account,
-    assert_bad_request,
-    bearer_metadata,
-    create_task,
-    list_tasks,
-    new_account,
-    walk_tasks,
-)
 
 # Created in this order. Titles, priorities and due dates repeat (ties the cursor must break),
 # some tasks have no due date, and no field is in creation order. Titles are lowercase letters

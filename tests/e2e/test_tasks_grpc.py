@@ -9,8 +9,9 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 
+from support.accounts import Account, new_account
+from support.errors import rpc_error, violated_fields
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
-from tm_devstack.testing import Account, new_account, rpc_error, violated_fields
 
 NULL = struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
 

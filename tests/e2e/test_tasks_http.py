@@ -12,19 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tm_devstack.testing import (
-    INVALID_PATCHES,
-    PRIORITY_RANK,
-    TASK_OPTIONAL,
-    TASK_REQUIRED,
-    Account,
-    assert_bad_request,
-    assert_status_body,
-    create_task,
-    field_violations,
-    get_task,
-    new_account,
-)
+from support.accounts import Account, new_account
+from support.errors import assert_bad_request, assert_status_body, field_violations
+from support.tasks import INVALID_PATCHES, PRIORITY_RANK, TASK_OPTIONAL, TASK_REQUIRED, create_task, get_task
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 DATE = re.compile(r"^\d{4}-\d\d-\d\d$")

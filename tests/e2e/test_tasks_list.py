@@ -10,13 +10,9 @@ from typing import Any
 
 import pytest
 
-from tm_devstack.testing import (
-    PRIORITY_RANK,
-    assert_bad_request,
-    create_task,
-    list_tasks,
-    new_account,
-)
+from support.accounts import new_account
+from support.errors import assert_bad_request
+from support.tasks import PRIORITY_RANK, create_task, list_tasks
 
 PAST, FUTURE = "2000-01-01", "2099-12-31"  # far from today, whatever the time zone
 

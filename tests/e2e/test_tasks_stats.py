@@ -3,13 +3,12 @@ user and invalidated by every write path; a Redis outage falls back to the datab
 
 Stats are read BEFORE each write as well as after it, so a cached value that a write failed to
 invalidate is caught. The expected stats are computed from the tasks as the writes answered them
-(tm_devstack.testing.expected_stats). Due dates are far in the past or future, so "overdue" does
+(support.tasks.expected_stats). Due dates are far in the past or future, so "overdue" does
 not depend on the time zone or the hour the tests run."""
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,18 +16,11 @@ import httpx
 import pytest
 from google.protobuf import struct_pb2
 
+from support.accounts import Account, bearer_metadata, new_account
+from support.errors import assert_status_body
+from support.polling import wait_until
+from support.tasks import assert_stats, bulk_update, create_task, list_tasks, task_stats
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
-from tm_devstack.testing import (
-    Account,
-    assert_stats,
-    assert_status_body,
-    bearer_metadata,
-    bulk_update,
-    create_task,
-    list_tasks,
-    new_account,
-    task_stats,
-)
 
 PAST, FUTURE = "2000-01-01", "2099-12-31"
 
@@ -268,10 +260,7 @@ def test_two_users_with_the_same_tags_are_counted_apart(http) -> None:
 
 # -- Redis outage ------------------------------------------------------------------------------
 def wait_healthy(http: httpx.Client) -> None:
-    deadline = time.monotonic() + 30
-    while http.get("/health").status_code != 200:
-        assert time.monotonic() < deadline, "health did not recover after redis came back"
-        time.sleep(0.2)
+    wait_until(lambda: http.get("/health").status_code == 200, "health to recover after redis", 30, every=0.2)
 
 
 def test_stats_and_writes_work_while_redis_is_down(http, stack) -> None:

@@ -9,15 +9,9 @@ import grpc
 import httpx
 import pytest
 
-from tm_devstack.testing import (
-    Account,
-    assert_bad_request,
-    bearer_metadata,
-    create_task,
-    new_account,
-    rpc_error,
-    violated_fields,
-)
+from support.accounts import Account, bearer_metadata, new_account
+from support.errors import assert_bad_request, rpc_error, violated_fields
+from support.tasks import create_task
 
 INTERNALS = ("Error", "Exception", "Unexpected", "taskmanager.", "Traceback", "DecodeError")
 

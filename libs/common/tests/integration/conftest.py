@@ -5,7 +5,6 @@ private Redis server that a test may stop and start again."""
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +17,14 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from sqlalchemy import create_engine, make_url, pool, text
 
+from support.accounts import unique
+from support.polling import wait_until
 from tm_common.config import ServiceSettings
 from tm_common.consumer import create_processed_events_table
 from tm_common.db import Database
 from tm_common.outbox import create_outbox_table
 from tm_devstack.ports import free_port
 from tm_devstack.stack import REDIS_SERVER
-from tm_devstack.testing import unique
 
 
 class RedisServer:
@@ -49,15 +49,14 @@ class RedisServer:
         command += ["--appendonly", "yes", "--appendfsync", "always", "--save", ""]
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         client = SyncRedis.from_url(self.url, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
+
+        def answers() -> bool:
             try:
-                client.ping()
-                return
+                return bool(client.ping())
             except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+                return False
+
+        wait_until(answers, "the private Redis to answer", 10)
 
     def stop(self) -> None:
         if self._process is not None:

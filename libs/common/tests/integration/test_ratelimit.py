@@ -1,9 +1,9 @@
 import pytest
 from redis.asyncio import Redis
 
+from support.accounts import unique
 from tm_common.errors import RateLimited
 from tm_common.ratelimit import Limit, RateLimiter
-from tm_devstack.testing import unique
 
 
 async def test_limit_allows_then_refuses_with_retry_after(stack) -> None:

@@ -7,9 +7,17 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from support.accounts import unique
+from support.tokens import (
+    AUDIENCE,
+    ISSUER,
+    alg_none_token,
+    expired_token,
+    signing_key,
+    tampered_token,
+    wrong_key_token,
+)
 from taskmanager.auth.v1 import auth_pb2, auth_pb2_grpc
-from tm_devstack import testing
-from tm_devstack.testing import unique
 
 PASSWORD = "correct horse"
 
@@ -116,13 +124,13 @@ async def test_per_address_limit(channel) -> None:
 async def test_bad_tokens_are_rejected_by_the_service_itself(channel, jwt_keys_dir, kind) -> None:
     user = await register(channel)
     tokens = {
-        "expired": lambda: testing.expired_token(jwt_keys_dir),
-        "wrong_key": lambda: testing.wrong_key_token(jwt_keys_dir),
-        "alg_none": lambda: testing.alg_none_token(jwt_keys_dir),
+        "expired": lambda: expired_token(jwt_keys_dir),
+        "wrong_key": lambda: wrong_key_token(jwt_keys_dir),
+        "alg_none": lambda: alg_none_token(jwt_keys_dir),
         "garbled": lambda: "garbage",
     }
     if kind == "tampered":
-        token = testing.tampered_token(await login(channel, user.username))
+        token = tampered_token(await login(channel, user.username))
     else:
         token = tokens[kind]() if kind in tokens else None
     metadata = bearer(token) if token else ()
@@ -159,7 +167,7 @@ async def test_user_directory_needs_a_token(channel) -> None:
 
 async def test_jwks_publishes_the_signing_key(channel, jwt_keys_dir) -> None:
     reply = await auth_pb2_grpc.AuthServiceStub(channel).GetJwks(auth_pb2.GetJwksRequest())
-    kid, _ = testing.signing_key(jwt_keys_dir)
+    kid, _ = signing_key(jwt_keys_dir)
     (key,) = reply.keys
     assert (key.kid, key.kty, key.crv, key.alg, key.use) == (kid, "OKP", "Ed25519", "EdDSA", "sig")
     assert not key.HasField("n")
@@ -175,9 +183,7 @@ async def test_service_channels_forward_the_callers_token(auth_server) -> None:
     async with grpc.aio.insecure_channel(auth_server) as plain:
         user = await register(plain)
         token = await login(plain, user.username)
-    verifier = TokenVerifier(
-        jwks_from_auth_service(auth_server), issuer=testing.ISSUER, audience=testing.AUDIENCE
-    )
+    verifier = TokenVerifier(jwks_from_auth_service(auth_server), issuer=ISSUER, audience=AUDIENCE)
     principal = await verifier.verify(token)  # keys fetched over gRPC, as other services do
     assert principal.user_id == user.id
     principal_var.set(Principal(user.id, user.username, token, principal.expires_at))

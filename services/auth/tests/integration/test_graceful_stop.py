@@ -9,10 +9,10 @@ import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from support.accounts import unique
 from taskmanager.auth.v1 import auth_pb2, auth_pb2_grpc
 from tm_auth.bootstrap import build
 from tm_common.server import start_server
-from tm_devstack.testing import unique
 
 IN_FLIGHT = 8
 WAITING_ON_USERS = """

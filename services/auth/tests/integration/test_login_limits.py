@@ -8,6 +8,7 @@ import grpc
 import pytest
 from redis.asyncio import Redis
 
+from support.accounts import unique
 from taskmanager.auth.v1 import auth_pb2, auth_pb2_grpc
 from tm_auth.adapters.known_addresses import KnownAddresses
 from tm_auth.bootstrap import build
@@ -16,7 +17,6 @@ from tm_auth.service.login_limits import LoginLimits
 from tm_common.ratelimit import RateLimiter
 from tm_common.server import start_server
 from tm_devstack.ports import free_port
-from tm_devstack.testing import unique
 
 PASSWORD = "correct horse"
 PER_PAIR, CEILING = 3, 6  # per (username, address); per username from addresses it never used

@@ -9,8 +9,8 @@ import grpc
 import httpx
 import pytest
 
+from support.files import MotoServer, files_server
 from taskmanager.files.v1 import files_pb2_grpc
-from tm_devstack.testing import MotoServer, files_server
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tm_devstack.testing import MIB, MotoServer, sha256
+from support.files import MIB, MotoServer, sha256
 from tm_files.adapters.blobs import (
     CHUNK,
     LocalBlobStore,

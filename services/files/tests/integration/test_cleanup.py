@@ -19,19 +19,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select
 
-from tm_common.db import Database
-from tm_devstack.testing import (
-    assert_status_body,
+from support.accounts import new_account
+from support.errors import assert_status_body
+from support.files import (
     blob_key,
     blob_root,
-    create_task,
     file_bytes,
     files_settings,
     files_sql,
-    new_account,
     upload_raw,
     uploaded_file,
 )
+from support.tasks import create_task
+from tm_common.db import Database
 from tm_files.adapters import file_store
 from tm_files.adapters.blobs import LocalBlobStore, new_key
 from tm_files.adapters.tables import files, pending_uploads

@@ -13,22 +13,12 @@ import grpc
 import httpx
 import pytest
 
+from support.accounts import bearer_metadata, log_in, new_account, new_user
+from support.errors import violated_fields
+from support.files import MotoServer, disposition_filename, file_bytes, file_events, files_sql, sha256
+from support.sharing import share_task
+from support.tasks import create_task
 from taskmanager.files.v1 import files_pb2
-from tm_devstack.testing import (
-    MotoServer,
-    bearer_metadata,
-    create_task,
-    disposition_filename,
-    file_bytes,
-    file_events,
-    files_sql,
-    log_in,
-    new_account,
-    new_user,
-    sha256,
-    share_task,
-    violated_fields,
-)
 
 
 async def upload_url(stub, account, task_id: int, filename: str, size: int, **extra: Any):

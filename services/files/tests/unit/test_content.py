@@ -8,8 +8,8 @@ from urllib.parse import unquote
 
 import pytest
 
+from support.files import content_disposition_params, disposition_filename
 from tm_common.errors import InvalidArgument, PermissionDenied, Problems
-from tm_devstack.testing import content_disposition_params, disposition_filename
 from tm_files.config import FilesSettings
 from tm_files.domain.content import CONTENT_TYPES, content_disposition, content_type
 from tm_files.domain.files import Limits, accept, check_size, may_change

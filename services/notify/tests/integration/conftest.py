@@ -12,10 +12,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from support.files import MotoServer
 from tm_common.db import Database
 from tm_common.migrations import upgrade_to_head
 from tm_devstack import postgres
-from tm_devstack.testing import MotoServer
 from tm_notify.config import NotifySettings
 from tm_notify.entrypoints.migrate import MIGRATIONS
 

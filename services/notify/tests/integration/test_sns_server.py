@@ -16,15 +16,16 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from support.accounts import Account, new_account, unique
+from support.events import task_events
 from taskmanager.notify.v1 import notify_pb2, notify_pb2_grpc
 from tm_common.server import start_server
-from tm_devstack.testing import Account, new_account, task_events, unique
 from tm_notify.bootstrap import build
 
 WAIT_SECONDS = 20.0
 
 
-async def eventually(check: Callable[[], Any], what: str) -> Any:
+async def wait_until(check: Callable[[], Any], what: str) -> Any:
     """Poll (checks run in a thread) without blocking the loop the server under test runs in."""
     deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
     while True:
@@ -81,7 +82,7 @@ async def test_sns_mode_from_subscribe_to_notifications(stack, sns_notify, local
             assert subscription["protocol"] == "email"
             assert json.loads(subscription["attributes"]["FilterPolicy"]) == {"user_id": [str(alice.id)]}
 
-            [code_mail] = await eventually(
+            [code_mail] = await wait_until(
                 lambda: messages_for(local_sns, topic, alice.id, "verification"), "the code, through SNS"
             )
             code = re.search(r"verification code is (\d{6})", code_mail["message"])
@@ -108,11 +109,11 @@ async def test_sns_mode_from_subscribe_to_notifications(stack, sns_notify, local
         )
         assert mine.status_code == 201, mine.text
 
-    [share_mail] = await eventually(
+    [share_mail] = await wait_until(
         lambda: messages_for(local_sns, topic, alice.id, "task.shared"), "the share email"
     )
     assert title in share_mail["subject"] and bob.username in share_mail["message"]
-    [comment_mail] = await eventually(
+    [comment_mail] = await wait_until(
         lambda: messages_for(local_sns, topic, alice.id, "comment.added"), "the comment email"
     )
     assert "see you there" in comment_mail["message"]
@@ -126,7 +127,7 @@ async def test_sns_mode_from_subscribe_to_notifications(stack, sns_notify, local
         ]
     )
     settings = sns_notify["settings"]
-    await eventually(
+    await wait_until(
         lambda: rows_in(
             settings, "SELECT 1 FROM processed_events WHERE event_id = %s", (own_comment.event_id,)
         ),
