@@ -4,7 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 REQS   := requirements.txt requirements/runtime.txt requirements/dev.txt \
-          libs/common/pyproject.toml libs/devstack/pyproject.toml $(wildcard services/*/pyproject.toml)
+          libs/common/pyproject.toml libs/devstack/pyproject.toml bench/pyproject.toml \
+          $(wildcard services/*/pyproject.toml)
 PROTOS := $(shell find protos third_party -name '*.proto') tools/gen_protos.py tools/gen_json_shapes.py
 GEN    := build/descriptors/taskmanager.pb
 CHECKOV_VENV := .venv-checkov
@@ -18,13 +19,13 @@ run: $(GEN)  ## start everything; prints the gateway URL (Ctrl-C stops)
 test: $(GEN) $(CHECKOV) lint  ## every test, against a stack the tests start themselves
 	$(PY) -m pytest
 
-test-fast: $(GEN)  ## the inner loop: unit tests and the gateway's Lua, no stack (seconds)
-	$(PY) -m pytest libs/common/tests/unit $(wildcard services/*/tests/unit) gateway/tests
+test-fast: $(GEN)  ## the inner loop: unit tests, the gateway's Lua and the house rules, no stack (seconds)
+	$(PY) -m pytest libs/common/tests/unit $(wildcard services/*/tests/unit) gateway/tests tests/architecture
 
 lint: $(GEN)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs/common/tm_common libs/devstack/tm_devstack $(patsubst %/__init__.py,%,$(wildcard services/*/tm_*/__init__.py))
+	$(VENV)/bin/mypy libs/common/tm_common libs/devstack/tm_devstack bench/tm_bench $(patsubst %/__init__.py,%,$(wildcard services/*/tm_*/__init__.py))
 	$(VENV)/bin/buf lint
 	@# Contracts only change compatibly: compare with main once main has protos.
 	@if git cat-file -e main:protos 2>/dev/null; then $(VENV)/bin/buf breaking --against '.git#branch=main'; \
@@ -36,7 +37,7 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 bench: $(GEN)  ## load through the gateway and over native gRPC; prints req/s and p50/p99
-	$(PY) -m tm_devstack.bench
+	$(PY) -m tm_bench
 
 protos: $(GEN)
 
