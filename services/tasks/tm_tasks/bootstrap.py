@@ -12,6 +12,8 @@ from tm_common.relay import relay_loops
 from tm_common.server import ServiceDefinition
 from tm_common.users import UserDirectory
 from tm_common.wiring import service_definition
+from tm_tasks.adapters.task_store import TaskStore
+from tm_tasks.adapters.unit_of_work import UnitsOfWork
 from tm_tasks.adapters.user_cache import UserCache
 from tm_tasks.config import TasksSettings
 from tm_tasks.entrypoints.comments_api import SERVICE_NAMES as COMMENTS_SERVICE_NAMES
@@ -25,7 +27,12 @@ from tm_tasks.service.tasks import TasksDeps
 def build(settings: TasksSettings) -> ServiceDefinition:
     db = Database(settings)
     redis = redis_client.connect(settings)
-    deps = TasksDeps(db=db, cache=UserCache(redis), tokens=page_tokens(settings))
+    deps = TasksDeps(
+        uow=UnitsOfWork(db),
+        store=TaskStore(db),
+        cache=UserCache(redis),
+        tokens=page_tokens(settings),
+    )
 
     users = UserDirectory(settings.auth_address)
 

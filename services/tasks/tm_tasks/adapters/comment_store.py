@@ -1,4 +1,4 @@
-"""Persistence of comments (SQLAlchemy Core over an async connection)."""
+"""Persistence of comments, in a unit of work's transaction (SQLAlchemy Core)."""
 
 from __future__ import annotations
 
@@ -22,39 +22,41 @@ def _comment(row: Any) -> Comment:
     )
 
 
-async def insert(conn: AsyncConnection, task_id: int, user_id: int, content: str) -> Comment:
-    statement = (
-        comments.insert().values(task_id=task_id, user_id=user_id, content=content).returning(comments)
-    )
-    return _comment((await conn.execute(statement)).one())
+class CommentRepository:
+    """Comments in a unit of work's transaction."""
 
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
 
-async def get(conn: AsyncConnection, comment_id: int) -> Comment | None:
-    row = (await conn.execute(select(comments).where(comments.c.id == comment_id))).one_or_none()
-    return None if row is None else _comment(row)
+    async def add(self, task_id: int, user_id: int, content: str) -> Comment:
+        statement = (
+            comments.insert().values(task_id=task_id, user_id=user_id, content=content).returning(comments)
+        )
+        return _comment((await self._conn.execute(statement)).one())
 
+    async def get(self, comment_id: int) -> Comment | None:
+        row = (await self._conn.execute(select(comments).where(comments.c.id == comment_id))).one_or_none()
+        return None if row is None else _comment(row)
 
-async def on_task(conn: AsyncConnection, task_id: int, after_id: int, limit: int | None) -> list[Comment]:
-    """A task's comments, oldest first, after comment id `after_id`."""
-    query = (
-        select(comments)
-        .where(comments.c.task_id == task_id, comments.c.id > after_id)
-        .order_by(comments.c.id)
-    )
-    if limit is not None:
-        query = query.limit(limit)
-    return [_comment(row) for row in await conn.execute(query)]
+    async def on_task(self, task_id: int, after_id: int, limit: int | None) -> list[Comment]:
+        """A task's comments, oldest first, after comment id `after_id`."""
+        query = (
+            select(comments)
+            .where(comments.c.task_id == task_id, comments.c.id > after_id)
+            .order_by(comments.c.id)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        return [_comment(row) for row in await self._conn.execute(query)]
 
+    async def set_content(self, comment_id: int, content: str) -> Comment:
+        statement = (
+            comments.update()
+            .where(comments.c.id == comment_id)
+            .values(content=content, updated_at=func.now())
+            .returning(comments)
+        )
+        return _comment((await self._conn.execute(statement)).one())
 
-async def set_content(conn: AsyncConnection, comment_id: int, content: str) -> Comment:
-    statement = (
-        comments.update()
-        .where(comments.c.id == comment_id)
-        .values(content=content, updated_at=func.now())
-        .returning(comments)
-    )
-    return _comment((await conn.execute(statement)).one())
-
-
-async def delete(conn: AsyncConnection, comment_id: int) -> None:
-    await conn.execute(comments.delete().where(comments.c.id == comment_id))
+    async def delete(self, comment_id: int) -> None:
+        await self._conn.execute(comments.delete().where(comments.c.id == comment_id))

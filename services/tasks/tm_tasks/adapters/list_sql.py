@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from tm_tasks.adapters.tables import RANK
 from tm_tasks.domain.listing import SORTABLE, ListQuery
+from tm_tasks.domain.rules import RANK
 
 
 def _midnight(day: date) -> datetime:

@@ -21,11 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from tm_tasks.domain.rules import PRIORITIES
-
 metadata = MetaData()
-# Priorities are stored as their rank, so that sorting by priority sorts low < medium < high.
-RANK = {name: rank for rank, name in enumerate(PRIORITIES, start=1)}
+# Priorities are stored as their rank (RANK), so that sorting by priority sorts low < medium < high.
 
 tasks = Table(
     "tasks",

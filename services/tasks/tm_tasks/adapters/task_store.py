@@ -1,4 +1,5 @@
-"""Persistence of tasks (SQLAlchemy Core over an async connection)."""
+"""Persistence of tasks: TaskRepository in a unit of work's transaction (SQLAlchemy Core), and
+TaskStore for what is whole in one statement (psycopg, prepared statements)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from taskmanager.events.v1.events_pb2 import EventEnvelope
 from tm_common import outbox
 from tm_common.db import Database
 from tm_tasks.adapters import list_sql
-from tm_tasks.adapters.tables import RANK, shares, stats_versions, tasks
-from tm_tasks.domain.access import Permission
+from tm_tasks.adapters.tables import stats_versions, tasks
+from tm_tasks.domain.access import Permission, Seen
 from tm_tasks.domain.listing import ListQuery
+from tm_tasks.domain.rules import RANK
 from tm_tasks.domain.stats import TaskStats
 from tm_tasks.domain.tasks import NewTask, Task
 
@@ -85,126 +87,57 @@ class TaskIds:
         return self._free.pop()
 
 
-async def insert(
-    db: Database, ids: TaskIds, user_id: int, new: NewTask, event_of: Callable[[Task], EventEnvelope]
-) -> Task:
-    """Insert the task with its creation event (written in the same statement, so atomically)."""
-    task = Task(
-        id=await ids.next(db),
-        user_id=user_id,
-        created_at=datetime.now(UTC),
-        updated_at=None,
-        **dataclasses.asdict(new),
-    )
-    params = (
-        task.id,
-        user_id,
-        new.title,
-        new.description,
-        new.completed,
-        RANK[new.priority],
-        new.due_date,
-        list(new.tags),
-        task.created_at,
-        *outbox.insert_params(event_of(task)),
-    )
-    row = await db.fetch_one(_INSERT, params)
-    assert row is not None  # INSERT ... RETURNING always returns the row
-    return task_from_row(row)
-
-
-Seen = tuple[Task | None, Permission | None]  # a task and the share the caller has on it
-
-
-def _with_share(user_id: int) -> Any:
-    """Tasks with the caller's share on each, if any (one LEFT JOIN, no second query)."""
-    share = and_(shares.c.task_id == tasks.c.id, shares.c.shared_with_user_id == user_id)
-    return select(tasks, shares.c.permission.label("shared")).select_from(tasks.outerjoin(shares, share))
+_GET_FOR = f"""
+SELECT {_COLUMNS_OF_T}, s.permission AS shared FROM tasks t
+LEFT JOIN shares s ON s.task_id = t.id AND s.shared_with_user_id = %s
+WHERE t.id = ANY(%s)
+ORDER BY t.id
+"""
+# Row locks in id order, so that concurrent bulk updates cannot deadlock.
+_GET_FOR_UPDATE = _GET_FOR + "FOR UPDATE OF t\n"
 
 
 def _seen(row: Any) -> Seen:
     return task_from_row(row), None if row.shared is None else Permission(row.shared)
 
 
-async def get_for(conn: AsyncConnection, task_id: int, user_id: int, for_update: bool = False) -> Seen:
-    """A task and the caller's share on it; `for_update` locks the task's row."""
-    query = _with_share(user_id).where(tasks.c.id == task_id)
-    if for_update:
-        query = query.with_for_update(of=tasks)
-    row = (await conn.execute(query)).one_or_none()
-    return (None, None) if row is None else _seen(row)
+class TaskRepository:
+    """Tasks in a unit of work's transaction."""
 
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
 
-_GET_FOR = f"""
-SELECT {_COLUMNS_OF_T}, s.permission AS shared FROM tasks t
-LEFT JOIN shares s ON s.task_id = t.id AND s.shared_with_user_id = %s
-WHERE t.id = %s
-"""
+    async def get_for(self, task_id: int, user_id: int, lock: bool = False) -> Seen:
+        """A task and the caller's share on it; `lock` holds its row for the transaction."""
+        return (await self.get_many_for([task_id], user_id, lock)).get(task_id, (None, None))
 
-
-async def get_by_id_for(db: Database, task_id: int, user_id: int) -> Seen:
-    """get_for on the fast path (the hottest read of the service)."""
-    row = await db.fetch_one(_GET_FOR, (user_id, task_id))
-    return (None, None) if row is None else _seen(row)
-
-
-async def get_many_for(conn: AsyncConnection, task_ids: list[int], user_id: int) -> dict[int, Seen]:
-    """The tasks that exist among `task_ids` with the caller's shares, row-locked in id order
-    (so concurrent bulk updates cannot deadlock)."""
-    query = (
-        _with_share(user_id).where(tasks.c.id.in_(task_ids)).order_by(tasks.c.id).with_for_update(of=tasks)
-    )
-    return {row.id: _seen(row) for row in await conn.execute(query)}
-
-
-async def update_many(conn: AsyncConnection, task_ids: list[int], values: dict[str, Any]) -> dict[int, Task]:
-    values = {k: list(v) if k == "tags" else v for k, v in _columns(values).items()}
-    statement = (
-        tasks.update()
-        .where(tasks.c.id.in_(task_ids))
-        .values(**values, updated_at=func.now())
-        .returning(tasks)
-    )
-    updated = {row.id: task_from_row(row) for row in await conn.execute(statement)}
-    await _bump_stats_versions(conn, {task.user_id for task in updated.values()})
-    return updated
-
-
-async def update(conn: AsyncConnection, task_id: int, values: dict[str, Any]) -> Task:
-    return (await update_many(conn, [task_id], values))[task_id]
-
-
-async def stats(conn: AsyncConnection, user_id: int, today: date) -> TaskStats:
-    """Counts over one user's tasks, computed by the database (two aggregate queries)."""
-    c = tasks.c
-    mine = c.user_id == user_id
-    counts = (
-        await conn.execute(
-            select(
-                func.count(),
-                func.count().filter(c.completed),
-                func.count().filter(c.priority == RANK["low"]),
-                func.count().filter(c.priority == RANK["medium"]),
-                func.count().filter(c.priority == RANK["high"]),
-                func.count().filter(and_(c.due_date < today, c.completed.is_(False))),
-            ).where(mine)
+    async def get_many_for(self, task_ids: list[int], user_id: int, lock: bool = True) -> dict[int, Seen]:
+        """The tasks that exist among `task_ids`, with the caller's share on each."""
+        result = await self._conn.exec_driver_sql(
+            _GET_FOR_UPDATE if lock else _GET_FOR, (user_id, list(task_ids))
         )
-    ).one()
-    tags = select(func.unnest(c.tags).label("tag")).where(mine).subquery()
-    by_tag = await conn.execute(select(tags.c.tag, func.count()).group_by(tags.c.tag))
-    total, completed, low, medium, high, overdue = (int(n) for n in counts)
-    return TaskStats(
-        total=total,
-        completed=completed,
-        by_priority={"low": low, "medium": medium, "high": high},
-        by_tag={name: int(n) for name, n in by_tag},
-        overdue=overdue,
-    )
+        return {row.id: _seen(row) for row in result}
 
+    async def update_many(self, task_ids: list[int], values: dict[str, Any]) -> dict[int, Task]:
+        values = {k: list(v) if k == "tags" else v for k, v in _columns(values).items()}
+        statement = (
+            tasks.update()
+            .where(tasks.c.id.in_(task_ids))
+            .values(**values, updated_at=func.now())
+            .returning(tasks)
+        )
+        updated = {row.id: task_from_row(row) for row in await self._conn.execute(statement)}
+        await _bump_stats_versions(self._conn, {task.user_id for task in updated.values()})
+        return updated
 
-async def delete(conn: AsyncConnection, task_id: int) -> None:
-    owners = await conn.scalars(tasks.delete().where(tasks.c.id == task_id).returning(tasks.c.user_id))
-    await _bump_stats_versions(conn, set(owners))
+    async def update(self, task_id: int, values: dict[str, Any]) -> Task:
+        return (await self.update_many([task_id], values))[task_id]
+
+    async def delete(self, task_id: int) -> None:
+        owners = await self._conn.scalars(
+            tasks.delete().where(tasks.c.id == task_id).returning(tasks.c.user_id)
+        )
+        await _bump_stats_versions(self._conn, set(owners))
 
 
 async def _bump_stats_versions(conn: AsyncConnection, user_ids: set[int]) -> None:
@@ -220,27 +153,86 @@ async def _bump_stats_versions(conn: AsyncConnection, user_ids: set[int]) -> Non
     )
 
 
-async def stats_version(db: Database, user_id: int) -> int:
-    """The user's stats version (0 before their first write): names their valid cache entries."""
-    row = await db.fetch_one("SELECT version FROM stats_versions WHERE user_id = %s", (user_id,))
-    return 0 if row is None else int(row.version)
+class TaskStore:
+    """What is whole in one statement, outside any unit of work, on the fast path (psycopg,
+    prepared statements, autocommit): creating a task with its event, and the reads."""
 
+    def __init__(self, db: Database, ids: TaskIds | None = None) -> None:
+        self._db = db
+        self._ids = ids or TaskIds()
 
-def sort_value(task: Task, sort_by: str) -> Any:
-    """A task's value of the sort column as stored (for page tokens)."""
-    return RANK[task.priority] if sort_by == "priority" else getattr(task, sort_by)
+    async def create(self, user_id: int, new: NewTask, event_of: Callable[[Task], EventEnvelope]) -> Task:
+        """Insert the task with its creation event (written in the same statement, so atomically)."""
+        task = Task(
+            id=await self._ids.next(self._db),
+            user_id=user_id,
+            created_at=datetime.now(UTC),
+            updated_at=None,
+            **dataclasses.asdict(new),
+        )
+        params = (
+            task.id,
+            user_id,
+            new.title,
+            new.description,
+            new.completed,
+            RANK[new.priority],
+            new.due_date,
+            list(new.tags),
+            task.created_at,
+            *outbox.insert_params(event_of(task)),
+        )
+        row = await self._db.fetch_one(_INSERT, params)
+        assert row is not None  # INSERT ... RETURNING always returns the row
+        return task_from_row(row)
 
+    async def get_for(self, task_id: int, user_id: int) -> Seen:
+        """A task and the caller's share on it (the hottest read of the service)."""
+        row = await self._db.fetch_one(_GET_FOR, (user_id, [task_id]))
+        return (None, None) if row is None else _seen(row)
 
-async def count(db: Database, user_id: int, query: ListQuery, today: date) -> int:
-    """How many of the user's tasks match the query's filters."""
-    text, params = list_sql.count(user_id, query, today)
-    row = await db.fetch_one(text, params)
-    assert row is not None  # count(*) always answers
-    return int(row.n)
+    async def stats_version(self, user_id: int) -> int:
+        """The user's stats version (0 before their first write): names their valid cache entries."""
+        row = await self._db.fetch_one("SELECT version FROM stats_versions WHERE user_id = %s", (user_id,))
+        return 0 if row is None else int(row.version)
 
+    async def count(self, user_id: int, query: ListQuery, today: date) -> int:
+        """How many of the user's tasks match the query's filters."""
+        text, params = list_sql.count(user_id, query, today)
+        row = await self._db.fetch_one(text, params)
+        assert row is not None  # count(*) always answers
+        return int(row.n)
 
-async def page(db: Database, user_id: int, query: ListQuery, today: date) -> tuple[list[Task], bool]:
-    """One page of the user's matching tasks, and whether more follow."""
-    text, params = list_sql.page(_COLUMNS, user_id, query, today)
-    rows = await db.fetch_all(text, params)
-    return [task_from_row(row) for row in rows[: query.limit]], len(rows) > query.limit
+    async def page(self, user_id: int, query: ListQuery, today: date) -> tuple[list[Task], bool]:
+        """One page of the user's matching tasks, and whether more follow."""
+        text, params = list_sql.page(_COLUMNS, user_id, query, today)
+        rows = await self._db.fetch_all(text, params)
+        return [task_from_row(row) for row in rows[: query.limit]], len(rows) > query.limit
+
+    async def stats(self, user_id: int, today: date) -> TaskStats:
+        """Counts over one user's tasks, computed by the database (two aggregate queries)."""
+        c = tasks.c
+        mine = c.user_id == user_id
+        async with self._db.read() as conn:
+            counts = (
+                await conn.execute(
+                    select(
+                        func.count(),
+                        func.count().filter(c.completed),
+                        func.count().filter(c.priority == RANK["low"]),
+                        func.count().filter(c.priority == RANK["medium"]),
+                        func.count().filter(c.priority == RANK["high"]),
+                        func.count().filter(and_(c.due_date < today, c.completed.is_(False))),
+                    ).where(mine)
+                )
+            ).one()
+            tags = select(func.unnest(c.tags).label("tag")).where(mine).subquery()
+            by_tag = await conn.execute(select(tags.c.tag, func.count()).group_by(tags.c.tag))
+            total, completed, low, medium, high, overdue = (int(n) for n in counts)
+            return TaskStats(
+                total=total,
+                completed=completed,
+                by_priority={"low": low, "medium": medium, "high": high},
+                by_tag={name: int(n) for name, n in by_tag},
+                overdue=overdue,
+            )

@@ -20,6 +20,9 @@ class Permission(IntEnum):
     OWNER = 3
 
 
+Seen = tuple[Task | None, Permission | None]  # a task (None: no such task) and the caller's share
+
+
 def permission_of(task: Task, user_id: int, shared: Permission | None = None) -> Permission | None:
     """What `user_id` holds on `task`, given the share they have on it (if any)."""
     return Permission.OWNER if task.user_id == user_id else shared

@@ -10,6 +10,7 @@ from typing import Any
 from tm_common.errors import Problems
 from tm_tasks.domain import cursor, rules
 from tm_tasks.domain.cursor import Cursor
+from tm_tasks.domain.tasks import Task
 
 SORTABLE = ("id", "title", "priority", "completed", "created_at", "due_date")
 DEFAULT_LIMIT = 100
@@ -106,3 +107,9 @@ def resume(query: ListQuery, token_values: list[Any]) -> ListQuery:
 def page_numbers(total: int, skip: int, limit: int) -> tuple[int, int]:
     """(page, pages) as the original API reports them: skip // limit + 1 and ceil(total / limit)."""
     return skip // limit + 1, -(-total // limit)
+
+
+def sort_value(task: Task, sort_by: str) -> Any:
+    """A task's value of the sort column as the list compares it (priority by rank): what a page
+    token carries of the last row."""
+    return rules.RANK[task.priority] if sort_by == "priority" else getattr(task, sort_by)

@@ -14,6 +14,7 @@ MAX_TAGS = 50
 MAX_TAG = 50
 MIN_YEAR, MAX_YEAR = 1, 9998  # 9999-12-31 + 1 day overflows in date ranges
 PRIORITIES = ("low", "medium", "high")  # in rank order: sorting by priority follows it
+RANK = {name: rank for rank, name in enumerate(PRIORITIES, start=1)}  # what sorting compares
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 

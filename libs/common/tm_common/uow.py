@@ -1,0 +1,95 @@
+"""The unit of work (after cosmicpython): one business transaction.
+
+A use case opens one, works through the repositories it exposes, publishes the events of its
+change and commits. The events are written to the outbox in the change's own transaction, so an
+event exists if and only if its change committed. Leaving without committing rolls back.
+
+Each service subclasses SqlUnitOfWork to bind its repositories to the transaction's connection;
+its tests use an in-memory fake of the same shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from taskmanager.events.v1.events_pb2 import EventEnvelope
+from tm_common import outbox
+from tm_common.db import Database
+
+
+class UnitOfWork:
+    """What every unit of work does: collect events, commit, or roll back on leaving."""
+
+    def __init__(self) -> None:
+        self.events: list[EventEnvelope] = []
+        self.committed = False
+
+    def publish(self, *events: EventEnvelope | None) -> None:
+        """Events of this change, written on commit (None: nothing changed, nothing to tell)."""
+        self.events.extend(event for event in events if event is not None)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if not self.committed:
+            await self.rollback()
+
+    async def commit(self) -> None:
+        await self._commit(self.events)
+        self.committed = True
+
+    async def _commit(self, events: Sequence[EventEnvelope]) -> None:
+        raise NotImplementedError
+
+    async def rollback(self) -> None:
+        raise NotImplementedError
+
+
+class SqlUnitOfWork(UnitOfWork):
+    """A unit of work on one connection of the service's database. `read_only` gives a connection
+    in autocommit (no BEGIN/ROLLBACK round trips) for use cases that only read; such a unit of
+    work cannot commit. Subclasses bind their repositories to the connection in `bind`."""
+
+    def __init__(self, db: Database, read_only: bool = False) -> None:
+        super().__init__()
+        self._db = db
+        self._read_only = read_only
+        self._opened: AbstractAsyncContextManager[AsyncConnection] | None = None
+
+    def bind(self, conn: AsyncConnection) -> None:
+        """Make the repositories of this service on `conn`."""
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        self._opened = self._db.read() if self._read_only else self._db.engine.connect()
+        self.conn = await self._opened.__aenter__()
+        try:
+            if not self._read_only:
+                await self.conn.begin()
+            self.bind(self.conn)
+        except BaseException:
+            await self._opened.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._opened is not None
+        try:
+            await super().__aexit__(*exc_info)
+        finally:
+            await self._opened.__aexit__(None, None, None)
+
+    async def _commit(self, events: Sequence[EventEnvelope]) -> None:
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
+        await outbox.add(self.conn, *events)
+        await self.conn.commit()
+
+    async def rollback(self) -> None:
+        if not self._read_only and self.conn.in_transaction():
+            await self.conn.rollback()
