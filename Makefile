@@ -19,8 +19,9 @@ run: $(GEN)  ## start everything; prints the gateway URL (Ctrl-C stops)
 test: $(GEN) $(CHECKOV) lint  ## every test, against a stack the tests start themselves
 	$(PY) -m pytest
 
-test-fast: $(GEN)  ## the inner loop: unit tests, the gateway's Lua and the house rules, no stack (seconds)
-	$(PY) -m pytest libs/common/tests/unit $(wildcard services/*/tests/unit) gateway/tests tests/architecture
+test-fast: $(GEN) lint  ## the inner loop: lint, unit, use-case and adapter tests, the gateway's Lua, the house rules; no stack
+	$(PY) -m pytest libs/common/tests/unit $(wildcard services/*/tests/unit services/*/tests/adapters) \
+	    gateway/tests tests/architecture
 
 lint: $(GEN)
 	$(VENV)/bin/ruff check .

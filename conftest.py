@@ -60,5 +60,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """A Postgres without the rest of the stack (the adapters' tests): DATABASE_URL's server, or
+    an embedded one of this session's own."""
+    from support.database import postgres_server
+
+    with postgres_server() as admin_url:
+        yield admin_url
+
+
+@pytest.fixture(scope="session")
 def jwt_keys_dir(stack: Stack) -> Path:
     return stack.data / "secrets" / "jwt"

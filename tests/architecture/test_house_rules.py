@@ -23,9 +23,6 @@ KNOWN_SQL_OUTSIDE_ADAPTERS = {  # use cases that open transactions or write SQL 
     "services/activity/tm_activity/service/activity.py",
     "services/files/tm_files/service/files.py",
     "services/notify/tm_notify/service/events.py",
-    "services/tasks/tm_tasks/service/comments.py",
-    "services/tasks/tm_tasks/service/sharing.py",
-    "services/tasks/tm_tasks/service/tasks.py",
 }
 KNOWN_PROTOBUF_IN_DOMAIN = {
     "services/activity/tm_activity/domain/entries.py",
