@@ -152,3 +152,12 @@ def event_of_type(redis_url: str, task_id: int, event_type: str, nth: int = 1) -
 
     events = task_events(redis_url, task_id, until=lambda events: len(of_type(events)) >= nth)
     return of_type(events)[nth - 1]
+
+
+def payload_of(event_type: str) -> Any:
+    """An empty payload message of an event type, for tests that make events by their type."""
+    from taskmanager.events.v1.events_pb2 import EventEnvelope
+    from tm_common.events import EVENT_TYPES
+
+    field = next(name for name, kind in EVENT_TYPES.items() if kind == event_type)
+    return type(getattr(EventEnvelope(), field))()

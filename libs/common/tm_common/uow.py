@@ -51,21 +51,37 @@ class UnitOfWork:
 
 
 class SqlUnitOfWork(UnitOfWork):
-    """A unit of work on one connection of the service's database. `read_only` gives a connection
-    in autocommit (no BEGIN/ROLLBACK round trips) for use cases that only read; such a unit of
-    work cannot commit. Subclasses bind their repositories to the connection in `bind`."""
+    """A unit of work on one connection of the service's database. Subclasses bind their
+    repositories to the connection in `bind`.
+
+    * `read_only`: a connection in autocommit (no BEGIN/ROLLBACK round trips) for use cases that
+      only read; such a unit of work cannot commit.
+    * `joining(conn)`: inside a transaction someone else owns (an event consumer's): commit writes
+      the events into it, and the owner commits or rolls back.
+    """
 
     def __init__(self, db: Database, read_only: bool = False) -> None:
         super().__init__()
-        self._db = db
+        self._db: Database | None = db
         self._read_only = read_only
         self._opened: AbstractAsyncContextManager[AsyncConnection] | None = None
+
+    @classmethod
+    def joining(cls, conn: AsyncConnection) -> Self:
+        unit = cls.__new__(cls)
+        UnitOfWork.__init__(unit)
+        unit._db, unit._read_only, unit._opened = None, False, None
+        unit.conn = conn
+        unit.bind(conn)
+        return unit
 
     def bind(self, conn: AsyncConnection) -> None:
         """Make the repositories of this service on `conn`."""
         raise NotImplementedError
 
     async def __aenter__(self) -> Self:
+        if self._db is None:  # joined: already bound
+            return self
         self._opened = self._db.read() if self._read_only else self._db.engine.connect()
         self.conn = await self._opened.__aenter__()
         try:
@@ -78,18 +94,19 @@ class SqlUnitOfWork(UnitOfWork):
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        assert self._opened is not None
         try:
             await super().__aexit__(*exc_info)
         finally:
-            await self._opened.__aexit__(None, None, None)
+            if self._opened is not None:
+                await self._opened.__aexit__(None, None, None)
 
     async def _commit(self, events: Sequence[EventEnvelope]) -> None:
         if self._read_only:
             raise RuntimeError("a read-only unit of work cannot commit")
         await outbox.add(self.conn, *events)
-        await self.conn.commit()
+        if self._db is not None:
+            await self.conn.commit()
 
     async def rollback(self) -> None:
-        if not self._read_only and self.conn.in_transaction():
+        if self._db is not None and not self._read_only and self.conn.in_transaction():
             await self.conn.rollback()

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from support.events import payload_of
 from taskmanager.events.v1.events_pb2 import EventEnvelope
 from tm_common import outbox
 from tm_common.consumer import ConsumerSettings, StreamConsumer, dead_letter_stream
@@ -26,7 +27,9 @@ GROUP = "testers"
 
 
 def event(n: int) -> EventEnvelope:
-    made = envelope("task.created", "test", actor_user_id=1, task_id=n, task_owner_user_id=1, audience=[1])
+    made = envelope(
+        payload_of("task.created"), "test", actor_user_id=1, task_id=n, task_owner_user_id=1, audience=[1]
+    )
     made.task_created.task.id = n
     return made
 
@@ -353,7 +356,7 @@ async def test_poison_event_is_retried_then_dead_lettered_without_blocking_other
 
 
 async def test_events_of_other_types_are_acknowledged_without_a_transaction(scratch, redis) -> None:
-    wanted = envelope("task.deleted", "test", 1, task_id=9, task_owner_user_id=1)
+    wanted = envelope(payload_of("task.deleted"), "test", 1, task_id=9, task_owner_user_id=1)
     wanted.task_deleted.task.id = 9
     others = [event(n) for n in range(3)]  # task.created
     await write(scratch.db, *others, wanted)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from support.events import payload_of
 from taskmanager.events.v1 import events_pb2 as pb
 from tm_activity.config import ActivitySettings
 from tm_activity.service import activity
@@ -35,7 +36,9 @@ def new_task_id() -> int:
 
 def event(event_type: str, task_id: int, actor: int = OWNER) -> pb.EventEnvelope:
     """An event of the task with its payload's task set (share payloads: see shared())."""
-    made = envelope(event_type, "tasks", actor, task_id=task_id, task_owner_user_id=OWNER, task_title="t")
+    made = envelope(
+        payload_of(event_type), "tasks", actor, task_id=task_id, task_owner_user_id=OWNER, task_title="t"
+    )
     payload = {"task.created": "task_created", "task.updated": "task_updated", "task.deleted": "task_deleted"}
     if event_type in payload:
         getattr(made, payload[event_type]).task.id = task_id

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from google.protobuf.struct_pb2 import NULL_VALUE, Value
 
+from support.events import payload_of
 from taskmanager.events.v1 import events_pb2 as pb
 from tm_activity.domain.entries import access_change, entry_of
 from tm_common.events import envelope
@@ -15,7 +16,9 @@ OWNER, EDITOR = 7, 8
 
 
 def task_event(event_type: str, actor: int = OWNER, task_id: int = 42) -> pb.EventEnvelope:
-    event = envelope(event_type, "tasks", actor, task_id=task_id, task_owner_user_id=OWNER, task_title="t")
+    event = envelope(
+        payload_of(event_type), "tasks", actor, task_id=task_id, task_owner_user_id=OWNER, task_title="t"
+    )
     event.actor_username = "alice"
     return event
 
@@ -138,7 +141,7 @@ def test_file_events_are_uploaded_and_deleted_file_entries() -> None:
 
 
 def test_user_events_make_no_entry_and_no_access_change() -> None:
-    event = envelope("user.registered", "auth", 3)
+    event = envelope(payload_of("user.registered"), "auth", 3)
     event.user_registered.CopyFrom(pb.UserRegistered(user_id=3, username="c", email="c@x.io"))
     assert entry_of(event) is None
     assert access_change(event) is None

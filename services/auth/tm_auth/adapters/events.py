@@ -12,11 +12,7 @@ PRODUCER = "auth"
 
 def user_registered(user: User) -> pb.EventEnvelope:
     """Carries the email so that notify keeps its own copy of what it needs."""
-    event = envelope("user.registered", PRODUCER, user.id)
-    event.actor_username = user.username
-    event.user_registered.CopyFrom(
-        pb.UserRegistered(
-            user_id=user.id, username=user.username, email=user.email, created_at=timestamp(user.created_at)
-        )
+    registered = pb.UserRegistered(
+        user_id=user.id, username=user.username, email=user.email, created_at=timestamp(user.created_at)
     )
-    return event
+    return envelope(registered, PRODUCER, user.id, actor_username=user.username)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from google.protobuf.message import Message
+
 from taskmanager.events.v1 import events_pb2 as pb
 from tm_common.convert import timestamp
 from tm_common.events import envelope
@@ -25,10 +27,10 @@ def file_snapshot(file: FileMeta) -> pb.FileSnapshot:
 
 
 def _about(
-    event_type: str, actor: int, file: FileMeta, owner: int, title: str, audience: Iterable[int]
+    payload: Message, actor: int, file: FileMeta, owner: int, title: str, audience: Iterable[int]
 ) -> pb.EventEnvelope:
     return envelope(
-        event_type,
+        payload,
         PRODUCER,
         actor,
         task_id=file.task_id,
@@ -41,15 +43,12 @@ def _about(
 def file_uploaded(
     actor: int, file: FileMeta, owner: int, title: str, audience: Iterable[int]
 ) -> pb.EventEnvelope:
-    event = _about("file.uploaded", actor, file, owner, title, audience)
-    event.file_uploaded.file.CopyFrom(file_snapshot(file))
-    return event
+    return _about(pb.FileUploaded(file=file_snapshot(file)), actor, file, owner, title, audience)
 
 
 def file_deleted(
     actor: int, file: FileMeta, owner: int, title: str, audience: Iterable[int], cause: str
 ) -> pb.EventEnvelope:
     """cause: "request" (DELETE /files/{id}) or "task_deleted" (removed with its task)."""
-    event = _about("file.deleted", actor, file, owner, title, audience)
-    event.file_deleted.CopyFrom(pb.FileDeleted(file=file_snapshot(file), cause=cause))
-    return event
+    deleted = pb.FileDeleted(file=file_snapshot(file), cause=cause)
+    return _about(deleted, actor, file, owner, title, audience)

@@ -7,26 +7,12 @@ from google.protobuf import empty_pb2
 
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from tm_common.context import current_principal
-from tm_common.convert import timestamp
 from tm_common.http import created, no_content
-from tm_tasks.domain.comments import Comment
+from tm_tasks.adapters.messages import comment_message
 from tm_tasks.service import comments
 from tm_tasks.service.tasks import TasksDeps
 
 SERVICE_NAMES = [tasks_pb2.DESCRIPTOR.services_by_name["CommentsService"].full_name]
-
-
-def comment_message(comment: Comment) -> tasks_pb2.Comment:
-    message = tasks_pb2.Comment(
-        id=comment.id,
-        task_id=comment.task_id,
-        user_id=comment.user_id,
-        content=comment.content,
-        created_at=timestamp(comment.created_at),
-    )
-    if comment.updated_at is not None:
-        message.updated_at.CopyFrom(timestamp(comment.updated_at))
-    return message
 
 
 class CommentsServicer(tasks_pb2_grpc.CommentsServiceServicer):

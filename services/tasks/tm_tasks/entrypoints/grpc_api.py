@@ -10,34 +10,16 @@ from google.protobuf.json_format import MessageToDict
 
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from tm_common.context import current_principal
-from tm_common.convert import optional, timestamp
+from tm_common.convert import optional
 from tm_common.errors import InvalidArgument
 from tm_common.http import created, no_content
+from tm_tasks.adapters.messages import task_message
 from tm_tasks.domain.listing import list_query
-from tm_tasks.domain.tasks import Task, new_task
+from tm_tasks.domain.tasks import new_task
 from tm_tasks.service import tasks
 from tm_tasks.service.tasks import TasksDeps
 
 SERVICE_NAMES = [tasks_pb2.DESCRIPTOR.services_by_name["TasksService"].full_name]
-
-
-def task_message(task: Task) -> tasks_pb2.Task:
-    message = tasks_pb2.Task(
-        id=task.id,
-        title=task.title,
-        completed=task.completed,
-        priority=task.priority,
-        tags=task.tags,
-        user_id=task.user_id,
-        created_at=timestamp(task.created_at),
-    )
-    if task.description is not None:
-        message.description = task.description
-    if task.due_date is not None:
-        message.due_date = task.due_date.isoformat()
-    if task.updated_at is not None:
-        message.updated_at.CopyFrom(timestamp(task.updated_at))
-    return message
 
 
 def _patch(patch: tasks_pb2.TaskPatch) -> dict[str, Any]:

@@ -7,11 +7,11 @@ from google.protobuf import empty_pb2
 
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from tm_common.context import current_principal
-from tm_common.convert import optional, timestamp
+from tm_common.convert import optional
 from tm_common.http import created, no_content
 from tm_common.users import UserDirectory
-from tm_tasks.domain.sharing import NAMES, Share
-from tm_tasks.entrypoints.grpc_api import task_message
+from tm_tasks.adapters.messages import share_message, task_message
+from tm_tasks.domain.sharing import NAMES
 from tm_tasks.service import sharing
 from tm_tasks.service.tasks import TasksDeps
 
@@ -19,17 +19,6 @@ SERVICE_NAMES = [
     tasks_pb2.DESCRIPTOR.services_by_name["SharingService"].full_name,
     tasks_pb2.DESCRIPTOR.services_by_name["TaskAccessService"].full_name,
 ]
-
-
-def share_message(share: Share) -> tasks_pb2.Share:
-    return tasks_pb2.Share(
-        id=share.id,
-        task_id=share.task_id,
-        shared_with_user_id=share.shared_with_user_id,
-        shared_with_username=share.shared_with_username,
-        permission=NAMES[share.permission],
-        shared_at=timestamp(share.shared_at),
-    )
 
 
 class SharingServicer(tasks_pb2_grpc.SharingServiceServicer):
