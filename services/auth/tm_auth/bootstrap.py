@@ -8,6 +8,7 @@ from taskmanager.auth.v1 import auth_pb2_grpc
 from tm_auth.adapters.known_addresses import KnownAddresses
 from tm_auth.adapters.passwords import PasswordHasher
 from tm_auth.adapters.signing import KeyRing
+from tm_auth.adapters.unit_of_work import UnitsOfWork
 from tm_auth.config import AuthSettings
 from tm_auth.entrypoints.grpc_api import (
     PUBLIC_METHODS,
@@ -36,7 +37,7 @@ def build(settings: AuthSettings) -> ServiceDefinition:
     )
     deps = AuthDeps(
         settings=settings,
-        db=db,
+        uow=UnitsOfWork(db),
         hasher=PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_kib),
         keys=keys,
         login_limits=LoginLimits(

@@ -5,11 +5,10 @@ from __future__ import annotations
 import grpc
 
 from taskmanager.auth.v1 import auth_pb2, auth_pb2_grpc
-from tm_auth.domain.accounts import User
+from tm_auth.adapters.messages import user_message
 from tm_auth.service import accounts
 from tm_auth.service.accounts import AuthDeps
 from tm_common.context import current_principal
-from tm_common.convert import timestamp
 from tm_common.http import client_address, created
 
 SERVICE_NAMES = [
@@ -18,12 +17,6 @@ SERVICE_NAMES = [
 ]
 _AUTH = SERVICE_NAMES[0]
 PUBLIC_METHODS = [f"/{_AUTH}/Register", f"/{_AUTH}/Login", f"/{_AUTH}/GetJwks"]
-
-
-def user_message(user: User) -> auth_pb2.User:
-    return auth_pb2.User(
-        id=user.id, username=user.username, email=user.email, created_at=timestamp(user.created_at)
-    )
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):

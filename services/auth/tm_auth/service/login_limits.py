@@ -7,6 +7,10 @@ Three counters in Redis (429 with Retry-After past any of them):
 * per username: a higher ceiling for attempts from addresses that have not logged in as that user
   recently (guesses spread over many addresses). The owner's known addresses skip it, so the
   ceiling cannot keep the owner out either.
+
+The counters and the known addresses are reached through Protocols (service/unit_of_work.py);
+the Redis ones (tm_common.ratelimit, adapters/known_addresses) let every attempt through while
+Redis is down.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from tm_auth.adapters.known_addresses import KnownAddresses
 from tm_auth.config import AuthSettings
-from tm_common.ratelimit import Limit, RateLimiter
+from tm_auth.service.unit_of_work import KnownAddresses, RateLimiter
+from tm_common.ratelimit import Limit
 
 
 @dataclass(frozen=True)
