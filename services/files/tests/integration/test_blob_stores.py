@@ -14,15 +14,8 @@ from pathlib import Path
 import pytest
 
 from support.files import MIB, MotoServer, sha256
-from tm_files.adapters.blobs import (
-    CHUNK,
-    LocalBlobStore,
-    S3BlobStore,
-    S3Config,
-    StoredBlob,
-    new_key,
-    older_than,
-)
+from tm_files.adapters.blobs import CHUNK, LocalBlobStore, S3BlobStore, S3Config
+from tm_files.domain.blobs import StoredBlob, new_key, older_than
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -32,10 +32,11 @@ from support.files import (
 )
 from support.tasks import create_task
 from tm_common.db import Database
-from tm_files.adapters import file_store
-from tm_files.adapters.blobs import LocalBlobStore, new_key
+from tm_files.adapters.blobs import LocalBlobStore
 from tm_files.adapters.tables import files, pending_uploads
 from tm_files.bootstrap import build_deps
+from tm_files.domain.blobs import new_key
+from tm_files.domain.files import PendingUpload
 from tm_files.service import cleanup
 from tm_files.service.files import FilesDeps
 
@@ -70,30 +71,25 @@ async def blob(deps: FilesDeps, age: timedelta) -> str:
 
 async def row_for(deps: FilesDeps, key: str) -> int:
     """A file row pointing at `key` (of a task id no real task has)."""
-    async with deps.db.transaction() as conn:
-        meta = await file_store.insert(
-            conn, random.randint(1_500_000_000, 2_000_000_000), "kept.txt", 5, "text/plain", key, 0
+    async with deps.uow() as uow:
+        meta = await uow.files.add(
+            random.randint(1_500_000_000, 2_000_000_000), "kept.txt", 5, "text/plain", key, 0
         )
+        await uow.commit()
     return meta.id
 
 
 async def pending_upload_for(deps: FilesDeps, key: str, expires_in: timedelta) -> None:
-    async with deps.db.transaction() as conn:
-        await file_store.add_pending_upload(
-            conn,
-            str(uuid.uuid4()),
-            key,
-            1_999_999_999,
-            0,
-            "p.txt",
-            "text/plain",
-            5,
-            datetime.now(UTC) + expires_in,
-        )
+    upload = PendingUpload(
+        str(uuid.uuid4()), key, 1_999_999_999, 0, "p.txt", "text/plain", 5, datetime.now(UTC) + expires_in
+    )
+    async with deps.uow() as uow:
+        await uow.uploads.add(upload)
+        await uow.commit()
 
 
-async def forget(deps: FilesDeps, *keys: str) -> None:
-    async with deps.db.transaction() as conn:
+async def forget(database: Database, *keys: str) -> None:
+    async with database.transaction() as conn:
         await conn.execute(delete(files).where(files.c.blob_key.in_(keys)))
         await conn.execute(delete(pending_uploads).where(pending_uploads.c.blob_key.in_(keys)))
 
@@ -102,14 +98,16 @@ async def present(deps: FilesDeps, *keys: str) -> set[str]:
     return {key for key in keys if await deps.blobs.size(key) is not None}
 
 
-async def pending(deps: FilesDeps, key: str) -> list[object]:
+async def pending(database: Database, key: str) -> list[object]:
     """The presigned uploads still waiting for `key`."""
-    async with deps.db.read() as conn:
+    async with database.read() as conn:
         query = select(pending_uploads.c.upload_id).where(pending_uploads.c.blob_key == key)
         return list(await conn.scalars(query))
 
 
-async def test_the_sweeper_removes_only_old_blobs_that_no_row_needs(deps: FilesDeps) -> None:
+async def test_the_sweeper_removes_only_old_blobs_that_no_row_needs(
+    deps: FilesDeps, database: Database
+) -> None:
     old_orphan = await blob(deps, BOUND * 2)
     just_old_orphan = await blob(deps, BOUND + timedelta(seconds=5))
     young_orphan = await blob(deps, BOUND - timedelta(seconds=30))
@@ -127,21 +125,23 @@ async def test_the_sweeper_removes_only_old_blobs_that_no_row_needs(deps: FilesD
         }
         assert await cleanup.sweep(deps, BOUND) == 0  # nothing left to do
     finally:
-        await forget(deps, old_with_row, old_pending)
+        await forget(database, old_with_row, old_pending)
 
 
-async def test_an_expired_presigned_upload_stops_protecting_its_object(deps: FilesDeps) -> None:
+async def test_an_expired_presigned_upload_stops_protecting_its_object(
+    deps: FilesDeps, database: Database
+) -> None:
     key = await blob(deps, BOUND * 2)
     await pending_upload_for(deps, key, timedelta(seconds=-1))
     try:
         await cleanup.sweep(deps, BOUND)
-        assert await pending(deps, key) == []
+        assert await pending(database, key) == []
         assert await present(deps, key) == set()
     finally:
-        await forget(deps, key)
+        await forget(database, key)
 
 
-async def test_dangling_rows_are_those_whose_blob_is_missing(deps: FilesDeps) -> None:
+async def test_dangling_rows_are_those_whose_blob_is_missing(deps: FilesDeps, database: Database) -> None:
     kept = await blob(deps, timedelta(0))
     lost = await blob(deps, timedelta(0))
     kept_id, lost_id = await row_for(deps, kept), await row_for(deps, lost)
@@ -151,7 +151,7 @@ async def test_dangling_rows_are_those_whose_blob_is_missing(deps: FilesDeps) ->
         assert (lost_id, lost) in dangling
         assert (kept_id, kept) not in dangling
     finally:
-        await forget(deps, kept, lost)
+        await forget(database, kept, lost)
 
 
 def run_repair(stack, **env: str) -> subprocess.CompletedProcess[str]:

@@ -2,50 +2,24 @@
 any S3-compatible endpoint). Objects are stored under generated keys, never the user's file name.
 
 Both stores move bytes in chunks (CHUNK) from and to files, so no upload or download is ever held
-whole in memory here; blocking I/O (disk, boto3) runs in threads."""
+whole in memory here; blocking I/O (disk, boto3) runs in threads. Both are the BlobStore of
+service/unit_of_work.py; S3BlobStore also gives its PresignedUrls."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import shutil
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
+
+from tm_files.domain.blobs import StoredBlob
 
 CHUNK = 1024 * 1024
-
-
-def new_key() -> str:
-    return f"files/{uuid.uuid4().hex}"
-
-
-@dataclass(frozen=True)
-class StoredBlob:
-    key: str
-    size: int
-    modified: float  # epoch seconds
-
-
-class BlobStore(Protocol):
-    async def put(self, key: str, source: IO[bytes], content_type: str) -> None:
-        """Store the bytes of `source` (a file positioned at its start) under `key`."""
-
-    def read(self, key: str) -> AsyncIterator[bytes]:
-        """The object's bytes in chunks of at most CHUNK; FileNotFoundError if there is none."""
-
-    async def delete(self, key: str) -> None:
-        """Remove the object; no error if it is already gone."""
-
-    async def size(self, key: str) -> int | None:
-        """The object's size, or None if there is no such object."""
-
-    def blobs(self) -> AsyncIterator[StoredBlob]:
-        """Every object (for the sweeper)."""
 
 
 class LocalBlobStore:
@@ -198,7 +172,3 @@ class S3BlobStore:
                 "get_object", Params=params, ExpiresIn=int(expires.total_seconds())
             )
         )
-
-
-def older_than(blob: StoredBlob, age: timedelta) -> bool:
-    return time.time() - blob.modified > age.total_seconds()

@@ -3,24 +3,17 @@ the files service keeps no copy of the sharing rules."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import grpc
 
 from taskmanager.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from tm_common.clients import service_channel
 from tm_common.errors import NotFound, Unavailable
-
-
-@dataclass(frozen=True)
-class TaskAccess:
-    permission: str  # "owner" | "edit" | "view" | "none"
-    owner_user_id: int
-    audience: list[int]
-    task_title: str
+from tm_files.domain.files import TaskAccess
 
 
 class TaskAccessClient:
+    """The TaskAccessChecker of service/unit_of_work.py, over gRPC."""
+
     def __init__(self, tasks_address: str, timeout: float = 3.0) -> None:
         self._address = tasks_address
         self._timeout = timeout

@@ -15,7 +15,7 @@ from python_multipart.multipart import File, parse_options_header
 
 from tm_common.errors import InvalidArgument
 from tm_files.domain.content import HEAD_BYTES
-from tm_files.service.files import Incoming
+from tm_files.domain.files import Incoming
 
 SPOOL_BYTES = 1024 * 1024  # uploads bigger than this go to a temporary file
 FEED = 256 * 1024

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import IO
 
 from tm_common.errors import PermissionDenied, Problems
 from tm_files.domain.content import content_type
@@ -24,6 +25,41 @@ class FileMeta:
     blob_key: str
     uploaded_by_user_id: int
     uploaded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PendingUpload:
+    """A presigned upload handed out and not yet confirmed: what the client said it would send."""
+
+    upload_id: str
+    blob_key: str
+    task_id: int
+    user_id: int
+    original_filename: str
+    content_type: str
+    declared_size: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TaskAccess:
+    """What a user holds on a task, as the tasks service answers it."""
+
+    permission: str  # "owner" | "edit" | "view"
+    owner_user_id: int
+    audience: list[int]
+    task_title: str
+
+
+@dataclass
+class Incoming:
+    """An upload's bytes, already received into `source` (a file at any position)."""
+
+    source: IO[bytes]
+    size: int
+    head: bytes
+    filename: str | None
+    declared_type: str | None
 
 
 @dataclass(frozen=True, slots=True)

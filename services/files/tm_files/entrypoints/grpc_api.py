@@ -14,26 +14,16 @@ from tm_common.convert import optional, timestamp
 from tm_common.errors import InvalidArgument
 from tm_common.http import created, no_content, set_response_header
 from tm_files.adapters import uploads
+from tm_files.adapters.messages import file_message
 from tm_files.domain.content import content_disposition
-from tm_files.domain.files import FileMeta
+from tm_files.domain.files import Incoming
 from tm_files.service import files
-from tm_files.service.files import FilesDeps, Incoming
+from tm_files.service.files import FilesDeps
 
 SERVICE_NAMES = [files_pb2.DESCRIPTOR.services_by_name["FilesService"].full_name]
 MAX_CHUNK = 1024 * 1024
 # A multipart body carries a little more than its file: allow for the envelope before parsing.
 MULTIPART_ALLOWANCE = 64 * 1024
-
-
-def file_message(meta: FileMeta) -> files_pb2.File:
-    return files_pb2.File(
-        id=meta.id,
-        task_id=meta.task_id,
-        original_filename=meta.original_filename,
-        file_size=meta.file_size,
-        content_type=meta.content_type,
-        uploaded_at=timestamp(meta.uploaded_at),
-    )
 
 
 class FilesServicer(files_pb2_grpc.FilesServiceServicer):

@@ -9,16 +9,15 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
-from tm_files.adapters import file_store
-from tm_files.adapters.blobs import StoredBlob, older_than
+from tm_files.domain.blobs import StoredBlob, older_than
 from tm_files.service.files import FilesDeps, remove_blob
 
 log = logging.getLogger(__name__)
 
 
 async def remove_scheduled_blobs(deps: FilesDeps) -> int:
-    async with deps.db.read() as conn:
-        keys = await file_store.blob_deletions_due(conn)
+    async with deps.uow(read_only=True) as uow:
+        keys = await uow.blob_keys.removals_due()
     for key in keys:
         await remove_blob(deps, key)
     return len(keys)
@@ -26,8 +25,9 @@ async def remove_scheduled_blobs(deps: FilesDeps) -> int:
 
 async def sweep(deps: FilesDeps, orphan_age: timedelta) -> int:
     """Expire presigned uploads, then remove unreferenced blobs older than `orphan_age`."""
-    async with deps.db.transaction() as conn:
-        await file_store.expired_pending_uploads(conn, datetime.now(UTC))
+    async with deps.uow() as uow:
+        await uow.blob_keys.schedule_removal(await uow.uploads.take_expired(datetime.now(UTC)))
+        await uow.commit()
     removed = 0
     batch: list[StoredBlob] = []
     async for blob in deps.blobs.blobs():
@@ -42,8 +42,8 @@ async def sweep(deps: FilesDeps, orphan_age: timedelta) -> int:
 async def _remove_orphans(deps: FilesDeps, batch: list[StoredBlob]) -> int:
     if not batch:
         return 0
-    async with deps.db.read() as conn:
-        needed = await file_store.referenced(conn, [blob.key for blob in batch])
+    async with deps.uow(read_only=True) as uow:
+        needed = await uow.blob_keys.referenced([blob.key for blob in batch])
     orphans = [blob for blob in batch if blob.key not in needed]
     for blob in orphans:
         log.warning("removing an orphan blob", extra={"blob_key": blob.key, "size": blob.size})
@@ -53,8 +53,8 @@ async def _remove_orphans(deps: FilesDeps, batch: list[StoredBlob]) -> int:
 
 async def dangling_rows(deps: FilesDeps) -> list[tuple[int, str]]:
     """(file id, blob key) of every row whose blob is missing: data loss to report."""
-    async with deps.db.read() as conn:
-        rows = await file_store.all_blob_keys(conn)
+    async with deps.uow(read_only=True) as uow:
+        rows = await uow.files.blob_keys()
     return [(file_id, key) for file_id, key in rows if await deps.blobs.size(key) is None]
 
 

@@ -17,23 +17,32 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import IO
-
-from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from taskmanager.events.v1.events_pb2 import EventEnvelope
-from tm_common import outbox
-from tm_common.db import Database
 from tm_common.errors import FailedPrecondition, InvalidArgument, NotFound, Problems, Unavailable
 from tm_common.paging import PageTokens
-from tm_files.adapters import events, file_store
-from tm_files.adapters.blobs import BlobStore, S3BlobStore, new_key
-from tm_files.adapters.tables import deleted_tasks
-from tm_files.adapters.task_access import TaskAccess, TaskAccessClient
+from tm_files.adapters import events
+from tm_files.domain.blobs import new_key
 from tm_files.domain.content import HEAD_BYTES, content_disposition, content_type
-from tm_files.domain.files import READERS, FileMeta, Limits, accept, check_name, check_size, may_change
+from tm_files.domain.files import (
+    READERS,
+    FileMeta,
+    Incoming,
+    Limits,
+    PendingUpload,
+    TaskAccess,
+    accept,
+    check_name,
+    check_size,
+    may_change,
+)
+from tm_files.service.unit_of_work import (
+    BlobStore,
+    FilesUnitOfWork,
+    PresignedUrls,
+    TaskAccessChecker,
+    UnitOfWorkFactory,
+)
 
 log = logging.getLogger(__name__)
 MAX_PAGE = 1000
@@ -41,29 +50,13 @@ MAX_PAGE = 1000
 
 @dataclass
 class FilesDeps:
-    db: Database
-    blobs: BlobStore
-    access: TaskAccessClient
+    uow: UnitOfWorkFactory  # the metadata: files, presigned uploads, blob keys, deleted tasks
+    blobs: BlobStore  # the bytes
+    access: TaskAccessChecker  # the tasks service's answer to "what may this user do with task T"
     limits: Limits
     presign: timedelta
     tokens: PageTokens  # of the file list
-    s3: S3BlobStore | None = None  # presigned URLs need S3
-
-
-@dataclass
-class Incoming:
-    """An upload's bytes, already received into `source` (a file at any position)."""
-
-    source: IO[bytes]
-    size: int
-    head: bytes
-    filename: str | None
-    declared_type: str | None
-
-
-async def _task_lock(conn: AsyncConnection, task_id: int) -> None:
-    """Serialises an upload's commit with the removal of the task's files (see on_task_deleted)."""
-    await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('files:task'), :t)"), {"t": task_id})
+    s3: PresignedUrls | None = None  # presigned URLs need S3
 
 
 async def upload(
@@ -99,19 +92,26 @@ async def upload(
     finally:
         incoming.source.close()
     try:
-        async with deps.db.transaction() as conn:
-            await _task_lock(conn, task_id)
-            if await conn.scalar(deleted_tasks.select().where(deleted_tasks.c.task_id == task_id)):
-                raise NotFound(f"task {task_id} not found")  # deleted while we were uploading
-            meta = await file_store.insert(
-                conn, task_id, accepted.filename, accepted.size, accepted.content_type, key, user_id
+        async with deps.uow() as uow:
+            await _lock_live_task(uow, task_id)
+            meta = await uow.files.add(
+                task_id, accepted.filename, accepted.size, accepted.content_type, key, user_id
             )
-            await outbox.add(conn, _uploaded(user_id, meta, access))
+            uow.publish(_uploaded(user_id, meta, access))
+            await uow.commit()
     except BaseException:
         with contextlib.suppress(Exception):  # if this fails too, the sweeper removes it later
             await deps.blobs.delete(key)
         raise
     return meta
+
+
+async def _lock_live_task(uow: FilesUnitOfWork, task_id: int) -> None:
+    """Serialise this commit with the removal of the task's files (on_task_deleted), and refuse
+    a task whose deletion was applied while the caller was uploading."""
+    await uow.tasks.lock(task_id)
+    if await uow.tasks.is_deleted(task_id):
+        raise NotFound(f"task {task_id} not found")
 
 
 def _uploaded(user_id: int, meta: FileMeta, access: TaskAccess) -> EventEnvelope:
@@ -125,16 +125,16 @@ async def list_files(
     if not 0 <= page_size <= MAX_PAGE:
         raise InvalidArgument.for_field("page_size", f"must be 0 (all) to {MAX_PAGE}")
     await deps.access.check(task_id, user_id)  # any permission reads
-    async with deps.db.read() as conn:
-        found = await file_store.on_task(conn, task_id, after_id, page_size + 1 if page_size else None)
+    async with deps.uow(read_only=True) as uow:
+        found = await uow.files.on_task(task_id, after_id, page_size + 1 if page_size else None)
     if page_size and len(found) > page_size:
         return found[:page_size], found[page_size - 1].id
     return found, 0
 
 
 async def _visible_file(deps: FilesDeps, user_id: int, file_id: int) -> tuple[FileMeta, TaskAccess]:
-    async with deps.db.read() as conn:
-        meta = await file_store.get(conn, file_id)
+    async with deps.uow(read_only=True) as uow:
+        meta = await uow.files.get(file_id)
     if meta is None:
         raise NotFound(f"file {file_id} not found")
     try:
@@ -165,14 +165,17 @@ async def _content(deps: FilesDeps, meta: FileMeta) -> AsyncIterator[bytes]:
 async def delete_file(deps: FilesDeps, user_id: int, file_id: int) -> None:
     meta, access = await _visible_file(deps, user_id, file_id)
     may_change(access.permission, meta.task_id)
-    async with deps.db.transaction() as conn:
-        deleted = await file_store.delete_file(conn, file_id)
+    async with deps.uow() as uow:
+        deleted = await uow.files.delete(file_id)
         if deleted is None:
             raise NotFound(f"file {file_id} not found")  # deleted meanwhile
-        event = events.file_deleted(
-            user_id, deleted, access.owner_user_id, access.task_title, access.audience, "request"
+        await uow.blob_keys.schedule_removal([deleted.blob_key])
+        uow.publish(
+            events.file_deleted(
+                user_id, deleted, access.owner_user_id, access.task_title, access.audience, "request"
+            )
         )
-        await outbox.add(conn, event)
+        await uow.commit()
     await remove_blob(deps, meta.blob_key)
 
 
@@ -181,37 +184,45 @@ async def remove_blob(deps: FilesDeps, key: str) -> None:
     cleanup loop retries what fails here)."""
     try:
         await deps.blobs.delete(key)
-        async with deps.db.transaction() as conn:
-            await file_store.blob_deleted(conn, key)
+        async with deps.uow() as uow:
+            await uow.blob_keys.removed(key)
+            await uow.commit()
     except Exception as exc:
         log.warning("blob removal postponed", extra={"blob_key": key, "error": str(exc)[:200]})
 
 
-async def on_task_deleted(conn: AsyncConnection, event: EventEnvelope) -> None:
+async def on_task_deleted(uow: FilesUnitOfWork, event: EventEnvelope) -> None:
     """Event handler: a deleted task's files go with it (their blobs right after, by the cleanup
-    loop). Runs in the consumer's transaction, so applying the event twice does nothing twice."""
+    loop). Runs in the event consumer's transaction (`uow` joins it), so applying the event twice
+    does nothing twice."""
     if event.type != "task.deleted":
         return
     task_id = event.task_id
-    await _task_lock(conn, task_id)
-    await conn.execute(pg_insert(deleted_tasks).values(task_id=task_id).on_conflict_do_nothing())
-    for meta in await file_store.delete_task_files(conn, task_id):
-        deleted = events.file_deleted(
-            event.actor_user_id,
-            meta,
-            event.task_owner_user_id,
-            event.task_title,
-            event.audience_user_ids,
-            "task_deleted",
+    await uow.tasks.lock(task_id)
+    await uow.tasks.mark_deleted(task_id)
+    removed = await uow.files.delete_on_task(task_id)
+    await uow.blob_keys.schedule_removal([meta.blob_key for meta in removed])
+    uow.publish(
+        *(
+            events.file_deleted(
+                event.actor_user_id,
+                meta,
+                event.task_owner_user_id,
+                event.task_title,
+                event.audience_user_ids,
+                "task_deleted",
+                actor_username=event.actor_username,  # no request here: the deleter's, from the event
+            )
+            for meta in removed
         )
-        deleted.actor_username = event.actor_username  # no request here: the deleter's, from the event
-        await outbox.add(conn, deleted)
+    )
+    await uow.commit()
 
 
 # -- presigned transfers (S3 only) ---------------------------------------------------------
 
 
-def _s3(deps: FilesDeps) -> S3BlobStore:
+def _s3(deps: FilesDeps) -> PresignedUrls:
     if deps.s3 is None:
         raise FailedPrecondition(
             "presigned URLs need the S3 blob store (BLOB_STORE=s3); upload through the API"
@@ -238,14 +249,21 @@ async def create_upload_url(
     check_size(size, deps.limits, problems, "file_size")
     kind = content_type(name, declared_type, None, problems) if name else ""  # no bytes yet
     problems.raise_if_any()
-    key, upload_id = new_key(), str(uuid.uuid4())
-    expires_at = datetime.now(UTC) + deps.presign
-    async with deps.db.transaction() as conn:
-        await file_store.add_pending_upload(
-            conn, upload_id, key, task_id, user_id, name, kind, size, expires_at
-        )
-    url, headers = s3.presigned_put(key, kind, deps.presign)
-    return UploadUrl(upload_id, url, headers, expires_at)
+    pending = PendingUpload(
+        upload_id=str(uuid.uuid4()),
+        blob_key=new_key(),
+        task_id=task_id,
+        user_id=user_id,
+        original_filename=name,
+        content_type=kind,
+        declared_size=size,
+        expires_at=datetime.now(UTC) + deps.presign,
+    )
+    async with deps.uow() as uow:
+        await uow.uploads.add(pending)
+        await uow.commit()
+    url, headers = s3.presigned_put(pending.blob_key, kind, deps.presign)
+    return UploadUrl(pending.upload_id, url, headers, pending.expires_at)
 
 
 async def confirm_upload(deps: FilesDeps, user_id: int, upload_id: str) -> FileMeta:
@@ -256,9 +274,9 @@ async def confirm_upload(deps: FilesDeps, user_id: int, upload_id: str) -> FileM
         uuid.UUID(upload_id)
     except ValueError:
         raise InvalidArgument.for_field("upload_id", "is not an upload id") from None
-    async with deps.db.read() as conn:
-        done = await file_store.by_upload(conn, upload_id)
-        pending = None if done else await file_store.pending_upload(conn, upload_id, user_id)
+    async with deps.uow(read_only=True) as uow:
+        done = await uow.files.by_upload(upload_id)
+        pending = None if done else await uow.uploads.get(upload_id, user_id)
     if done is not None:
         return done
     if pending is None or pending.expires_at < datetime.now(UTC):
@@ -266,31 +284,28 @@ async def confirm_upload(deps: FilesDeps, user_id: int, upload_id: str) -> FileM
     size = await deps.blobs.size(pending.blob_key)
     if size is None:
         raise InvalidArgument.for_field("upload_id", "nothing was uploaded to the URL yet")
-    head = b""
-    async for chunk in deps.blobs.read(pending.blob_key):
-        head = chunk[:HEAD_BYTES]
-        break
+    head = await _head(deps.blobs, pending.blob_key)
     try:
         if size != pending.declared_size:
             raise InvalidArgument.for_field("file", f"is {size} bytes; {pending.declared_size} were declared")
         accepted = accept(pending.original_filename, pending.content_type, size, head, deps.limits)
     except InvalidArgument:
-        async with deps.db.transaction() as conn:  # the refusal is final
-            if await file_store.take_pending_upload(conn, upload_id, user_id) is not None:
-                await file_store.schedule_blob_deletions(conn, [pending.blob_key])
+        async with deps.uow() as uow:  # the refusal is final
+            if await uow.uploads.take(upload_id, user_id) is not None:
+                await uow.blob_keys.schedule_removal([pending.blob_key])
+            await uow.commit()
         await remove_blob(deps, pending.blob_key)
         raise
     access = await deps.access.check(pending.task_id, user_id)
     may_change(access.permission, pending.task_id)
-    async with deps.db.transaction() as conn:
-        await _task_lock(conn, pending.task_id)
-        if await file_store.take_pending_upload(conn, upload_id, user_id) is None:
-            meta = await file_store.by_upload(conn, upload_id)  # confirmed concurrently
+    async with deps.uow() as uow:
+        await _lock_live_task(uow, pending.task_id)
+        if await uow.uploads.take(upload_id, user_id) is None:
+            meta = await uow.files.by_upload(upload_id)  # confirmed concurrently
             if meta is None:
                 raise NotFound(f"upload {upload_id} not found or expired")
             return meta
-        meta = await file_store.insert(
-            conn,
+        meta = await uow.files.add(
             pending.task_id,
             accepted.filename,
             size,
@@ -299,8 +314,19 @@ async def confirm_upload(deps: FilesDeps, user_id: int, upload_id: str) -> FileM
             user_id,
             upload_id,
         )
-        await outbox.add(conn, _uploaded(user_id, meta, access))
+        uow.publish(_uploaded(user_id, meta, access))
+        await uow.commit()
     return meta
+
+
+async def _head(blobs: BlobStore, key: str) -> bytes:
+    """The object's first HEAD_BYTES (chunks may come shorter than that)."""
+    head = b""
+    async for chunk in blobs.read(key):
+        head += chunk[: HEAD_BYTES - len(head)]
+        if len(head) >= HEAD_BYTES:
+            break
+    return head
 
 
 async def create_download_url(deps: FilesDeps, user_id: int, file_id: int) -> tuple[str, datetime]:
