@@ -5,9 +5,10 @@ from __future__ import annotations
 import grpc
 
 from taskmanager.activity.v1 import activity_pb2_grpc
+from tm_activity.adapters.unit_of_work import UnitsOfWork
 from tm_activity.config import ActivitySettings
+from tm_activity.entrypoints.consumer import RecordEvents
 from tm_activity.entrypoints.grpc_api import SERVICE_NAMES, ActivityServicer
-from tm_activity.service import activity
 from tm_activity.service.activity import ActivityDeps
 from tm_common import redis_client
 from tm_common.consumer import consumer_loops
@@ -20,7 +21,7 @@ from tm_common.wiring import service_definition
 def build(settings: ActivitySettings) -> ServiceDefinition:
     db = Database(settings)
     redis = redis_client.connect(settings)
-    deps = ActivityDeps(db=db, tokens=page_tokens(settings))
+    deps = ActivityDeps(uow=UnitsOfWork(db), tokens=page_tokens(settings))
 
     def register(server: grpc.aio.Server) -> None:
         activity_pb2_grpc.add_ActivityServiceServicer_to_server(ActivityServicer(deps), server)
@@ -31,5 +32,5 @@ def build(settings: ActivitySettings) -> ServiceDefinition:
         redis,
         register,
         SERVICE_NAMES,
-        background=consumer_loops(settings, db, redis, activity.record, batches=True),
+        background=consumer_loops(settings, db, redis, RecordEvents(deps.uow), batches=True),
     )

@@ -10,7 +10,9 @@ import pytest
 
 from support.events import payload_of
 from taskmanager.events.v1 import events_pb2 as pb
+from tm_activity.adapters.unit_of_work import UnitsOfWork
 from tm_activity.config import ActivitySettings
+from tm_activity.entrypoints.consumer import RecordEvents
 from tm_activity.service import activity
 from tm_activity.service.activity import ActivityDeps
 from tm_common.db import Database
@@ -23,11 +25,16 @@ OWNER, VIEWER = 2_000_001, 2_000_002
 
 
 @pytest.fixture
-async def deps(stack) -> AsyncIterator[ActivityDeps]:
+async def db(stack) -> AsyncIterator[Database]:
     spec = next(s for s in SERVICES if s.name == "activity")
-    db = Database(ActivitySettings(database_url=stack.service_database_url(spec)))
-    yield ActivityDeps(db=db, tokens=PageTokens(b"integration-test-page-token-key"))
-    await db.close()
+    database = Database(ActivitySettings(database_url=stack.service_database_url(spec)))
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def deps(db: Database) -> ActivityDeps:
+    return ActivityDeps(uow=UnitsOfWork(db), tokens=PageTokens(b"integration-test-page-token-key"))
 
 
 def new_task_id() -> int:
@@ -52,13 +59,14 @@ def shared(task_id: int, revoke: bool = False) -> pb.EventEnvelope:
     return made
 
 
-async def apply(deps: ActivityDeps, *events: pb.EventEnvelope) -> None:
+async def apply(db: Database, *events: pb.EventEnvelope) -> None:
+    """Each event in a batch of its own, as the consumer's handler records it."""
     for each in events:
-        async with deps.db.transaction() as conn:
-            await activity.record(conn, [each])
+        async with db.transaction() as conn:
+            await RecordEvents(UnitsOfWork(db))(conn, [each])
 
 
-async def test_out_of_order_events_read_in_event_time_order(deps) -> None:
+async def test_out_of_order_events_read_in_event_time_order(db, deps) -> None:
     task_id = new_task_id()
     created = event("task.created", task_id)
     updates = []
@@ -68,7 +76,7 @@ async def test_out_of_order_events_read_in_event_time_order(deps) -> None:
         updates.append(update)
     delivered = [*updates, created]
     random.shuffle(delivered)
-    await apply(deps, *delivered)
+    await apply(db, *delivered)
 
     page = await activity.task_timeline(deps, OWNER, task_id, 0, "")
     assert [e.created_at for e in page.entries] == sorted((e.created_at for e in page.entries), reverse=True)
@@ -77,29 +85,29 @@ async def test_out_of_order_events_read_in_event_time_order(deps) -> None:
     assert titles == ["v4", "v3", "v2", "v1", "v0"]
 
 
-async def test_a_revocation_delivered_before_its_share_still_wins(deps) -> None:
+async def test_a_revocation_delivered_before_its_share_still_wins(db, deps) -> None:
     task_id = new_task_id()
     grant, revoke = shared(task_id), shared(task_id, revoke=True)  # granted, then revoked
-    await apply(deps, event("task.created", task_id), revoke, grant)  # delivered the other way
+    await apply(db, event("task.created", task_id), revoke, grant)  # delivered the other way
     with pytest.raises(NotFound):
         await activity.task_timeline(deps, VIEWER, task_id, 0, "")
     assert len((await activity.task_timeline(deps, OWNER, task_id, 0, "")).entries) == 3
 
 
-async def test_a_sharee_reads_the_timeline_until_the_task_is_deleted_the_owner_after(deps) -> None:
+async def test_a_sharee_reads_the_timeline_until_the_task_is_deleted_the_owner_after(db, deps) -> None:
     task_id = new_task_id()
-    await apply(deps, event("task.created", task_id), shared(task_id))
+    await apply(db, event("task.created", task_id), shared(task_id))
     assert len((await activity.task_timeline(deps, VIEWER, task_id, 0, "")).entries) == 2
-    await apply(deps, event("task.deleted", task_id))
+    await apply(db, event("task.deleted", task_id))
     with pytest.raises(NotFound):
         await activity.task_timeline(deps, VIEWER, task_id, 0, "")
     owner_view = await activity.task_timeline(deps, OWNER, task_id, 0, "")
     assert [e.action for e in owner_view.entries] == ["deleted", "shared", "created"]
 
 
-async def test_timeline_pages_with_tokens(deps) -> None:
+async def test_timeline_pages_with_tokens(db, deps) -> None:
     task_id = new_task_id()
-    await apply(deps, event("task.created", task_id), *[event("task.updated", task_id) for _ in range(4)])
+    await apply(db, event("task.created", task_id), *[event("task.updated", task_id) for _ in range(4)])
     seen, token = [], ""
     while True:
         page = await activity.task_timeline(deps, OWNER, task_id, 2, token)
@@ -111,11 +119,11 @@ async def test_timeline_pages_with_tokens(deps) -> None:
     assert seen == [e.id for e in everything.entries] and len(seen) == 5
 
 
-async def test_a_batch_applies_as_its_events_one_by_one(deps) -> None:
+async def test_a_batch_applies_as_its_events_one_by_one(db, deps) -> None:
     task_id = new_task_id()
     created = event("task.created", task_id)
     grant, revoke, regrant = shared(task_id), shared(task_id, revoke=True), shared(task_id)
-    async with deps.db.transaction() as conn:  # one batch, the share's three states in it
-        await activity.record(conn, [created, grant, revoke, regrant])
+    async with db.transaction() as conn:  # one batch, the share's three states in it
+        await RecordEvents(deps.uow)(conn, [created, grant, revoke, regrant])
     page = await activity.task_timeline(deps, VIEWER, task_id, 0, "")  # the last one wins
     assert [e.action for e in page.entries] == ["shared", "unshared", "shared", "created"]

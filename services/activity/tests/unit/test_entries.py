@@ -1,4 +1,5 @@
-"""Each event becomes the entry API.md describes; access changes follow the share events."""
+"""Each event of the streams becomes the entry API.md describes (read by the adapter, the entry
+made by the domain); access changes follow the share events."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from google.protobuf.struct_pb2 import NULL_VALUE, Value
 
 from support.events import payload_of
 from taskmanager.events.v1 import events_pb2 as pb
-from tm_activity.domain.entries import access_change, entry_of
+from tm_activity.adapters.event_translation import event_of
+from tm_activity.domain import access, entries
+from tm_activity.domain.access import AccessChange
+from tm_activity.domain.entries import NewEntry
 from tm_common.events import envelope
 
 OWNER, EDITOR = 7, 8
@@ -21,6 +25,18 @@ def task_event(event_type: str, actor: int = OWNER, task_id: int = 42) -> pb.Eve
     )
     event.actor_username = "alice"
     return event
+
+
+def entry_of(envelope: pb.EventEnvelope) -> NewEntry | None:
+    event = event_of(envelope)
+    assert event is not None
+    return entries.entry_of(event)
+
+
+def access_change(envelope: pb.EventEnvelope) -> AccessChange | None:
+    event = event_of(envelope)
+    assert event is not None
+    return access.access_change(event)
 
 
 def value(v: object) -> Value:
@@ -143,8 +159,7 @@ def test_file_events_are_uploaded_and_deleted_file_entries() -> None:
 def test_user_events_make_no_entry_and_no_access_change() -> None:
     event = envelope(payload_of("user.registered"), "auth", 3)
     event.user_registered.CopyFrom(pb.UserRegistered(user_id=3, username="c", email="c@x.io"))
-    assert entry_of(event) is None
-    assert access_change(event) is None
+    assert event_of(event) is None  # nothing to record of it
 
 
 def test_access_changes_follow_owner_shares_and_delete() -> None:

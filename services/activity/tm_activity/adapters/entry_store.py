@@ -1,19 +1,16 @@
-"""Persistence of the audit log and of who may read each timeline (SQLAlchemy Core)."""
+"""The audit log in a unit of work's transaction (SQLAlchemy Core)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tm_activity.adapters.tables import entries, task_owners, task_viewers
-from tm_activity.domain.entries import AccessChange, Entry, NewEntry
-from tm_activity.domain.queries import HistoryQuery
-
-After = tuple[datetime, int]  # the (created_at, id) of the last entry of the previous page
+from tm_activity.adapters.tables import entries
+from tm_activity.domain.entries import Entry, NewEntry
+from tm_activity.domain.queries import After, HistoryQuery
 
 
 def _entry(row: Any) -> Entry:
@@ -29,97 +26,11 @@ def _entry(row: Any) -> Entry:
     )
 
 
-async def insert_many(conn: AsyncConnection, new: list[NewEntry]) -> None:
-    """Append entries (one multi-row INSERT)."""
-    if not new:
-        return
-    await conn.execute(
-        entries.insert(),
-        [
-            {
-                "event_id": entry.event_id,
-                "user_id": entry.user_id,
-                "username": entry.username,
-                "action": entry.action,
-                "resource_type": entry.resource_type,
-                "resource_id": entry.resource_id,
-                "task_id": entry.task_id,
-                "details": entry.details,
-                "created_at": entry.created_at,
-            }
-            for entry in new
-        ],
-    )
-
-
-async def apply_access(conn: AsyncConnection, changes: list[AccessChange]) -> None:
-    """Owners, deletions and shares as the events tell them, a few statements for a whole batch."""
-    owners = {c.task_id: c.owner_user_id for c in reversed(changes) if c.owner_user_id is not None}
-    if owners:
-        rows = [{"task_id": task_id, "owner_user_id": owner} for task_id, owner in owners.items()]
-        owner = pg_insert(task_owners).values(rows)
-        await conn.execute(owner.on_conflict_do_nothing(index_elements=[task_owners.c.task_id]))
-    for change in changes:
-        if change.deleted:
-            deleted = task_owners.update().where(task_owners.c.task_id == change.task_id)
-            await conn.execute(deleted.values(deleted_at=change.as_of))
-    latest: dict[tuple[int, int], AccessChange] = {}
-    for change in changes:  # one row per (task, user) in a statement: the latest event of each
-        if change.viewer_user_id is None:
-            continue
-        key = (change.task_id, change.viewer_user_id)
-        if key not in latest or latest[key].as_of < change.as_of:
-            latest[key] = change
-    if latest:
-        viewer = pg_insert(task_viewers).values(
-            [
-                {
-                    "task_id": c.task_id,
-                    "user_id": c.viewer_user_id,
-                    "active": c.viewer_active,
-                    "as_of": c.as_of,
-                    "permission": c.permission,
-                }
-                for c in latest.values()
-            ]
-        )
-        await conn.execute(
-            viewer.on_conflict_do_update(
-                index_elements=[task_viewers.c.task_id, task_viewers.c.user_id],
-                set_={
-                    "active": viewer.excluded.active,
-                    "as_of": viewer.excluded.as_of,
-                    "permission": viewer.excluded.permission,
-                },
-                where=task_viewers.c.as_of < viewer.excluded.as_of,  # the later event wins
-            )
-        )
-
-
-async def may_read_timeline(conn: AsyncConnection, task_id: int, user_id: int) -> bool:
-    """The owner, also after the delete; a user it is shared with, while it exists."""
-    owner = task_owners.c
-    viewer = task_viewers.c
-    shared = exists().where(viewer.task_id == task_id, viewer.user_id == user_id, viewer.active)
-    query = select(owner.task_id).where(
-        owner.task_id == task_id,
-        or_(owner.owner_user_id == user_id, and_(owner.deleted_at.is_(None), shared)),
-    )
-    return (await conn.execute(query)).first() is not None
-
-
 def _newest_first(query: Any, after: After | None, limit: int | None) -> Any:
     if after is not None:
         query = query.where(tuple_(entries.c.created_at, entries.c.id) < tuple_(*after))
     query = query.order_by(entries.c.created_at.desc(), entries.c.id.desc())
     return query if limit is None else query.limit(limit)
-
-
-async def timeline(
-    conn: AsyncConnection, task_id: int, after: After | None, limit: int | None
-) -> list[Entry]:
-    query = _newest_first(select(entries).where(entries.c.task_id == task_id), after, limit)
-    return [_entry(row) for row in await conn.execute(query)]
 
 
 def _history(user_id: int, q: HistoryQuery) -> Any:
@@ -135,25 +46,56 @@ def _history(user_id: int, q: HistoryQuery) -> Any:
     return select(entries).where(*conditions)
 
 
-async def history(conn: AsyncConnection, user_id: int, q: HistoryQuery, after: After | None) -> list[Entry]:
-    """One page (and one more row, to tell whether another page follows)."""
-    query = _newest_first(_history(user_id, q), after, q.limit + 1)
-    if after is None and q.offset:
-        query = query.offset(q.offset)
-    return [_entry(row) for row in await conn.execute(query)]
+class EntryRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
 
+    async def add_many(self, new: Sequence[NewEntry]) -> None:
+        """Append entries (one multi-row INSERT)."""
+        if not new:
+            return
+        await self._conn.execute(
+            entries.insert(),
+            [
+                {
+                    "event_id": entry.event_id,
+                    "user_id": entry.user_id,
+                    "username": entry.username,
+                    "action": entry.action,
+                    "resource_type": entry.resource_type,
+                    "resource_id": entry.resource_id,
+                    "task_id": entry.task_id,
+                    "details": entry.details,
+                    "created_at": entry.created_at,
+                }
+                for entry in new
+            ],
+        )
 
-async def counts(conn: AsyncConnection, user_id: int) -> tuple[dict[str, int], dict[str, int]]:
-    """The caller's entries counted by action and by resource type (one scan)."""
-    c = entries.c
-    query = (
-        select(c.action, c.resource_type, func.count())
-        .where(c.user_id == user_id)
-        .group_by(c.action, c.resource_type)
-    )
-    by_action: dict[str, int] = {}
-    by_resource: dict[str, int] = {}
-    for action, resource_type, n in await conn.execute(query):
-        by_action[action] = by_action.get(action, 0) + n
-        by_resource[resource_type] = by_resource.get(resource_type, 0) + n
-    return by_action, by_resource
+    async def history(self, user_id: int, query: HistoryQuery, after: After | None) -> list[Entry]:
+        """A user's own entries, newest first: one page (and one more row, to tell whether
+        another page follows)."""
+        statement = _newest_first(_history(user_id, query), after, query.limit + 1)
+        if after is None and query.offset:
+            statement = statement.offset(query.offset)
+        return [_entry(row) for row in await self._conn.execute(statement)]
+
+    async def timeline(self, task_id: int, after: After | None, limit: int | None) -> list[Entry]:
+        """A task's entries (its comments' and files' too), newest first."""
+        statement = _newest_first(select(entries).where(entries.c.task_id == task_id), after, limit)
+        return [_entry(row) for row in await self._conn.execute(statement)]
+
+    async def counts(self, user_id: int) -> tuple[dict[str, int], dict[str, int]]:
+        """A user's entries counted by action and by resource type (one scan)."""
+        c = entries.c
+        statement = (
+            select(c.action, c.resource_type, func.count())
+            .where(c.user_id == user_id)
+            .group_by(c.action, c.resource_type)
+        )
+        by_action: dict[str, int] = {}
+        by_resource: dict[str, int] = {}
+        for action, resource_type, n in await self._conn.execute(statement):
+            by_action[action] = by_action.get(action, 0) + n
+            by_resource[resource_type] = by_resource.get(resource_type, 0) + n
+        return by_action, by_resource

@@ -13,6 +13,8 @@ DEFAULT_LIMIT, MAX_LIMIT = 50, 100
 MAX_OFFSET = 100_000  # deeper than this, page with page_token
 MAX_TIMELINE_PAGE = 1000
 
+After = tuple[datetime, int]  # the (created_at, id) of the last entry of the previous page
+
 
 @dataclass(frozen=True, slots=True)
 class HistoryQuery:

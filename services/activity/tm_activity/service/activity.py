@@ -1,4 +1,4 @@
-"""Use cases of the activity service: recording events, and reading the log."""
+"""Use cases of reading the activity log: the caller's history, a task's timeline, stats."""
 
 from __future__ import annotations
 
@@ -7,21 +7,17 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from taskmanager.events.v1.events_pb2 import EventEnvelope
-from tm_activity.adapters import entry_store
-from tm_activity.adapters.entry_store import After
-from tm_activity.domain.entries import Entry, access_change, entry_of
-from tm_activity.domain.queries import HistoryQuery, timeline_page_size
-from tm_common.db import Database
+from tm_activity.domain.access import may_read_timeline
+from tm_activity.domain.entries import Entry
+from tm_activity.domain.queries import After, HistoryQuery, timeline_page_size
+from tm_activity.service.unit_of_work import UnitOfWorkFactory
 from tm_common.errors import InvalidArgument, NotFound
 from tm_common.paging import PageTokens, Scope
 
 
 @dataclass
 class ActivityDeps:
-    db: Database
+    uow: UnitOfWorkFactory  # the audit log and timeline access in one transaction
     tokens: PageTokens  # of the history and the timelines
 
 
@@ -36,13 +32,6 @@ class ActivityStats:
     total: int
     by_action: dict[str, int]
     by_resource: dict[str, int]
-
-
-async def record(conn: AsyncConnection, events: list[EventEnvelope]) -> None:
-    """The event consumer's handler, for a batch of new events in stream order: runs in the
-    transaction that records them as processed."""
-    await entry_store.apply_access(conn, [c for event in events if (c := access_change(event))])
-    await entry_store.insert_many(conn, [e for event in events if (e := entry_of(event))])
 
 
 def _fingerprint(*parts: object) -> str:
@@ -75,8 +64,8 @@ async def my_history(deps: ActivityDeps, user_id: int, query: HistoryQuery, page
     scope: Scope = ("ListActivity", user_id)
     bound_to = _fingerprint(user_id, query.resource_type, query.action, query.since, query.until)
     after = _after(deps, scope, page_token, bound_to)
-    async with deps.db.read() as conn:
-        found = await entry_store.history(conn, user_id, query, after)
+    async with deps.uow(read_only=True) as uow:
+        found = await uow.entries.history(user_id, query, after)
     page = found[: query.limit]
     more = len(found) > query.limit
     return Page(page, _token(deps, scope, bound_to, page[-1]) if more else "")
@@ -91,16 +80,16 @@ async def task_timeline(
     scope: Scope = ("GetTaskTimeline", user_id, task_id)
     bound_to = _fingerprint(task_id)
     after = _after(deps, scope, page_token, bound_to)
-    async with deps.db.read() as conn:
-        if not await entry_store.may_read_timeline(conn, task_id, user_id):
+    async with deps.uow(read_only=True) as uow:
+        if not may_read_timeline(await uow.access.timeline_access(task_id, user_id), user_id):
             raise NotFound(f"task {task_id} not found")
-        found = await entry_store.timeline(conn, task_id, after, None if limit is None else limit + 1)
+        found = await uow.entries.timeline(task_id, after, None if limit is None else limit + 1)
     if limit is None or len(found) <= limit:
         return Page(found, "")
     return Page(found[:limit], _token(deps, scope, bound_to, found[limit - 1]))
 
 
 async def my_stats(deps: ActivityDeps, user_id: int) -> ActivityStats:
-    async with deps.db.read() as conn:
-        by_action, by_resource = await entry_store.counts(conn, user_id)
+    async with deps.uow(read_only=True) as uow:
+        by_action, by_resource = await uow.entries.counts(user_id)
     return ActivityStats(total=sum(by_action.values()), by_action=by_action, by_resource=by_resource)
