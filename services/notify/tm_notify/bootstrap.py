@@ -15,13 +15,17 @@ from tm_common.ratelimit import Limit, RateLimiter
 from tm_common.server import ServiceDefinition
 from tm_common.users import UserDirectory
 from tm_common.wiring import service_definition
-from tm_notify.adapters.senders import EmailSender, LocalLogSender, SnsSender
+from tm_notify.adapters.delivery_store import DeliveryWakeups
+from tm_notify.adapters.events import HANDLED
+from tm_notify.adapters.senders import LocalLogSender, SnsSender
+from tm_notify.adapters.unit_of_work import SqlNotifyUnitOfWork, UnitsOfWork
 from tm_notify.config import NotifySettings
 from tm_notify.domain.sending import RetryPolicy
+from tm_notify.entrypoints.consumer import event_handler
 from tm_notify.entrypoints.grpc_api import SERVICE_NAMES, NotifyServicer
-from tm_notify.service import events
 from tm_notify.service.deps import CodePolicy, NotifyDeps
 from tm_notify.service.sending import DeliveryLoop, SenderSettings
+from tm_notify.service.unit_of_work import EmailSender
 
 log = logging.getLogger(__name__)
 MIN_SECRET_LENGTH = 16
@@ -79,14 +83,16 @@ def build(settings: NotifySettings) -> ServiceDefinition:
     db = Database(settings)
     redis = redis_client.connect(settings)
     sender = email_sender(settings, db)
+    units = UnitsOfWork(db)
     deps = NotifyDeps(
-        db=db,
+        uow=units,
         limiter=RateLimiter(redis, "notify"),
         directory=UserDirectory(settings.auth_address),
         sender=sender,
         codes=code_policy(settings),
     )
-    consumers = consumer_loops(settings, db, redis, events.handle, events.HANDLED)
+    consumers = consumer_loops(settings, db, redis, event_handler(SqlNotifyUnitOfWork.joining), HANDLED)
+    sending = DeliveryLoop(units, sender, sender_settings(settings), DeliveryWakeups(db))
 
     def register(server: grpc.aio.Server) -> None:
         notify_pb2_grpc.add_NotifyServiceServicer_to_server(NotifyServicer(deps), server)
@@ -97,5 +103,5 @@ def build(settings: NotifySettings) -> ServiceDefinition:
         redis,
         register,
         SERVICE_NAMES,
-        background=[*consumers, DeliveryLoop(db, sender, sender_settings(settings)).run],
+        background=[*consumers, sending.run],
     )

@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from taskmanager.events.v1 import events_pb2 as pb
-from tm_notify.adapters import delivery_store, user_store
-from tm_notify.adapters.delivery_store import REDACTED, NewDelivery
-from tm_notify.adapters.senders import Deferred, LocalLogSender, OutgoingMail
-from tm_notify.domain.sending import RetryPolicy
-from tm_notify.service import events
+from tm_notify.adapters.delivery_store import REDACTED, DeliveryWakeups
+from tm_notify.adapters.senders import LocalLogSender
+from tm_notify.adapters.unit_of_work import SqlNotifyUnitOfWork, UnitsOfWork
+from tm_notify.domain.deliveries import NewDelivery, OutgoingMail
+from tm_notify.domain.sending import Deferred, RetryPolicy
+from tm_notify.domain.users import User
+from tm_notify.entrypoints.consumer import event_handler
 from tm_notify.service.sending import DeliveryLoop, SenderSettings
 
 
@@ -40,15 +42,15 @@ class ScriptedSender:
 
 def loop(db, sender, worker: str = "worker-a", **retry) -> DeliveryLoop:
     policy = RetryPolicy(**{"max_attempts": 3, "base_seconds": 10.0, "max_seconds": 25.0, **retry})
-    return DeliveryLoop(db, sender, SenderSettings(worker=worker, retry=policy, lease_seconds=300))
+    settings = SenderSettings(worker=worker, retry=policy, lease_seconds=300)
+    return DeliveryLoop(UnitsOfWork(db), sender, settings, DeliveryWakeups(db))
 
 
 async def queue(
     db, *, kind: str = "task.shared", expires_at: datetime | None = None, user_id: int = 7
 ) -> None:
-    async with db.transaction() as conn:
-        await delivery_store.enqueue(
-            conn,
+    async with UnitsOfWork(db)() as uow:
+        await uow.deliveries.enqueue(
             [
                 NewDelivery(
                     event_id=uuid.uuid4(),
@@ -61,6 +63,7 @@ async def queue(
                 )
             ],
         )
+        await uow.commit()
 
 
 def row(sql) -> dict:
@@ -147,8 +150,9 @@ async def test_deferred_emails_wait_without_spending_attempts_until_they_expire(
 
 async def test_a_claimed_email_is_leased_to_its_worker(loop_db, loop_sql) -> None:
     await queue(loop_db)
-    async with loop_db.transaction() as conn:
-        [claimed] = await delivery_store.claim(conn, "worker-a", 10, 300)
+    async with UnitsOfWork(loop_db)() as uow:
+        [claimed] = await uow.deliveries.claim("worker-a", 10, 300)
+        await uow.commit()
     assert row(loop_sql)["claimed_by"] == "worker-a"
     other = ScriptedSender()
     assert await loop(loop_db, other, worker="worker-b").send_due() == 0
@@ -161,8 +165,9 @@ async def test_a_crash_between_send_and_mark_resends_once_and_the_local_log_keep
     """The documented window: the provider took the email, the process died before marking it."""
     await queue(loop_db)
     sender = LocalLogSender(loop_db)
-    async with loop_db.transaction() as conn:
-        [claimed] = await delivery_store.claim(conn, "worker-a", 10, 300)
+    async with UnitsOfWork(loop_db)() as uow:
+        [claimed] = await uow.deliveries.claim("worker-a", 10, 300)
+        await uow.commit()
     await sender.send(
         OutgoingMail(claimed.id, claimed.user_id, claimed.kind, claimed.email, claimed.subject, claimed.body)
     )  # ...and the process dies here
@@ -194,17 +199,19 @@ def _event(event_type: str, actor: int, audience: list[int], **payload) -> pb.Ev
 
 
 async def test_the_handler_queues_one_email_per_recipient_however_often_it_runs(loop_db, loop_sql) -> None:
-    async with loop_db.transaction() as conn:
+    async with UnitsOfWork(loop_db)() as uow:
         for user_id, verified in ((101, True), (102, True), (103, False)):
-            await user_store.remember_user(conn, user_id, f"u{user_id}", f"u{user_id}@example.com")
-            await user_store.create_defaults(conn, user_id)
+            await uow.users.remember(User(user_id, f"u{user_id}", f"u{user_id}@example.com"))
+            await uow.users.create_defaults(user_id)
             if verified:
-                await user_store.mark_verified(conn, user_id)
+                await uow.users.mark_verified(user_id)
+        await uow.commit()
     comment = pb.CommentAdded(comment=pb.CommentSnapshot(id=1, task_id=5, user_id=101, content="hi"))
     event = _event("comment.added", 101, [101, 102, 103, 104], comment_added=comment)
+    handle = event_handler(SqlNotifyUnitOfWork.joining)
     for _ in range(2):
         async with loop_db.transaction() as conn:
-            await events.handle(conn, event)
+            await handle(conn, event)
     rows = loop_sql("SELECT user_id, kind, email FROM deliveries WHERE event_id = %s", (event.event_id,))
     # 101 acted, 103 is unverified, 104 is unknown to notify.
     assert rows == [{"user_id": 102, "kind": "comment.added", "email": "u102@example.com"}]

@@ -10,7 +10,9 @@ import pytest
 
 from tm_common.errors import Unavailable
 from tm_devstack.ports import free_port
-from tm_notify.adapters.senders import Deferred, OutgoingMail, SnsSender
+from tm_notify.adapters.senders import SnsSender
+from tm_notify.domain.deliveries import OutgoingMail
+from tm_notify.domain.sending import Deferred
 
 
 def mail(user_id: int, kind: str = "task.shared", **fields) -> OutgoingMail:

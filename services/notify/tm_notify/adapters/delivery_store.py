@@ -1,19 +1,21 @@
-"""The delivery queue: one row per (event, recipient), claimed with a lease by the sender loop
-(SQLAlchemy Core)."""
+"""The delivery queue: one row per (event, recipient), claimed with a lease by the sender loop,
+in a unit of work's transaction (SQLAlchemy Core); and the wake-ups its insert trigger sends."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tm_common.db import Database
+from tm_common.loops import Listener, listening
 from tm_notify.adapters.tables import deliveries
+from tm_notify.domain.deliveries import Delivery, NewDelivery
 
 d = deliveries.c
 REDACTED = "[the verification code was removed from this copy once the email was sent]"
@@ -24,53 +26,15 @@ def channel(schema: str) -> str:
     return f"{schema}_deliveries"
 
 
-@dataclass(frozen=True, slots=True)
-class NewDelivery:
-    event_id: uuid.UUID | str
-    user_id: int
-    kind: str
-    email: str
-    subject: str
-    body: str
-    subscription_ref: str | None = None
-    expires_at: datetime | None = None
+class DeliveryWakeups:
+    """A LISTEN connection of its own on the schema's deliveries channel: every commit that
+    queued emails wakes the sender loop."""
 
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    id: int
-    event_id: str
-    user_id: int
-    kind: str
-    email: str
-    subject: str
-    body: str
-    subscription_ref: str | None
-    attempts: int
-    expires_at: datetime | None
-
-
-async def enqueue(conn: AsyncConnection, new: Sequence[NewDelivery]) -> int:
-    """Queue emails in the caller's transaction; one per (event, user) however often it is asked."""
-    if not new:
-        return 0
-    rows = [
-        {
-            "event_id": item.event_id,
-            "user_id": item.user_id,
-            "kind": item.kind,
-            "email": item.email,
-            "subject": item.subject,
-            "body": item.body,
-            "subscription_ref": item.subscription_ref,
-            "expires_at": item.expires_at,
-        }
-        for item in new
-    ]
-    statement = (
-        pg_insert(deliveries).values(rows).on_conflict_do_nothing(index_elements=[d.event_id, d.user_id])
-    )
-    return len((await conn.execute(statement.returning(d.id))).all())
+    def listening(self) -> AbstractAsyncContextManager[Listener]:
+        return listening(self._db.libpq_url, channel(self._db.schema), "notify-sender")
 
 
 def _delivery(row: Any) -> Delivery:
@@ -88,26 +52,6 @@ def _delivery(row: Any) -> Delivery:
     )
 
 
-async def claim(conn: AsyncConnection, worker: str, limit: int, lease_seconds: float) -> list[Delivery]:
-    """Take up to `limit` due emails for `worker`: each stays out of others' reach for the lease
-    (or until this worker marks it); rows another worker is claiming right now are skipped."""
-    due = (
-        select(d.id)
-        .where(d.status == "pending", d.next_attempt_at <= func.now())
-        .order_by(d.next_attempt_at, d.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    statement = (
-        deliveries.update()
-        .where(d.id.in_(due))
-        .values(claimed_by=worker, next_attempt_at=_in(lease_seconds))
-        .returning(*deliveries.c)
-    )
-    return sorted((_delivery(row) for row in await conn.execute(statement)), key=lambda item: item.id)
-
-
 def _in(seconds: float) -> Any:
     return func.now() + timedelta(seconds=seconds)
 
@@ -121,67 +65,105 @@ def _mine(delivery_id: int) -> Any:
     return and_(d.id == delivery_id, d.status == "pending")
 
 
-async def mark_sent(conn: AsyncConnection, delivery_id: int, provider_message_id: str) -> None:
-    await conn.execute(
-        deliveries.update()
-        .where(_mine(delivery_id))
-        .values(
-            status="sent",
-            attempts=d.attempts + 1,
-            sent_at=func.now(),
-            provider_message_id=provider_message_id,
-            claimed_by=None,
-            body=_scrubbed_body(),
+class DeliveryRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def enqueue(self, new: Sequence[NewDelivery]) -> int:
+        """Queue emails; one per (event, user) however often it is asked. How many are new."""
+        if not new:
+            return 0
+        rows = [
+            {
+                "event_id": item.event_id,
+                "user_id": item.user_id,
+                "kind": item.kind,
+                "email": item.email,
+                "subject": item.subject,
+                "body": item.body,
+                "subscription_ref": item.subscription_ref,
+                "expires_at": item.expires_at,
+            }
+            for item in new
+        ]
+        statement = (
+            pg_insert(deliveries).values(rows).on_conflict_do_nothing(index_elements=[d.event_id, d.user_id])
         )
-    )
+        return len((await self._conn.execute(statement.returning(d.id))).all())
 
-
-async def retry_later(conn: AsyncConnection, delivery_id: int, delay_seconds: float, error: str) -> None:
-    await conn.execute(
-        deliveries.update()
-        .where(_mine(delivery_id))
-        .values(
-            attempts=d.attempts + 1,
-            next_attempt_at=_in(delay_seconds),
-            last_error=error,
-            claimed_by=None,
+    async def claim(self, worker: str, limit: int, lease_seconds: float) -> list[Delivery]:
+        """Take up to `limit` due emails for `worker`: each stays out of others' reach for the lease
+        (or until this worker marks it); rows another worker is claiming right now are skipped."""
+        due = (
+            select(d.id)
+            .where(d.status == "pending", d.next_attempt_at <= func.now())
+            .order_by(d.next_attempt_at, d.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
         )
-    )
-
-
-async def defer(conn: AsyncConnection, delivery_id: int, delay_seconds: float, reason: str) -> None:
-    """Ask again later without counting an attempt (the provider cannot take it yet)."""
-    await conn.execute(
-        deliveries.update()
-        .where(_mine(delivery_id))
-        .values(
-            next_attempt_at=_in(delay_seconds),
-            last_error=reason,
-            claimed_by=None,
+        statement = (
+            deliveries.update()
+            .where(d.id.in_(due))
+            .values(claimed_by=worker, next_attempt_at=_in(lease_seconds))
+            .returning(*deliveries.c)
         )
-    )
+        rows = await self._conn.execute(statement)
+        return sorted((_delivery(row) for row in rows), key=lambda item: item.id)
 
-
-async def give_up(conn: AsyncConnection, delivery_id: int, error: str, counts_attempt: bool = True) -> None:
-    await conn.execute(
-        deliveries.update()
-        .where(_mine(delivery_id))
-        .values(
-            status="failed",
-            attempts=d.attempts + (1 if counts_attempt else 0),
-            last_error=error,
-            claimed_by=None,
-            body=_scrubbed_body(),
+    async def mark_sent(self, delivery_id: int, provider_message_id: str) -> None:
+        await self._conn.execute(
+            deliveries.update()
+            .where(_mine(delivery_id))
+            .values(
+                status="sent",
+                attempts=d.attempts + 1,
+                sent_at=func.now(),
+                provider_message_id=provider_message_id,
+                claimed_by=None,
+                body=_scrubbed_body(),
+            )
         )
-    )
 
+    async def retry_later(self, delivery_id: int, delay_seconds: float, error: str) -> None:
+        await self._conn.execute(
+            deliveries.update()
+            .where(_mine(delivery_id))
+            .values(
+                attempts=d.attempts + 1,
+                next_attempt_at=_in(delay_seconds),
+                last_error=error,
+                claimed_by=None,
+            )
+        )
 
-async def release_leases(conn: AsyncConnection, worker: str) -> int:
-    """At start: emails this worker had claimed when it stopped (crashed) are due again now."""
-    result = await conn.execute(
-        deliveries.update()
-        .where(d.status == "pending", d.claimed_by == worker)
-        .values(claimed_by=None, next_attempt_at=func.now())
-        .returning(d.id)
-    )
-    return len(result.all())
+    async def defer(self, delivery_id: int, delay_seconds: float, reason: str) -> None:
+        """Ask again later without counting an attempt (the provider cannot take it yet)."""
+        await self._conn.execute(
+            deliveries.update()
+            .where(_mine(delivery_id))
+            .values(next_attempt_at=_in(delay_seconds), last_error=reason, claimed_by=None)
+        )
+
+    async def give_up(self, delivery_id: int, error: str, counts_attempt: bool = True) -> None:
+        await self._conn.execute(
+            deliveries.update()
+            .where(_mine(delivery_id))
+            .values(
+                status="failed",
+                attempts=d.attempts + (1 if counts_attempt else 0),
+                last_error=error,
+                claimed_by=None,
+                body=_scrubbed_body(),
+            )
+        )
+
+    async def release_leases(self, worker: str) -> int:
+        """At start: emails this worker had claimed when it stopped (crashed) are due again now."""
+        result = await self._conn.execute(
+            deliveries.update()
+            .where(d.status == "pending", d.claimed_by == worker)
+            .values(claimed_by=None, next_attempt_at=func.now())
+            .returning(d.id)
+        )
+        return len(result.all())

@@ -1,51 +1,25 @@
 """Where emails go: Amazon SNS when a topic is configured, else the local delivery log.
 
-Both take an email as the sender loop hands it over and answer the provider's message id, or
-raise: `Deferred` when the provider cannot take it yet (retried without counting an attempt),
-anything else for a failure (retried with backoff)."""
+Both are the service's EmailSender: they take an email as the sender loop hands it over and
+answer the provider's message id, or raise: `Deferred` when the provider cannot take it yet
+(retried without counting an attempt), anything else for a failure (retried with backoff)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from tm_common.db import Database
 from tm_common.errors import Unavailable
 from tm_notify.adapters.tables import mail_log
+from tm_notify.domain.deliveries import OutgoingMail
+from tm_notify.domain.sending import Deferred
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class OutgoingMail:
-    delivery_id: int
-    user_id: int
-    kind: str
-    email: str
-    subject: str
-    body: str
-    subscription_ref: str | None = None  # wait until this subscription is confirmed
-
-
-class Deferred(Exception):
-    """The provider cannot take this email yet; ask again later."""
-
-
-class EmailSender(Protocol):
-    name: str
-
-    async def subscribe(self, user_id: int, email: str) -> str | None:
-        """Make the address reachable for this user's emails; a reference to wait on, or None."""
-        ...
-
-    async def send(self, mail: OutgoingMail) -> str:
-        """Hand the email over; the provider's message id."""
-        ...
 
 
 class LocalLogSender:

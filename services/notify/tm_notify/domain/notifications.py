@@ -1,15 +1,19 @@
-"""Which events notify whom, and the emails they make. Pure, no I/O.
+"""Which changes notify whom, and the emails they make. Pure, no I/O.
 
-Recipients are decided from the event (never the actor); preferences are applied afterwards with
-`preferences.wants`, as they stand when the event is consumed."""
+Recipients come from the change (never its actor); then only those who want that kind of email
+now (`preferences.wants`: a verified address, not in do-not-disturb, the switch on) get one.
+adapters/events.py reads the events as `TaskNews`."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from taskmanager.events.v1.events_pb2 import EventEnvelope
+from tm_notify.domain.deliveries import NewDelivery
+from tm_notify.domain.preferences import wants
+from tm_notify.domain.users import Contact
 
 VERIFICATION = "verification"
 # Event type -> the preference switch that governs its email.
@@ -26,8 +30,24 @@ FOOTER = (
 
 
 @dataclass(frozen=True, slots=True)
+class TaskNews:
+    """A change to a task that may be emailed about: who did what to which task, who sees the
+    task, and what the email says of it."""
+
+    event_id: str
+    kind: str  # the event type
+    actor_user_id: int
+    actor_username: str
+    task_title: str
+    audience: tuple[int, ...]  # the owner and everyone the task is shared with
+    shared_with_user_id: int = 0  # task.shared: whom it is shared with
+    permission: str = ""  # task.shared: the permission granted
+    comment: str = ""  # comment.added: the comment's content
+
+
+@dataclass(frozen=True, slots=True)
 class Notice:
-    """What an event asks to tell, and to whom (before preferences)."""
+    """What a change asks to tell, and to whom (before preferences)."""
 
     kind: str  # the event type
     switch: str
@@ -40,17 +60,23 @@ class Mail:
     body: str
 
 
-def notice_of(event: EventEnvelope) -> Notice | None:
-    """None for events that notify nobody."""
-    switch = SWITCH_OF.get(event.type)
+def notice_of(news: TaskNews) -> Notice | None:
+    """None for changes that notify nobody."""
+    switch = SWITCH_OF.get(news.kind)
     if switch is None:
         return None
-    if event.type == "task.shared":
-        ids: list[int] = [event.task_shared.share.shared_with_user_id]
+    if news.kind == "task.shared":
+        ids: Iterable[int] = (news.shared_with_user_id,)
     else:  # task.completed, comment.added: everyone who can see the task
-        ids = list(event.audience_user_ids)
-    candidates = tuple(sorted({i for i in ids if i > 0 and i != event.actor_user_id}))
-    return Notice(kind=event.type, switch=switch, candidates=candidates)
+        ids = news.audience
+    candidates = tuple(sorted({i for i in ids if i > 0 and i != news.actor_user_id}))
+    return Notice(kind=news.kind, switch=switch, candidates=candidates)
+
+
+def recipients(notice: Notice, contacts: Iterable[Contact]) -> list[Contact]:
+    """The candidates among these contacts who want this kind of email now."""
+    candidates = set(notice.candidates)
+    return [c for c in contacts if c.user_id in candidates and wants(c.preferences, notice.switch)]
 
 
 def subject_line(text: str) -> str:
@@ -61,27 +87,37 @@ def subject_line(text: str) -> str:
     return line if len(line) <= MAX_SUBJECT else line[: MAX_SUBJECT - 3].rstrip() + "..."
 
 
-def _actor(event: EventEnvelope) -> str:
-    return event.actor_username or "Someone"
-
-
-def mail_of(event: EventEnvelope) -> Mail:
-    """The email of a notifying event (the same for every recipient)."""
-    title = event.task_title
-    if event.type == "task.shared":
-        permission = event.task_shared.share.permission or "view"
+def mail_of(news: TaskNews) -> Mail:
+    """The email of a notifying change (the same for every recipient)."""
+    title, actor = news.task_title, news.actor_username or "Someone"
+    if news.kind == "task.shared":
         subject = f"A task was shared with you: {title}"
-        body = f'{_actor(event)} shared the task "{title}" with you ({permission} access).'
-    elif event.type == "task.completed":
+        body = f'{actor} shared the task "{title}" with you ({news.permission or "view"} access).'
+    elif news.kind == "task.completed":
         subject = f"Task completed: {title}"
-        body = f'{_actor(event)} completed the task "{title}".'
-    elif event.type == "comment.added":
+        body = f'{actor} completed the task "{title}".'
+    elif news.kind == "comment.added":
         subject = f"New comment on {title}"
-        content = event.comment_added.comment.content
-        body = f'{_actor(event)} commented on the task "{title}":\n\n{content}'
+        body = f'{actor} commented on the task "{title}":\n\n{news.comment}'
     else:
-        raise ValueError(f"{event.type} sends no email")
+        raise ValueError(f"{news.kind} sends no email")
     return Mail(subject=subject_line(subject), body=body + FOOTER)
+
+
+def deliveries_of(news: TaskNews, to: Iterable[Contact]) -> list[NewDelivery]:
+    """The emails of a change to these recipients: one each, keyed by the change's event."""
+    mail = mail_of(news)
+    return [
+        NewDelivery(
+            event_id=news.event_id,
+            user_id=contact.user_id,
+            kind=news.kind,
+            email=contact.email,
+            subject=mail.subject,
+            body=mail.body,
+        )
+        for contact in to
+    ]
 
 
 def verification_mail(code: str, ttl_minutes: int) -> Mail:

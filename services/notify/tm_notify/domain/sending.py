@@ -16,6 +16,10 @@ class RetryPolicy:
     defer_seconds: float = 30.0
 
 
+class Deferred(Exception):
+    """Raised by a sender when the provider cannot take an email yet: asked again later."""
+
+
 def backoff(policy: RetryPolicy, failed_attempts: int) -> float:
     """Seconds before the next try after `failed_attempts` failures (1, 2, ...): doubling, capped."""
     exponent = max(failed_attempts - 1, 0)

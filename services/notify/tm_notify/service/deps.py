@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tm_common.db import Database
-from tm_common.ratelimit import Limit, RateLimiter
-from tm_common.users import UserDirectory
-from tm_notify.adapters.senders import EmailSender
+from tm_common.ratelimit import Limit
+from tm_notify.service.unit_of_work import Directory, EmailSender, Limiter, UnitOfWorkFactory
 
 
 @dataclass(frozen=True)
@@ -21,8 +19,8 @@ class CodePolicy:
 
 @dataclass
 class NotifyDeps:
-    db: Database
-    limiter: RateLimiter
-    directory: UserDirectory
+    uow: UnitOfWorkFactory  # users, preferences, codes and the email queue in one transaction
+    limiter: Limiter
+    directory: Directory
     sender: EmailSender
     codes: CodePolicy

@@ -20,12 +20,10 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from tm_common.db import Database
-from tm_common.loops import Backoff, listening, run_forever
-from tm_notify.adapters import delivery_store
-from tm_notify.adapters.delivery_store import Delivery
-from tm_notify.adapters.senders import Deferred, EmailSender, OutgoingMail
-from tm_notify.domain.sending import RetryPolicy, backoff, expired, gives_up
+from tm_common.loops import Backoff, run_forever
+from tm_notify.domain.deliveries import Delivery
+from tm_notify.domain.sending import Deferred, RetryPolicy, backoff, expired, gives_up
+from tm_notify.service.unit_of_work import EmailSender, UnitOfWorkFactory, Wakeups
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +47,12 @@ class SenderCounters:
 
 
 class DeliveryLoop:
-    def __init__(self, db: Database, sender: EmailSender, settings: SenderSettings) -> None:
-        self._db = db
+    def __init__(
+        self, uow: UnitOfWorkFactory, sender: EmailSender, settings: SenderSettings, wakeups: Wakeups
+    ) -> None:
+        self._uow = uow
         self._sender = sender
+        self._wakeups = wakeups
         self.settings = settings
         self.counters = SenderCounters()
         self._slots = asyncio.Semaphore(settings.concurrency)
@@ -62,31 +63,34 @@ class DeliveryLoop:
         log.info(
             "email sender started", extra={"provider": self._sender.name, "worker": self.settings.worker}
         )
-        await run_forever("email sender", self._serve, self._backoff)
+        await run_forever("email sender", self.serve, self._backoff)
 
-    async def _serve(self) -> None:
-        channel = delivery_store.channel(self._db.schema)
-        async with listening(self._db.libpq_url, channel, "notify-sender") as listener:
+    async def serve(self) -> None:
+        """Take back this worker's leases, then send whatever is due, waking when emails are queued
+        (or every poll_seconds), until cancelled or an outage."""
+        async with self._wakeups.listening() as waiter:
             await self.release_leases()
             while True:
                 while await self.send_due() >= self.settings.batch_size:
                     pass
                 self._backoff.reset()
-                await listener.wait(self.settings.poll_seconds)
+                await waiter.wait(self.settings.poll_seconds)
 
     async def release_leases(self) -> int:
-        async with self._db.transaction() as conn:
-            released = await delivery_store.release_leases(conn, self.settings.worker)
+        async with self._uow() as uow:
+            released = await uow.deliveries.release_leases(self.settings.worker)
+            await uow.commit()
         if released:
             log.warning("taking back emails claimed before a restart", extra={"count": released})
         return released
 
     async def send_due(self) -> int:
         """One round: claim what is due and send it; how many were claimed."""
-        async with self._db.transaction() as conn:
-            claimed = await delivery_store.claim(
-                conn, self.settings.worker, self.settings.batch_size, self.settings.lease_seconds
+        async with self._uow() as uow:
+            claimed = await uow.deliveries.claim(
+                self.settings.worker, self.settings.batch_size, self.settings.lease_seconds
             )
+            await uow.commit()
         outcomes = await asyncio.gather(*(self._deliver(item) for item in claimed), return_exceptions=True)
         for outcome in outcomes:  # marking failed (the database went away): after every send is done
             if isinstance(outcome, BaseException):
@@ -96,7 +100,7 @@ class DeliveryLoop:
     async def _deliver(self, item: Delivery) -> None:
         async with self._slots:
             try:
-                message_id = await self._sender.send(_mail(item))
+                message_id = await self._sender.send(item.mail())
             except asyncio.CancelledError:
                 raise
             except Deferred as exc:
@@ -104,27 +108,33 @@ class DeliveryLoop:
             except Exception as exc:
                 await self._failed(item, f"{type(exc).__name__}: {exc}"[:500])
             else:
-                async with self._db.transaction() as conn:
-                    await delivery_store.mark_sent(conn, item.id, message_id)
+                async with self._uow() as uow:
+                    await uow.deliveries.mark_sent(item.id, message_id)
+                    await uow.commit()
                 self.counters.sent += 1
 
     async def _defer(self, item: Delivery, reason: str) -> None:
-        async with self._db.transaction() as conn:
-            if expired(item.expires_at, datetime.now(UTC)):
-                await delivery_store.give_up(conn, item.id, f"expired: {reason}", counts_attempt=False)
-                self.counters.failed += 1
+        gone = expired(item.expires_at, datetime.now(UTC))
+        async with self._uow() as uow:
+            if gone:
+                await uow.deliveries.give_up(item.id, f"expired: {reason}", counts_attempt=False)
             else:
-                await delivery_store.defer(conn, item.id, self.settings.retry.defer_seconds, reason)
-                self.counters.deferred += 1
+                await uow.deliveries.defer(item.id, self.settings.retry.defer_seconds, reason)
+            await uow.commit()
+        if gone:
+            self.counters.failed += 1
+        else:
+            self.counters.deferred += 1
 
     async def _failed(self, item: Delivery, error: str) -> None:
         attempts = item.attempts + 1
         final = gives_up(self.settings.retry, attempts) or expired(item.expires_at, datetime.now(UTC))
-        async with self._db.transaction() as conn:
+        async with self._uow() as uow:
             if final:
-                await delivery_store.give_up(conn, item.id, error)
+                await uow.deliveries.give_up(item.id, error)
             else:
-                await delivery_store.retry_later(conn, item.id, backoff(self.settings.retry, attempts), error)
+                await uow.deliveries.retry_later(item.id, backoff(self.settings.retry, attempts), error)
+            await uow.commit()
         if final:
             self.counters.failed += 1
             log.error(
@@ -137,15 +147,3 @@ class DeliveryLoop:
                 "email send failed; will retry",
                 extra={"delivery_id": item.id, "kind": item.kind, "attempts": attempts, "error": error},
             )
-
-
-def _mail(item: Delivery) -> OutgoingMail:
-    return OutgoingMail(
-        delivery_id=item.id,
-        user_id=item.user_id,
-        kind=item.kind,
-        email=item.email,
-        subject=item.subject,
-        body=item.body,
-        subscription_ref=item.subscription_ref,
-    )
