@@ -3,10 +3,7 @@
 * nothing in libs/ (or the bench) imports a service, and no service imports another;
 * no import loops between our modules (imports made when a module loads);
 * SQL (sqlalchemy, psycopg) only in a service's adapters/ (and its migrations);
-* no protobuf in any domain/.
-
-KNOWN lists the places that still break a rule, to be mended by issue 12's unit of work; the test
-fails on a new one, and on a mended one still listed (so the list only shrinks)."""
+* no protobuf in any domain/."""
 
 from __future__ import annotations
 
@@ -18,16 +15,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("tm_auth", "tm_tasks", "tm_files", "tm_activity", "tm_notify")
 SQL = ("sqlalchemy", "psycopg", "psycopg_pool")
 PROTOBUF = ("google.protobuf", "taskmanager")  # taskmanager.*: the generated *_pb2 modules
-
-KNOWN_SQL_OUTSIDE_ADAPTERS = {  # use cases that open transactions or write SQL themselves
-    "services/activity/tm_activity/service/activity.py",
-    "services/files/tm_files/service/files.py",
-    "services/notify/tm_notify/service/events.py",
-}
-KNOWN_PROTOBUF_IN_DOMAIN = {
-    "services/activity/tm_activity/domain/entries.py",
-    "services/notify/tm_notify/domain/notifications.py",
-}
 
 
 def package_files() -> Iterator[tuple[str, Path]]:
@@ -123,8 +110,8 @@ def test_sql_lives_in_adapters_only() -> None:
     found = set()
     for layer in ("domain", "service", "entrypoints"):
         found |= {p for p in _breaking(layer, SQL) if p.startswith("services/")}
-    assert found == KNOWN_SQL_OUTSIDE_ADAPTERS
+    assert found == set()  # use cases go through the unit of work
 
 
 def test_no_domain_imports_protobuf() -> None:
-    assert _breaking("domain", PROTOBUF) == KNOWN_PROTOBUF_IN_DOMAIN
+    assert _breaking("domain", PROTOBUF) == set()
