@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,6 +68,14 @@ def postgres_admin_url() -> Iterator[str]:
 
     with postgres_server() as admin_url:
         yield admin_url
+
+
+@pytest.fixture(scope="session")
+def scratch_database(postgres_admin_url: str) -> Any:
+    """One database on that server with every service's schema and role (migrated on demand)."""
+    from support.database import ScratchDatabase
+
+    return ScratchDatabase(postgres_admin_url)
 
 
 @pytest.fixture(scope="session")

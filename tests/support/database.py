@@ -7,14 +7,18 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
+import pytest
+from sqlalchemy import text
 
 from support.accounts import unique
 from tm_common.config import ServiceSettings
+from tm_common.db import Database
 from tm_common.migrations import upgrade_to_head
 from tm_devstack import postgres
 from tm_devstack.ports import free_port
@@ -31,6 +35,7 @@ class ScratchDatabase:
         self.admin_url = admin_url
         self.passwords = {s.name: postgres.new_password() for s in SERVICES}
         self.roles = {s.name: f"{self.name}_{s.name}" for s in SERVICES}
+        self._migrated: set[str] = set()
         postgres.bootstrap(
             admin_url,
             self.name,
@@ -47,7 +52,28 @@ class ScratchDatabase:
         return ServiceSettings(service_name=service, database_url=self.url(service), db_schema=service)
 
     def migrate(self, service: str) -> None:
-        upgrade_to_head(ROOT / "services" / service / "migrations", self.settings(service))
+        """The service's migrations, applied once per scratch database."""
+        if service not in self._migrated:
+            upgrade_to_head(ROOT / "services" / service / "migrations", self.settings(service))
+            self._migrated.add(service)
+
+
+def service_database(service: str, tables: str) -> Any:
+    """A pytest fixture `db` for a service's adapter tests: its Database on the session's scratch
+    database (fixture `scratch_database`, conftest.py), schema migrated, `tables` emptied first."""
+
+    @pytest.fixture
+    async def db(scratch_database: ScratchDatabase) -> AsyncIterator[Database]:
+        scratch_database.migrate(service)
+        database = Database(scratch_database.settings(service))
+        async with database.transaction() as conn:
+            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        try:
+            yield database
+        finally:
+            await database.close()
+
+    return db
 
 
 @contextmanager
