@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Self
+from typing import Generic, Self, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -110,3 +110,21 @@ class SqlUnitOfWork(UnitOfWork):
     async def rollback(self) -> None:
         if self._db is not None and not self._read_only and self.conn.in_transaction():
             await self.conn.rollback()
+
+
+U = TypeVar("U", bound=SqlUnitOfWork)
+
+
+class UnitsOfWork(Generic[U]):
+    """What a service's use cases open their units of work with: one kind, on one database."""
+
+    def __init__(self, kind: type[U], db: Database) -> None:
+        self._kind = kind
+        self._db = db
+
+    def __call__(self, read_only: bool = False) -> U:
+        return self._kind(self._db, read_only)
+
+    def joining(self, conn: AsyncConnection) -> U:
+        """One inside the event consumer's transaction (on its connection), which it commits."""
+        return self._kind.joining(conn)

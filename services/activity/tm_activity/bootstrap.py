@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 
 from taskmanager.activity.v1 import activity_pb2_grpc
-from tm_activity.adapters.unit_of_work import UnitsOfWork
+from tm_activity.adapters.unit_of_work import SqlActivityUnitOfWork
 from tm_activity.config import ActivitySettings
 from tm_activity.entrypoints.consumer import RecordEvents
 from tm_activity.entrypoints.grpc_api import SERVICE_NAMES, ActivityServicer
@@ -15,13 +15,14 @@ from tm_common.consumer import consumer_loops
 from tm_common.db import Database
 from tm_common.paging import page_tokens
 from tm_common.server import ServiceDefinition
+from tm_common.uow import UnitsOfWork
 from tm_common.wiring import service_definition
 
 
 def build(settings: ActivitySettings) -> ServiceDefinition:
     db = Database(settings)
     redis = redis_client.connect(settings)
-    deps = ActivityDeps(uow=UnitsOfWork(db), tokens=page_tokens(settings))
+    deps = ActivityDeps(uow=UnitsOfWork(SqlActivityUnitOfWork, db), tokens=page_tokens(settings))
 
     def register(server: grpc.aio.Server) -> None:
         activity_pb2_grpc.add_ActivityServiceServicer_to_server(ActivityServicer(deps), server)

@@ -8,7 +8,7 @@ from taskmanager.auth.v1 import auth_pb2_grpc
 from tm_auth.adapters.known_addresses import KnownAddresses
 from tm_auth.adapters.passwords import PasswordHasher
 from tm_auth.adapters.signing import KeyRing
-from tm_auth.adapters.unit_of_work import UnitsOfWork
+from tm_auth.adapters.unit_of_work import SqlAuthUnitOfWork
 from tm_auth.config import AuthSettings
 from tm_auth.entrypoints.grpc_api import (
     PUBLIC_METHODS,
@@ -24,6 +24,7 @@ from tm_common.ratelimit import RateLimiter
 from tm_common.relay import relay_loops
 from tm_common.server import ServiceDefinition
 from tm_common.tokens import TokenVerifier
+from tm_common.uow import UnitsOfWork
 from tm_common.wiring import service_definition
 
 
@@ -37,7 +38,7 @@ def build(settings: AuthSettings) -> ServiceDefinition:
     )
     deps = AuthDeps(
         settings=settings,
-        uow=UnitsOfWork(db),
+        uow=UnitsOfWork(SqlAuthUnitOfWork, db),
         hasher=PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_kib),
         keys=keys,
         login_limits=LoginLimits(

@@ -13,14 +13,16 @@ from tm_common.db import Database
 from tm_common.paging import page_tokens
 from tm_common.relay import relay_loops
 from tm_common.server import ServiceDefinition
+from tm_common.uow import UnitsOfWork
 from tm_common.wiring import service_definition
 from tm_files.adapters.blobs import LocalBlobStore, S3BlobStore, S3Config
 from tm_files.adapters.task_access import TaskAccessClient
-from tm_files.adapters.unit_of_work import UnitsOfWork, in_consumer_transaction
+from tm_files.adapters.unit_of_work import SqlFilesUnitOfWork
 from tm_files.config import FilesSettings
 from tm_files.domain.files import Limits
+from tm_files.entrypoints.consumer import OnTaskDeleted
 from tm_files.entrypoints.grpc_api import SERVICE_NAMES, FilesServicer
-from tm_files.service import cleanup, files
+from tm_files.service import cleanup
 from tm_files.service.files import FilesDeps
 from tm_files.service.unit_of_work import BlobStore
 
@@ -45,7 +47,7 @@ def blob_store(settings: FilesSettings) -> tuple[BlobStore, S3BlobStore | None]:
 def build_deps(settings: FilesSettings, db: Database) -> FilesDeps:
     blobs, s3 = blob_store(settings)
     return FilesDeps(
-        uow=UnitsOfWork(db),
+        uow=UnitsOfWork(SqlFilesUnitOfWork, db),
         blobs=blobs,
         access=TaskAccessClient(settings.tasks_address),
         limits=Limits(settings.max_file_bytes, settings.extensions),
@@ -80,7 +82,7 @@ def build(settings: FilesSettings) -> ServiceDefinition:
                 settings,
                 db,
                 redis,
-                in_consumer_transaction(files.on_task_deleted),
+                OnTaskDeleted(deps.uow),
                 frozenset({"task.deleted"}),
             ),
             keep_consistent,

@@ -13,12 +13,13 @@ from tm_common.consumer import consumer_loops
 from tm_common.db import Database
 from tm_common.ratelimit import Limit, RateLimiter
 from tm_common.server import ServiceDefinition
+from tm_common.uow import UnitsOfWork
 from tm_common.users import UserDirectory
 from tm_common.wiring import service_definition
 from tm_notify.adapters.delivery_store import DeliveryWakeups
 from tm_notify.adapters.events import HANDLED
 from tm_notify.adapters.senders import LocalLogSender, SnsSender
-from tm_notify.adapters.unit_of_work import SqlNotifyUnitOfWork, UnitsOfWork
+from tm_notify.adapters.unit_of_work import SqlNotifyUnitOfWork
 from tm_notify.config import NotifySettings
 from tm_notify.domain.sending import RetryPolicy
 from tm_notify.entrypoints.consumer import event_handler
@@ -83,7 +84,7 @@ def build(settings: NotifySettings) -> ServiceDefinition:
     db = Database(settings)
     redis = redis_client.connect(settings)
     sender = email_sender(settings, db)
-    units = UnitsOfWork(db)
+    units = UnitsOfWork(SqlNotifyUnitOfWork, db)
     deps = NotifyDeps(
         uow=units,
         limiter=RateLimiter(redis, "notify"),
@@ -91,7 +92,7 @@ def build(settings: NotifySettings) -> ServiceDefinition:
         sender=sender,
         codes=code_policy(settings),
     )
-    consumers = consumer_loops(settings, db, redis, event_handler(SqlNotifyUnitOfWork.joining), HANDLED)
+    consumers = consumer_loops(settings, db, redis, event_handler(units.joining), HANDLED)
     sending = DeliveryLoop(units, sender, sender_settings(settings), DeliveryWakeups(db))
 
     def register(server: grpc.aio.Server) -> None:

@@ -10,10 +10,11 @@ from tm_common.db import Database
 from tm_common.paging import page_tokens
 from tm_common.relay import relay_loops
 from tm_common.server import ServiceDefinition
+from tm_common.uow import UnitsOfWork
 from tm_common.users import UserDirectory
 from tm_common.wiring import service_definition
 from tm_tasks.adapters.task_store import TaskStore
-from tm_tasks.adapters.unit_of_work import UnitsOfWork
+from tm_tasks.adapters.unit_of_work import SqlTasksUnitOfWork
 from tm_tasks.adapters.user_cache import UserCache
 from tm_tasks.config import TasksSettings
 from tm_tasks.entrypoints.comments_api import SERVICE_NAMES as COMMENTS_SERVICE_NAMES
@@ -28,7 +29,7 @@ def build(settings: TasksSettings) -> ServiceDefinition:
     db = Database(settings)
     redis = redis_client.connect(settings)
     deps = TasksDeps(
-        uow=UnitsOfWork(db),
+        uow=UnitsOfWork(SqlTasksUnitOfWork, db),
         store=TaskStore(db),
         cache=UserCache(redis),
         tokens=page_tokens(settings),

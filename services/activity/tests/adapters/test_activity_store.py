@@ -12,13 +12,14 @@ import pytest
 from sqlalchemy import text
 
 from taskmanager.events.v1 import events_pb2 as pb
-from tm_activity.adapters.unit_of_work import UnitsOfWork
+from tm_activity.adapters.unit_of_work import SqlActivityUnitOfWork
 from tm_activity.domain.access import AccessChange, AccessUpdate, TimelineAccess, access_update
 from tm_activity.domain.entries import Entry, NewEntry
 from tm_activity.domain.queries import After, HistoryQuery, history_query
 from tm_activity.entrypoints.consumer import RecordEvents
 from tm_common.db import Database
 from tm_common.events import envelope
+from tm_common.uow import UnitsOfWork
 
 OWNER, VIEWER, OTHER = 10, 20, 30
 T0 = datetime(2026, 11, 10, 12, tzinfo=UTC)
@@ -50,14 +51,14 @@ LOG = [
 
 
 async def record(db: Database, new: list[NewEntry]) -> None:
-    async with UnitsOfWork(db)() as uow:
+    async with UnitsOfWork(SqlActivityUnitOfWork, db)() as uow:
         await uow.entries.add_many(new)
         await uow.commit()
 
 
 async def test_entries_are_written_in_one_batch_and_read_back_whole(db: Database) -> None:
     await record(db, LOG)
-    async with UnitsOfWork(db)(read_only=True) as uow:
+    async with UnitsOfWork(SqlActivityUnitOfWork, db)(read_only=True) as uow:
         timeline = await uow.entries.timeline(1, None, None)
     assert [e.id for e in timeline] == [4, 3, 2, 1]  # newest first, ties by id
     assert timeline[0] == Entry(4, VIEWER, "alice", "updated", "task", 1, LOG[3].details, LOG[3].created_at)
@@ -91,7 +92,10 @@ async def test_history_filters_and_pages_as_the_fake_does(
     async with fake.units() as faked:
         await faked.entries.add_many(LOG)
         await faked.commit()
-    async with UnitsOfWork(db)(read_only=True) as uow, fake.units(read_only=True) as faked:
+    async with (
+        UnitsOfWork(SqlActivityUnitOfWork, db)(read_only=True) as uow,
+        fake.units(read_only=True) as faked,
+    ):
         found = await uow.entries.history(user_id, query, None)
         assert found == await faked.entries.history(user_id, query, None)
         assert len(found) <= query.limit + 1
@@ -105,7 +109,7 @@ async def test_history_filters_and_pages_as_the_fake_does(
 async def test_history_holds_one_more_row_than_the_page(db: Database) -> None:
     await record(db, LOG)
     query = HistoryQuery(None, None, None, None, limit=3, offset=0)
-    async with UnitsOfWork(db)(read_only=True) as uow:
+    async with UnitsOfWork(SqlActivityUnitOfWork, db)(read_only=True) as uow:
         first = await uow.entries.history(OWNER, query, None)
         rest = await uow.entries.history(OWNER, query, (first[2].created_at, first[2].id))
     assert [e.id for e in first] == [8, 7, 6, 5]
@@ -117,7 +121,10 @@ async def test_timeline_pages_by_keyset_as_the_fake_does(db: Database, fake) -> 
     async with fake.units() as faked:
         await faked.entries.add_many(LOG)
         await faked.commit()
-    async with UnitsOfWork(db)(read_only=True) as uow, fake.units(read_only=True) as faked:
+    async with (
+        UnitsOfWork(SqlActivityUnitOfWork, db)(read_only=True) as uow,
+        fake.units(read_only=True) as faked,
+    ):
         for task_id in (1, 2, 3, 4):
             for after, limit in ((None, None), (None, 1), ((T0 + timedelta(seconds=3600), 4), 2)):
                 found = await uow.entries.timeline(task_id, after, limit)
@@ -127,7 +134,7 @@ async def test_timeline_pages_by_keyset_as_the_fake_does(db: Database, fake) -> 
 
 async def test_counts_by_action_and_resource(db: Database) -> None:
     await record(db, LOG)
-    async with UnitsOfWork(db)(read_only=True) as uow:
+    async with UnitsOfWork(SqlActivityUnitOfWork, db)(read_only=True) as uow:
         assert await uow.entries.counts(OWNER) == (
             {"created": 2, "updated": 1, "uploaded": 1, "shared": 1, "deleted": 1, "unshared": 1},
             {"task": 4, "comment": 2, "file": 1},
@@ -143,13 +150,13 @@ def share(user_id: int, seconds: int, active: bool = True, task_id: int = 1) -> 
 
 
 async def apply(db: Database, *changes: AccessChange) -> None:
-    async with UnitsOfWork(db)() as uow:
+    async with UnitsOfWork(SqlActivityUnitOfWork, db)() as uow:
         await uow.access.apply(access_update(changes))
         await uow.commit()
 
 
 async def access(db: Database, task_id: int, user_id: int) -> TimelineAccess | None:
-    async with UnitsOfWork(db)(read_only=True) as uow:
+    async with UnitsOfWork(SqlActivityUnitOfWork, db)(read_only=True) as uow:
         return await uow.access.timeline_access(task_id, user_id)
 
 
@@ -184,7 +191,7 @@ async def test_a_share_keeps_its_latest_change_across_batches_and_repeats(db: Da
 
 
 async def test_an_update_with_nothing_in_it_writes_nothing(db: Database) -> None:
-    async with UnitsOfWork(db)() as uow:
+    async with UnitsOfWork(SqlActivityUnitOfWork, db)() as uow:
         await uow.access.apply(AccessUpdate())
         await uow.entries.add_many([])
         await uow.commit()
@@ -197,12 +204,12 @@ async def count(db: Database, table: str) -> int:
 
 
 async def test_leaving_without_commit_rolls_back(db: Database) -> None:
-    async with UnitsOfWork(db)() as uow:
+    async with UnitsOfWork(SqlActivityUnitOfWork, db)() as uow:
         await uow.entries.add_many(LOG[:2])
         await uow.access.apply(access_update([AccessChange(1, T0, OWNER)]))
     assert (await count(db, "entries"), await count(db, "task_owners")) == (0, 0)
     with pytest.raises(RuntimeError, match="read-only"):
-        async with UnitsOfWork(db)(read_only=True) as uow:
+        async with UnitsOfWork(SqlActivityUnitOfWork, db)(read_only=True) as uow:
             await uow.commit()
 
 
@@ -213,13 +220,13 @@ class Abort(Exception):
 async def test_a_joined_unit_of_work_commits_with_its_owners_transaction(db: Database) -> None:
     with pytest.raises(Abort):
         async with db.transaction() as conn:
-            async with UnitsOfWork(db).joining(conn) as uow:
+            async with UnitsOfWork(SqlActivityUnitOfWork, db).joining(conn) as uow:
                 await uow.entries.add_many(LOG[:1])
                 await uow.commit()
             assert conn.in_transaction()  # not committed by the unit of work
             raise Abort  # the owner rolls back
     assert await count(db, "entries") == 0
-    async with db.transaction() as conn, UnitsOfWork(db).joining(conn) as uow:
+    async with db.transaction() as conn, UnitsOfWork(SqlActivityUnitOfWork, db).joining(conn) as uow:
         await uow.entries.add_many(LOG[:1])
         await uow.commit()
     assert await count(db, "entries") == 1
@@ -233,8 +240,8 @@ async def test_the_consumers_handler_records_a_batch_in_its_transaction(db: Data
         for payload in (pb.TaskCreated(task=task), pb.TaskShared(share=share_snapshot))
     ]
     async with db.transaction() as conn:
-        await RecordEvents(UnitsOfWork(db))(conn, events)
-    async with UnitsOfWork(db)(read_only=True) as uow:
+        await RecordEvents(UnitsOfWork(SqlActivityUnitOfWork, db))(conn, events)
+    async with UnitsOfWork(SqlActivityUnitOfWork, db)(read_only=True) as uow:
         timeline = await uow.entries.timeline(1, None, None)
     assert [(e.action, e.user_id, e.username) for e in timeline] == [
         ("shared", OWNER, "alice"),

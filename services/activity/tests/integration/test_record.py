@@ -10,7 +10,7 @@ import pytest
 
 from support.events import payload_of
 from taskmanager.events.v1 import events_pb2 as pb
-from tm_activity.adapters.unit_of_work import UnitsOfWork
+from tm_activity.adapters.unit_of_work import SqlActivityUnitOfWork
 from tm_activity.config import ActivitySettings
 from tm_activity.entrypoints.consumer import RecordEvents
 from tm_activity.service import activity
@@ -19,6 +19,7 @@ from tm_common.db import Database
 from tm_common.errors import NotFound
 from tm_common.events import envelope
 from tm_common.paging import PageTokens
+from tm_common.uow import UnitsOfWork
 from tm_devstack.services import SERVICES
 
 OWNER, VIEWER = 2_000_001, 2_000_002
@@ -34,7 +35,9 @@ async def db(stack) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def deps(db: Database) -> ActivityDeps:
-    return ActivityDeps(uow=UnitsOfWork(db), tokens=PageTokens(b"integration-test-page-token-key"))
+    return ActivityDeps(
+        uow=UnitsOfWork(SqlActivityUnitOfWork, db), tokens=PageTokens(b"integration-test-page-token-key")
+    )
 
 
 def new_task_id() -> int:
@@ -63,7 +66,7 @@ async def apply(db: Database, *events: pb.EventEnvelope) -> None:
     """Each event in a batch of its own, as the consumer's handler records it."""
     for each in events:
         async with db.transaction() as conn:
-            await RecordEvents(UnitsOfWork(db))(conn, [each])
+            await RecordEvents(UnitsOfWork(SqlActivityUnitOfWork, db))(conn, [each])
 
 
 async def test_out_of_order_events_read_in_event_time_order(db, deps) -> None:

@@ -9,15 +9,16 @@ from sqlalchemy import text
 
 from taskmanager.events.v1.events_pb2 import EventEnvelope
 from tm_auth.adapters import events
-from tm_auth.adapters.unit_of_work import UnitsOfWork
+from tm_auth.adapters.unit_of_work import SqlAuthUnitOfWork
 from tm_auth.domain.accounts import User
 from tm_auth.service import accounts
 from tm_common.db import Database
 from tm_common.errors import AlreadyExists
+from tm_common.uow import UnitsOfWork
 
 
 async def add(db: Database, username: str, email: str | None = None, password_hash: str = "h1") -> User:
-    async with UnitsOfWork(db)() as uow:
+    async with UnitsOfWork(SqlAuthUnitOfWork, db)() as uow:
         user = await uow.users.add(username, email or f"{username.lower()}@example.com", password_hash)
         await uow.commit()
     return user
@@ -32,7 +33,7 @@ async def test_a_user_is_found_by_id_and_by_name_in_any_case(db: Database) -> No
     alice = await add(db, "Alice", "alice@example.com")
     assert alice.id > 0 and (alice.username, alice.email) == ("Alice", "alice@example.com")
     assert alice.created_at.tzinfo is not None
-    async with UnitsOfWork(db)(read_only=True) as uow:
+    async with UnitsOfWork(SqlAuthUnitOfWork, db)(read_only=True) as uow:
         assert await uow.users.get(alice.id) == alice
         assert await uow.users.get(alice.id + 1) is None
         assert await uow.users.by_username("aLICE") == alice
@@ -43,7 +44,7 @@ async def test_a_user_is_found_by_id_and_by_name_in_any_case(db: Database) -> No
 
 async def test_taken_names_the_username_before_the_email_in_any_case(db: Database) -> None:
     await add(db, "Alice", "alice@example.com")
-    async with UnitsOfWork(db)(read_only=True) as uow:
+    async with UnitsOfWork(SqlAuthUnitOfWork, db)(read_only=True) as uow:
         assert await uow.users.taken("ALICE", "other@example.com") == "username"
         assert await uow.users.taken("other", "ALICE@EXAMPLE.COM") == "email"
         assert await uow.users.taken("alice", "alice@example.com") == "username"
@@ -58,16 +59,16 @@ async def test_the_unique_indexes_refuse_a_second_user_of_a_name_or_email(db, us
     """What a registration that lost a race meets: AlreadyExists naming the field, nothing kept."""
     alice = await add(db, "alice", "alice@example.com")
     with pytest.raises(AlreadyExists, match=f"{field} is already registered"):
-        async with UnitsOfWork(db)() as uow:
+        async with UnitsOfWork(SqlAuthUnitOfWork, db)() as uow:
             await uow.users.add(username, email, "h2")
             await uow.commit()
-    async with UnitsOfWork(db)(read_only=True) as uow:
+    async with UnitsOfWork(SqlAuthUnitOfWork, db)(read_only=True) as uow:
         assert await uow.users.get_many([alice.id, alice.id + 1]) == [alice]
 
 
 async def test_get_many_returns_the_users_that_exist(db: Database) -> None:
     ann, bob, _ = await add(db, "ann"), await add(db, "bob"), await add(db, "cid")
-    async with UnitsOfWork(db)(read_only=True) as uow:
+    async with UnitsOfWork(SqlAuthUnitOfWork, db)(read_only=True) as uow:
         found = await uow.users.get_many([bob.id, 999_999, ann.id, bob.id])
         assert sorted(found, key=lambda u: u.id) == [ann, bob]
         assert await uow.users.get_many([]) == []
@@ -75,17 +76,17 @@ async def test_get_many_returns_the_users_that_exist(db: Database) -> None:
 
 async def test_the_password_hash_is_replaced_in_a_transaction(db: Database) -> None:
     alice = await add(db, "alice")
-    async with UnitsOfWork(db)() as uow:
+    async with UnitsOfWork(SqlAuthUnitOfWork, db)() as uow:
         await uow.users.set_password_hash(alice.id, "h2")
         await uow.commit()
-    async with UnitsOfWork(db)() as uow:
+    async with UnitsOfWork(SqlAuthUnitOfWork, db)() as uow:
         await uow.users.set_password_hash(alice.id, "h3")  # never committed
-    async with UnitsOfWork(db)(read_only=True) as uow:
+    async with UnitsOfWork(SqlAuthUnitOfWork, db)(read_only=True) as uow:
         assert await uow.users.credentials("alice") == (alice, "h2")
 
 
 async def test_a_registration_writes_its_user_and_its_event_in_one_transaction(db: Database, fake) -> None:
-    fake.deps.uow = UnitsOfWork(db)
+    fake.deps.uow = UnitsOfWork(SqlAuthUnitOfWork, db)
     user = await accounts.register(fake.deps, "alice", "Alice@Example.com", "correct horse")
     async with db.read() as conn:
         users = (await conn.execute(text("SELECT id, xmin::text AS tx FROM users"))).all()
@@ -100,13 +101,13 @@ async def test_a_registration_writes_its_user_and_its_event_in_one_transaction(d
     assert (await count(db, "users"), await count(db, "outbox")) == (1, 1)
     # Refused by the check before the insert: no id spent, no error in the server's log.
     assert (await accounts.register(fake.deps, "cid", "cid@example.com", "correct horse")).id == user.id + 1
-    async with UnitsOfWork(db)(read_only=True) as uow:
+    async with UnitsOfWork(SqlAuthUnitOfWork, db)(read_only=True) as uow:
         assert await fake.hasher.verify((await uow.users.credentials("alice"))[1], "correct horse")
 
 
 async def test_leaving_without_commit_rolls_back_the_user_and_its_event(db: Database) -> None:
     with pytest.raises(RuntimeError):
-        async with UnitsOfWork(db)() as uow:
+        async with UnitsOfWork(SqlAuthUnitOfWork, db)() as uow:
             user = await uow.users.add("alice", "alice@example.com", "h1")
             uow.publish(events.user_registered(user))
             raise RuntimeError("refused after the insert")
@@ -115,5 +116,5 @@ async def test_leaving_without_commit_rolls_back_the_user_and_its_event(db: Data
 
 async def test_a_read_only_unit_of_work_cannot_commit(db: Database) -> None:
     with pytest.raises(RuntimeError, match="read-only"):
-        async with UnitsOfWork(db)(read_only=True) as uow:
+        async with UnitsOfWork(SqlAuthUnitOfWork, db)(read_only=True) as uow:
             await uow.commit()

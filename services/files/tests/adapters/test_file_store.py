@@ -17,9 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from taskmanager.events.v1 import events_pb2 as pb
 from tm_common.db import Database
 from tm_common.events import envelope
-from tm_files.adapters.unit_of_work import UnitsOfWork, in_consumer_transaction
+from tm_common.uow import UnitsOfWork
+from tm_files.adapters.unit_of_work import SqlFilesUnitOfWork
 from tm_files.domain.files import FileMeta, PendingUpload
-from tm_files.service import files
+from tm_files.entrypoints.consumer import OnTaskDeleted
 from tm_files.service.unit_of_work import FilesUnitOfWork, UnitOfWorkFactory
 
 TASK, OTHER_TASK, OWNER, FRIEND = 7, 8, 10, 20
@@ -60,7 +61,7 @@ def an_event(kind: str = "file.uploaded") -> pb.EventEnvelope:
 
 
 async def test_files_are_added_read_listed_and_deleted(db: Database) -> None:
-    units = UnitsOfWork(db)
+    units = UnitsOfWork(SqlFilesUnitOfWork, db)
     async with units() as uow:
         made = [await add(uow, n) for n in range(1, 6)]
         other = await add(uow, 9, OTHER_TASK)
@@ -91,7 +92,7 @@ async def test_files_are_added_read_listed_and_deleted(db: Database) -> None:
 
 
 async def test_a_confirmed_upload_is_found_by_its_id_and_makes_one_file_only(db: Database) -> None:
-    units, upload_id = UnitsOfWork(db), str(uuid.uuid4())
+    units, upload_id = UnitsOfWork(SqlFilesUnitOfWork, db), str(uuid.uuid4())
     async with units() as uow:
         made = await add(uow, 1, upload_id=upload_id)
         await uow.commit()
@@ -110,7 +111,7 @@ async def test_a_confirmed_upload_is_found_by_its_id_and_makes_one_file_only(db:
 
 
 async def test_pending_uploads_are_their_makers_and_taken_once(db: Database) -> None:
-    units = UnitsOfWork(db)
+    units = UnitsOfWork(SqlFilesUnitOfWork, db)
     mine, expired = pending(1), pending(2, expires_in=timedelta(seconds=-1))
     async with units() as uow:
         await uow.uploads.add(mine)
@@ -129,7 +130,7 @@ async def test_pending_uploads_are_their_makers_and_taken_once(db: Database) -> 
 
 
 async def test_blob_keys_know_what_is_referenced_and_what_is_to_be_removed(db: Database) -> None:
-    units = UnitsOfWork(db)
+    units = UnitsOfWork(SqlFilesUnitOfWork, db)
     upload = pending(3)
     async with units() as uow:
         await add(uow, 1)
@@ -156,7 +157,7 @@ async def test_blob_keys_know_what_is_referenced_and_what_is_to_be_removed(db: D
 
 
 async def test_deleted_tasks_are_remembered_once(db: Database) -> None:
-    units = UnitsOfWork(db)
+    units = UnitsOfWork(SqlFilesUnitOfWork, db)
     async with units() as uow:
         assert not await uow.tasks.is_deleted(TASK)
         await uow.tasks.mark_deleted(TASK)
@@ -168,7 +169,7 @@ async def test_deleted_tasks_are_remembered_once(db: Database) -> None:
 
 
 async def test_the_task_lock_serialises_transactions_of_one_task_only(db: Database) -> None:
-    units = UnitsOfWork(db)
+    units = UnitsOfWork(SqlFilesUnitOfWork, db)
 
     async def lock(task_id: int) -> None:
         async with units() as uow:
@@ -189,7 +190,7 @@ async def test_the_task_lock_serialises_transactions_of_one_task_only(db: Databa
 
 
 async def test_a_unit_of_work_commits_its_events_with_its_change(db: Database) -> None:
-    units = UnitsOfWork(db)
+    units = UnitsOfWork(SqlFilesUnitOfWork, db)
     async with units() as uow:
         made = await add(uow, 1)
         uow.publish(an_event(), None)
@@ -200,7 +201,7 @@ async def test_a_unit_of_work_commits_its_events_with_its_change(db: Database) -
 
 
 async def test_leaving_without_commit_rolls_back_the_change_and_its_events(db: Database) -> None:
-    units = UnitsOfWork(db)
+    units = UnitsOfWork(SqlFilesUnitOfWork, db)
     with pytest.raises(RuntimeError):
         async with units() as uow:
             await add(uow, 1)
@@ -216,7 +217,7 @@ async def test_leaving_without_commit_rolls_back_the_change_and_its_events(db: D
 
 async def test_a_read_only_unit_of_work_cannot_commit(db: Database) -> None:
     with pytest.raises(RuntimeError, match="read-only"):
-        async with UnitsOfWork(db)(read_only=True) as uow:
+        async with UnitsOfWork(SqlFilesUnitOfWork, db)(read_only=True) as uow:
             await uow.commit()
 
 
@@ -234,12 +235,12 @@ def task_deleted(task_id: int) -> pb.EventEnvelope:
 
 
 async def test_a_task_deletion_is_applied_in_the_consumers_transaction(db: Database) -> None:
-    units = UnitsOfWork(db)
+    units = UnitsOfWork(SqlFilesUnitOfWork, db)
     async with units() as uow:
         gone = [await add(uow, 1), await add(uow, 2)]
         kept = await add(uow, 3, OTHER_TASK)
         await uow.commit()
-    handle = in_consumer_transaction(files.on_task_deleted)
+    handle = OnTaskDeleted(UnitsOfWork(SqlFilesUnitOfWork, db))
     async with db.transaction() as conn:  # the consumer's: it commits
         await handle(conn, task_deleted(TASK))
     async with units(read_only=True) as uow:
@@ -250,11 +251,11 @@ async def test_a_task_deletion_is_applied_in_the_consumers_transaction(db: Datab
 
 
 async def test_a_consumer_that_rolls_back_takes_the_deletion_and_its_events_with_it(db: Database) -> None:
-    units = UnitsOfWork(db)
+    units = UnitsOfWork(SqlFilesUnitOfWork, db)
     async with units() as uow:
         made = await add(uow, 1)
         await uow.commit()
-    handle = in_consumer_transaction(files.on_task_deleted)
+    handle = OnTaskDeleted(UnitsOfWork(SqlFilesUnitOfWork, db))
     with pytest.raises(RuntimeError):
         async with db.transaction() as conn:
             await handle(conn, task_deleted(TASK))
@@ -294,4 +295,4 @@ async def scenario(units: UnitOfWorkFactory) -> list[Any]:
 
 
 async def test_the_in_memory_fakes_answer_as_the_sql_does(db: Database, fake) -> None:  # type: ignore[no-untyped-def]
-    assert await scenario(fake.deps.uow) == await scenario(UnitsOfWork(db))
+    assert await scenario(fake.deps.uow) == await scenario(UnitsOfWork(SqlFilesUnitOfWork, db))

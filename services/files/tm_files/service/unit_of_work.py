@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime, timedelta
-from typing import IO, Protocol, Self
+from typing import IO, Any, Protocol, Self
 
 from taskmanager.events.v1.events_pb2 import EventEnvelope
 from tm_files.domain.blobs import StoredBlob
@@ -74,6 +74,9 @@ class FilesUnitOfWork(Protocol):
 
 class UnitOfWorkFactory(Protocol):
     def __call__(self, read_only: bool = False) -> FilesUnitOfWork: ...
+
+    # `conn`: the event consumer's connection, in its transaction (opaque here: no SQL in service/).
+    def joining(self, conn: Any) -> FilesUnitOfWork: ...
 
 
 class BlobStore(Protocol):

@@ -17,9 +17,10 @@ from sqlalchemy import text
 from taskmanager.events.v1 import events_pb2 as pb
 from tm_common.db import Database
 from tm_common.events import envelope
+from tm_common.uow import UnitsOfWork
 from tm_notify.adapters.delivery_store import REDACTED, DeliveryWakeups
 from tm_notify.adapters.senders import LocalLogSender
-from tm_notify.adapters.unit_of_work import SqlNotifyUnitOfWork, UnitsOfWork
+from tm_notify.adapters.unit_of_work import SqlNotifyUnitOfWork
 from tm_notify.domain.codes import PendingCode
 from tm_notify.domain.deliveries import NewDelivery
 from tm_notify.domain.preferences import Preferences
@@ -36,7 +37,7 @@ async def rows(db: Database, query: str) -> list[dict[str, Any]]:
 
 
 async def remember(db: Database, *user_ids: int, verified: bool = False) -> None:
-    async with UnitsOfWork(db)() as uow:
+    async with UnitsOfWork(SqlNotifyUnitOfWork, db)() as uow:
         for user_id in user_ids:
             await uow.users.remember(User(user_id, f"user{user_id}", f"user{user_id}@example.com"))
             await uow.users.create_defaults(user_id)
@@ -52,7 +53,7 @@ def new(user_id: int = ANN, kind: str = "task.shared", **fields: Any) -> NewDeli
 
 
 async def enqueue(db: Database, *items: NewDelivery) -> int:
-    async with UnitsOfWork(db)() as uow:
+    async with UnitsOfWork(SqlNotifyUnitOfWork, db)() as uow:
         count = await uow.deliveries.enqueue(items)
         await uow.commit()
     return count
@@ -69,7 +70,7 @@ async def queue(db: Database) -> list[dict[str, Any]]:
 
 
 async def test_a_remembered_user_is_kept_and_a_newer_copy_replaces_it(db: Database) -> None:
-    units = UnitsOfWork(db)
+    units = UnitsOfWork(SqlNotifyUnitOfWork, db)
     async with units(read_only=True) as uow:
         assert await uow.users.get(ANN) is None
     await remember(db, ANN)
@@ -81,7 +82,7 @@ async def test_a_remembered_user_is_kept_and_a_newer_copy_replaces_it(db: Databa
 
 
 async def test_preferences_start_from_the_defaults_which_a_second_create_leaves_alone(db: Database) -> None:
-    async with UnitsOfWork(db)() as uow:
+    async with UnitsOfWork(SqlNotifyUnitOfWork, db)() as uow:
         assert await uow.users.preferences_of(ANN) == Preferences(ANN)  # made on first read
         await uow.users.change(ANN, {"task_completed": False})
         await uow.users.create_defaults(ANN)
@@ -91,7 +92,7 @@ async def test_preferences_start_from_the_defaults_which_a_second_create_leaves_
 
 
 async def test_a_change_sets_only_its_switches_with_or_without_a_row(db: Database) -> None:
-    async with UnitsOfWork(db)() as uow:
+    async with UnitsOfWork(SqlNotifyUnitOfWork, db)() as uow:
         fresh = await uow.users.change(ANN, {"email_enabled": False})
         await uow.users.mark_verified(BOB)  # no row yet either
         again = await uow.users.change(ANN, {"task_due_soon": True})
@@ -104,10 +105,10 @@ async def test_a_change_sets_only_its_switches_with_or_without_a_row(db: Databas
 
 async def test_contacts_are_the_known_users_with_their_preferences_by_id(db: Database) -> None:
     await remember(db, CAROL, ANN, verified=True)
-    async with UnitsOfWork(db)() as uow:
+    async with UnitsOfWork(SqlNotifyUnitOfWork, db)() as uow:
         await uow.users.change(CAROL, {"email_enabled": False})
         await uow.commit()
-    async with UnitsOfWork(db)(read_only=True) as uow:
+    async with UnitsOfWork(SqlNotifyUnitOfWork, db)(read_only=True) as uow:
         found = await uow.users.contacts([CAROL, 99, ANN])
         assert await uow.users.contacts([]) == []
     assert [(c.user_id, c.username, c.email) for c in found] == [
@@ -121,7 +122,7 @@ async def test_contacts_are_the_known_users_with_their_preferences_by_id(db: Dat
 
 
 async def test_a_new_code_replaces_the_old_one_with_a_clean_slate(db: Database) -> None:
-    units = UnitsOfWork(db)
+    units = UnitsOfWork(SqlNotifyUnitOfWork, db)
     async with units() as uow:
         assert await uow.codes.locked(ANN) is None
         await uow.codes.replace(ANN, b"old", "a@example.com", NOW, NOW + timedelta(minutes=15))
@@ -138,7 +139,7 @@ async def test_a_new_code_replaces_the_old_one_with_a_clean_slate(db: Database) 
 
 
 async def test_a_code_is_locked_until_the_guess_that_holds_it_commits(db: Database) -> None:
-    units = UnitsOfWork(db)
+    units = UnitsOfWork(SqlNotifyUnitOfWork, db)
     async with units() as uow:
         await uow.codes.replace(ANN, b"digest", "a@example.com", NOW, NOW + timedelta(minutes=15))
         await uow.commit()
@@ -184,7 +185,7 @@ async def test_a_claim_takes_the_due_emails_oldest_first_and_leases_them(db: Dat
         earlier = "UPDATE deliveries SET next_attempt_at = now() - interval '1 minute' WHERE id = 3"
         await conn.execute(text(later))
         await conn.execute(text(earlier))
-    async with UnitsOfWork(db)() as uow:
+    async with UnitsOfWork(SqlNotifyUnitOfWork, db)() as uow:
         claimed = await uow.deliveries.claim("worker-a", 1, 300)
         more = await uow.deliveries.claim("worker-a", 10, 300)
         await uow.commit()
@@ -200,7 +201,7 @@ async def test_a_claim_takes_the_due_emails_oldest_first_and_leases_them(db: Dat
 
 async def test_a_claim_skips_the_rows_another_worker_is_claiming(db: Database) -> None:
     await enqueue(db, new(ANN), new(BOB))
-    units = UnitsOfWork(db)
+    units = UnitsOfWork(SqlNotifyUnitOfWork, db)
     async with units() as first:
         [mine] = await first.deliveries.claim("worker-a", 1, 300)
         async with units() as second:  # while the first has not committed
@@ -212,7 +213,7 @@ async def test_a_claim_skips_the_rows_another_worker_is_claiming(db: Database) -
 
 async def test_marks_record_the_outcome_and_scrub_codes_once_out(db: Database) -> None:
     await enqueue(db, new(ANN), new(BOB, kind="verification"), new(CAROL, kind="verification"))
-    async with UnitsOfWork(db)() as uow:
+    async with UnitsOfWork(SqlNotifyUnitOfWork, db)() as uow:
         await uow.deliveries.claim("worker-a", 10, 300)
         await uow.deliveries.mark_sent(1, "m-1")
         await uow.deliveries.mark_sent(2, "m-2")
@@ -231,7 +232,7 @@ async def test_marks_record_the_outcome_and_scrub_codes_once_out(db: Database) -
 
 async def test_retry_defer_and_expiry(db: Database) -> None:
     await enqueue(db, new(ANN), new(BOB), new(CAROL, kind="verification"))
-    async with UnitsOfWork(db)() as uow:
+    async with UnitsOfWork(SqlNotifyUnitOfWork, db)() as uow:
         await uow.deliveries.claim("worker-a", 10, 300)
         await uow.deliveries.retry_later(1, 20, "down")
         await uow.deliveries.defer(2, 30, "awaiting confirmation")
@@ -247,12 +248,12 @@ async def test_retry_defer_and_expiry(db: Database) -> None:
 
 async def test_a_restarted_worker_takes_back_only_its_own_leases(db: Database) -> None:
     await enqueue(db, new(ANN), new(BOB), new(CAROL))
-    async with UnitsOfWork(db)() as uow:
+    async with UnitsOfWork(SqlNotifyUnitOfWork, db)() as uow:
         await uow.deliveries.claim("worker-a", 2, 300)
         await uow.deliveries.claim("worker-b", 1, 300)
         await uow.deliveries.mark_sent(1, "m-1")
         await uow.commit()
-    async with UnitsOfWork(db)() as uow:
+    async with UnitsOfWork(SqlNotifyUnitOfWork, db)() as uow:
         assert await uow.deliveries.release_leases("worker-a") == 1  # the sent one is not a lease
         await uow.commit()
     released, other = (await queue(db))[1:]
@@ -265,7 +266,7 @@ async def test_a_restarted_worker_takes_back_only_its_own_leases(db: Database) -
 
 async def test_leaving_without_commit_rolls_back(db: Database) -> None:
     with pytest.raises(RuntimeError):
-        async with UnitsOfWork(db)() as uow:
+        async with UnitsOfWork(SqlNotifyUnitOfWork, db)() as uow:
             await uow.deliveries.enqueue([new(ANN)])
             await uow.users.change(ANN, {"email_enabled": False})
             raise RuntimeError("a rule refused it")
@@ -274,7 +275,7 @@ async def test_leaving_without_commit_rolls_back(db: Database) -> None:
 
 async def test_a_read_only_unit_of_work_cannot_commit(db: Database) -> None:
     with pytest.raises(RuntimeError, match="read-only"):
-        async with UnitsOfWork(db)(read_only=True) as uow:
+        async with UnitsOfWork(SqlNotifyUnitOfWork, db)(read_only=True) as uow:
             await uow.users.get(ANN)
             await uow.commit()
 
@@ -313,7 +314,7 @@ async def test_the_consumers_handler_queues_once_per_recipient_however_often_it_
         (BOB, "comment.added", "user2@example.com", event.event_id)
     ]
     assert "hi" in queued[0]["body"]
-    async with UnitsOfWork(db)(read_only=True) as uow:
+    async with UnitsOfWork(SqlNotifyUnitOfWork, db)(read_only=True) as uow:
         assert await uow.users.get(5) == User(5, "eve", "eve@example.com")
         assert await uow.users.contacts([5]) != []
 
@@ -332,7 +333,7 @@ async def test_queueing_wakes_the_sender(db: Database) -> None:
 
 async def test_the_local_log_keeps_one_copy_per_delivery(db: Database) -> None:
     await enqueue(db, new(ANN))
-    async with UnitsOfWork(db)() as uow:
+    async with UnitsOfWork(SqlNotifyUnitOfWork, db)() as uow:
         [claimed] = await uow.deliveries.claim("worker-a", 1, 300)
         await uow.commit()
     sender = LocalLogSender(db)

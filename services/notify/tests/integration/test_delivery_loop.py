@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from taskmanager.events.v1 import events_pb2 as pb
+from tm_common.uow import UnitsOfWork
 from tm_notify.adapters.delivery_store import REDACTED, DeliveryWakeups
 from tm_notify.adapters.senders import LocalLogSender
-from tm_notify.adapters.unit_of_work import SqlNotifyUnitOfWork, UnitsOfWork
+from tm_notify.adapters.unit_of_work import SqlNotifyUnitOfWork
 from tm_notify.domain.deliveries import NewDelivery, OutgoingMail
 from tm_notify.domain.sending import Deferred, RetryPolicy
 from tm_notify.domain.users import User
@@ -43,13 +44,13 @@ class ScriptedSender:
 def loop(db, sender, worker: str = "worker-a", **retry) -> DeliveryLoop:
     policy = RetryPolicy(**{"max_attempts": 3, "base_seconds": 10.0, "max_seconds": 25.0, **retry})
     settings = SenderSettings(worker=worker, retry=policy, lease_seconds=300)
-    return DeliveryLoop(UnitsOfWork(db), sender, settings, DeliveryWakeups(db))
+    return DeliveryLoop(UnitsOfWork(SqlNotifyUnitOfWork, db), sender, settings, DeliveryWakeups(db))
 
 
 async def queue(
     db, *, kind: str = "task.shared", expires_at: datetime | None = None, user_id: int = 7
 ) -> None:
-    async with UnitsOfWork(db)() as uow:
+    async with UnitsOfWork(SqlNotifyUnitOfWork, db)() as uow:
         await uow.deliveries.enqueue(
             [
                 NewDelivery(
@@ -150,7 +151,7 @@ async def test_deferred_emails_wait_without_spending_attempts_until_they_expire(
 
 async def test_a_claimed_email_is_leased_to_its_worker(loop_db, loop_sql) -> None:
     await queue(loop_db)
-    async with UnitsOfWork(loop_db)() as uow:
+    async with UnitsOfWork(SqlNotifyUnitOfWork, loop_db)() as uow:
         [claimed] = await uow.deliveries.claim("worker-a", 10, 300)
         await uow.commit()
     assert row(loop_sql)["claimed_by"] == "worker-a"
@@ -165,7 +166,7 @@ async def test_a_crash_between_send_and_mark_resends_once_and_the_local_log_keep
     """The documented window: the provider took the email, the process died before marking it."""
     await queue(loop_db)
     sender = LocalLogSender(loop_db)
-    async with UnitsOfWork(loop_db)() as uow:
+    async with UnitsOfWork(SqlNotifyUnitOfWork, loop_db)() as uow:
         [claimed] = await uow.deliveries.claim("worker-a", 10, 300)
         await uow.commit()
     await sender.send(
@@ -199,7 +200,7 @@ def _event(event_type: str, actor: int, audience: list[int], **payload) -> pb.Ev
 
 
 async def test_the_handler_queues_one_email_per_recipient_however_often_it_runs(loop_db, loop_sql) -> None:
-    async with UnitsOfWork(loop_db)() as uow:
+    async with UnitsOfWork(SqlNotifyUnitOfWork, loop_db)() as uow:
         for user_id, verified in ((101, True), (102, True), (103, False)):
             await uow.users.remember(User(user_id, f"u{user_id}", f"u{user_id}@example.com"))
             await uow.users.create_defaults(user_id)

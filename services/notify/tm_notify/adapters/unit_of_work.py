@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tm_common.db import Database
 from tm_common.uow import SqlUnitOfWork
 from tm_notify.adapters.code_store import CodeRepository
 from tm_notify.adapters.delivery_store import DeliveryRepository
@@ -17,13 +16,3 @@ class SqlNotifyUnitOfWork(SqlUnitOfWork):
         self.users = UserRepository(conn)
         self.codes = CodeRepository(conn)
         self.deliveries = DeliveryRepository(conn)
-
-
-class UnitsOfWork:
-    """Opens the units of work of the use cases, on one database."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    def __call__(self, read_only: bool = False) -> SqlNotifyUnitOfWork:
-        return SqlNotifyUnitOfWork(self._db, read_only)

@@ -15,8 +15,9 @@ from sqlalchemy import text
 from taskmanager.events.v1.events_pb2 import EventEnvelope
 from tm_common.db import Database
 from tm_common.errors import AlreadyExists
+from tm_common.uow import UnitsOfWork
 from tm_tasks.adapters.task_store import TaskStore
-from tm_tasks.adapters.unit_of_work import UnitsOfWork
+from tm_tasks.adapters.unit_of_work import SqlTasksUnitOfWork
 from tm_tasks.domain.access import Permission
 from tm_tasks.domain.cursor import Cursor
 from tm_tasks.domain.listing import ListQuery, list_query, sort_value
@@ -50,7 +51,7 @@ async def test_create_writes_the_task_its_version_and_its_event_in_one_statement
 
 
 async def test_get_for_reads_the_callers_share(db: Database) -> None:
-    store, units = TaskStore(db), UnitsOfWork(db)
+    store, units = TaskStore(db), UnitsOfWork(SqlTasksUnitOfWork, db)
     task = await create(store)
     async with units() as uow:
         await uow.shares.add(task.id, FRIEND, "friend", Permission.EDIT)
@@ -63,7 +64,7 @@ async def test_get_for_reads_the_callers_share(db: Database) -> None:
 
 
 async def test_a_unit_of_work_commits_its_events_with_its_change(db: Database) -> None:
-    store, units = TaskStore(db), UnitsOfWork(db)
+    store, units = TaskStore(db), UnitsOfWork(SqlTasksUnitOfWork, db)
     task = await create(store)
     async with units() as uow:
         updated = await uow.tasks.update(task.id, {"title": "renamed", "tags": ("a", "b")})
@@ -76,7 +77,7 @@ async def test_a_unit_of_work_commits_its_events_with_its_change(db: Database) -
 
 
 async def test_leaving_without_commit_rolls_back_the_change_and_its_events(db: Database) -> None:
-    store, units = TaskStore(db), UnitsOfWork(db)
+    store, units = TaskStore(db), UnitsOfWork(SqlTasksUnitOfWork, db)
     task = await create(store)
     with pytest.raises(RuntimeError):
         async with units() as uow:
@@ -91,12 +92,12 @@ async def test_leaving_without_commit_rolls_back_the_change_and_its_events(db: D
 
 async def test_a_read_only_unit_of_work_cannot_commit(db: Database) -> None:
     with pytest.raises(RuntimeError, match="read-only"):
-        async with UnitsOfWork(db)(read_only=True) as uow:
+        async with UnitsOfWork(SqlTasksUnitOfWork, db)(read_only=True) as uow:
             await uow.commit()
 
 
 async def test_deleting_a_task_takes_its_shares_and_comments(db: Database) -> None:
-    store, units = TaskStore(db), UnitsOfWork(db)
+    store, units = TaskStore(db), UnitsOfWork(SqlTasksUnitOfWork, db)
     task = await create(store)
     async with units() as uow:
         await uow.shares.add(task.id, FRIEND, "friend", Permission.VIEW)
@@ -112,7 +113,7 @@ async def test_deleting_a_task_takes_its_shares_and_comments(db: Database) -> No
 
 
 async def test_bulk_reads_lock_and_update_many_tasks(db: Database) -> None:
-    store, units = TaskStore(db), UnitsOfWork(db)
+    store, units = TaskStore(db), UnitsOfWork(SqlTasksUnitOfWork, db)
     mine = [await create(store) for _ in range(3)]
     theirs = await create(store, user_id=FRIEND)
     ids = [t.id for t in (*mine, theirs)]
@@ -126,7 +127,7 @@ async def test_bulk_reads_lock_and_update_many_tasks(db: Database) -> None:
 
 
 async def test_shares_are_unique_per_user_and_found_by_any_case(db: Database) -> None:
-    store, units = TaskStore(db), UnitsOfWork(db)
+    store, units = TaskStore(db), UnitsOfWork(SqlTasksUnitOfWork, db)
     task = await create(store)
     async with units() as uow:
         share = await uow.shares.add(task.id, FRIEND, "Friend", Permission.VIEW)
@@ -143,7 +144,7 @@ async def test_shares_are_unique_per_user_and_found_by_any_case(db: Database) ->
 
 
 async def test_comments_page_oldest_first(db: Database) -> None:
-    store, units = TaskStore(db), UnitsOfWork(db)
+    store, units = TaskStore(db), UnitsOfWork(SqlTasksUnitOfWork, db)
     task = await create(store)
     async with units() as uow:
         made = [await uow.comments.add(task.id, OWNER, f"c{n}") for n in range(3)]
