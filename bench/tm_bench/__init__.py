@@ -14,8 +14,9 @@ of stats recomputed. Otherwise: a stack of its own, like the tests' (free ports,
 directory), always stopped. BENCH_SECONDS (5) is the length of each scenario, BENCH_CONNECTIONS (16)
 the concurrency. During the write scenarios a consumer built on tm_common.consumer follows the tasks
 event stream and the notes give the event lag (ADMIN_DATABASE_URL, a role that may create a schema,
-for an external system), and the lag from each write to its activity entry (ACTIVITY_DATABASE_URL,
-the activity role's libpq URL, for an external system). Exits non-zero when a scenario's error
+for an external system), the lag from each write to its activity entry (ACTIVITY_DATABASE_URL,
+the activity role's libpq URL, for an external system), and the wait read-your-writes adds to the
+writer's own reads of /activity meanwhile (own_writes.py). Exits non-zero when a scenario's error
 rate is above 1% (non-2xx / non-OK answers are errors)."""
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from redis.exceptions import RedisError
 from tm_bench import files as files_bench
 from tm_bench.k6 import K6, MAX_ERROR_RATE, Result, k6_version, run_k6
 from tm_bench.lag import LagWatcher, audit_lags, summary
+from tm_bench.own_writes import reading_own_writes
 from tm_bench.scenarios import LIST_QUERY, auth_scenarios, legend, task_scenarios
 from tm_bench.seed import SEARCH_WORD, BenchUser, login, register, seed_users
 from tm_bench.target import Target, target
@@ -118,9 +120,10 @@ def run(target: Target, seconds: int, connections: int, big: int) -> tuple[list[
             before = cache_lookups(watched)
             if watcher and scenario.name in WRITES:
                 started = time.time()
-                with watcher.measuring() as lags:
+                with watcher.measuring() as lags, reading_own_writes(target.gateway, token) as waits:
                     result = run_k6(scenario, token, seconds, connections)
                 notes.append(f"{what}: event lag, commit to a consumer's commit: {summary(lags)}")
+                notes.append(f"{what}: the writer reading its own /activity meanwhile: {waits.summary()}")
                 if target.activity_database:
                     audited = audit_lags(target.activity_database, started, time.time())
                     notes.append(f"{what}: event lag, write to its activity entry: {summary(audited)}")

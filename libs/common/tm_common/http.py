@@ -42,6 +42,14 @@ def set_response_header(name: str, value: str) -> None:
     pending_headers.set((*pending_headers.get(), (name.lower(), value)))
 
 
+# Trailing metadata of a successful reply (what native gRPC clients read after the message).
+pending_trailers: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("pending_trailers", default=())
+
+
+def set_response_trailer(name: str, value: str) -> None:
+    pending_trailers.set((*pending_trailers.get(), (name.lower(), value)))
+
+
 @cache
 def response_body_field(method: str) -> str:
     """The `response_body` of a method's HTTP rule, from its gRPC path `/pkg.Service/Method`."""

@@ -22,7 +22,7 @@ from grpc_status import rpc_status
 from tm_common import decoding
 from tm_common.context import principal_var, request_id_var
 from tm_common.errors import INTERNAL_STATUS, UNAVAILABLE_STATUS, DomainError, to_rpc_status
-from tm_common.http import gateway_metadata, pending_headers, pending_http_status
+from tm_common.http import gateway_metadata, pending_headers, pending_http_status, pending_trailers
 from tm_common.tokens import TokenVerifier, bearer_token
 
 log = logging.getLogger("tm.access")
@@ -75,6 +75,12 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
+def _set_trailers(context: grpc.aio.ServicerContext) -> None:
+    trailers = pending_trailers.get()
+    if trailers:
+        context.set_trailing_metadata(trailers)
+
+
 def _checked(request: Any, streaming: bool) -> Any:
     return decoding.checked_stream(request) if streaming else decoding.check(request)
 
@@ -98,6 +104,7 @@ class _Call:
                 request = _checked(request, streaming)
                 response = await behaviour(request, context)
                 await self._send_gateway_metadata(context)
+                _set_trailers(context)
                 return response
             except Exception as exc:
                 await self._fail(exc, context)
@@ -120,6 +127,7 @@ class _Call:
                         await self._send_gateway_metadata(context)
                         first = False
                     yield item
+                _set_trailers(context)
             except Exception as exc:
                 await self._fail(exc, context)
             finally:
@@ -133,6 +141,7 @@ class _Call:
         principal_var.set(None)
         pending_http_status.set(None)
         pending_headers.set(())
+        pending_trailers.set(())
         return time.perf_counter()
 
     async def _send_gateway_metadata(self, context: grpc.aio.ServicerContext) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Identity,
+    Integer,
     LargeBinary,
     MetaData,
     Table,
@@ -45,7 +46,13 @@ def _columns() -> list[Column[Any]]:
     ]
 
 
-outbox = Table("outbox", MetaData(), *_columns())
+def _mark_columns() -> list[Column[Any]]:
+    """Added by `add_write_marks` (read-your-writes): who caused each event, and where the relay
+    put it in the stream."""
+    return [Column("actor_user_id", Integer), Column("stream_id", Text)]
+
+
+outbox = Table("outbox", MetaData(), *_columns(), *_mark_columns())
 
 
 def create_outbox_table(op: Any, schema: str) -> None:
@@ -67,13 +74,37 @@ def create_outbox_table(op: Any, schema: str) -> None:
     )
 
 
+def add_write_marks(op: Any, concurrently: bool = True) -> None:
+    """For a producer's migration (expand only): each event's actor and stream entry id, and an
+    index to find a user's latest event (tm_common.write_marks). The index is built CONCURRENTLY
+    (outside the migration's transaction), so writes go on meanwhile."""
+    for column in _mark_columns():
+        op.add_column("outbox", column)
+    index = (
+        "INDEX {} IF NOT EXISTS outbox_by_actor ON outbox (actor_user_id, id) WHERE actor_user_id IS NOT NULL"
+    )
+    if not concurrently:  # a scratch schema of a test, in a transaction of its own
+        op.execute("CREATE " + index.format(""))
+        return
+    with op.get_context().autocommit_block():
+        op.execute("CREATE " + index.format("CONCURRENTLY"))
+
+
+def drop_write_marks(op: Any) -> None:
+    op.execute("DROP INDEX IF EXISTS outbox_by_actor")
+    for column in reversed(_mark_columns()):
+        op.drop_column("outbox", column.name)
+
+
 def drop_outbox_table(op: Any) -> None:
     op.drop_table("outbox")
     op.execute("DROP FUNCTION outbox_notify()")
 
 
 def _row(event: EventEnvelope) -> dict[str, Any]:
-    return {"event_id": event.event_id, "event_type": event.type, "payload": event.SerializeToString()}
+    return dict(
+        zip(("event_id", "event_type", "payload", "actor_user_id"), insert_params(event), strict=True)
+    )
 
 
 async def add(conn: AsyncConnection, *events: EventEnvelope) -> None:
@@ -82,9 +113,9 @@ async def add(conn: AsyncConnection, *events: EventEnvelope) -> None:
         await conn.execute(outbox.insert(), [_row(event) for event in events])
 
 
-# For writes on the psycopg fast path (Database.connection()).
-INSERT_SQL = "INSERT INTO outbox (event_id, event_type, payload) VALUES (%s, %s, %s)"
+# The columns an event fills, in the order of insert_params (for hand-written SQL).
+INSERT_COLUMNS = "event_id, event_type, payload, actor_user_id"
 
 
-def insert_params(event: EventEnvelope) -> tuple[str, str, bytes]:
-    return event.event_id, event.type, event.SerializeToString()
+def insert_params(event: EventEnvelope) -> tuple[str, str, bytes, int | None]:
+    return event.event_id, event.type, event.SerializeToString(), event.actor_user_id or None

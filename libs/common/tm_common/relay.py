@@ -43,7 +43,11 @@ SELECT id, event_id, event_type, payload FROM outbox, relay
 WHERE relay.locked AND published_at IS NULL
 ORDER BY id LIMIT %s FOR UPDATE OF outbox SKIP LOCKED
 """
-_MARK = "UPDATE outbox SET published_at = now() WHERE id = ANY(%s)"
+# Published, with where each row went in the stream (tm_common.write_marks reads it).
+_MARK = """
+UPDATE outbox SET published_at = now(), stream_id = entry.stream_id
+FROM unnest(%s::bigint[], %s::text[]) AS entry(id, stream_id) WHERE outbox.id = entry.id
+"""
 _FORGET = "DELETE FROM outbox WHERE published_at < now() - make_interval(hours => %s)"
 
 
@@ -109,11 +113,12 @@ class OutboxRelay:
             rows = rows[: await self._room(len(rows))]
             if not rows:
                 return 0
-            await self._xadd(rows)
-            await self._mark_published(conn, [row.id for row in rows])
+            entry_ids = await self._xadd(rows)
+            await self._mark_published(conn, [row.id for row in rows], entry_ids)
         return len(rows)
 
-    async def _xadd(self, rows: Sequence[Any]) -> None:
+    async def _xadd(self, rows: Sequence[Any]) -> list[str]:
+        """The rows on the stream, in one pipeline; their entry ids."""
         pipe = self._redis.pipeline(transaction=False)
         for row in rows:
             pipe.xadd(
@@ -122,10 +127,12 @@ class OutboxRelay:
                 maxlen=self.settings.max_stream_length,
                 approximate=True,
             )
-        await pipe.execute()
+        return [_bytes(entry_id).decode() for entry_id in await pipe.execute()]
 
-    async def _mark_published(self, conn: psycopg.AsyncConnection[Any], ids: list[int]) -> None:
-        await conn.execute(_MARK, (ids,))
+    async def _mark_published(
+        self, conn: psycopg.AsyncConnection[Any], ids: list[int], entry_ids: list[str]
+    ) -> None:
+        await conn.execute(_MARK, (ids, entry_ids))
 
     async def _room(self, wanted: int) -> int:
         """How many entries may be added without the MAXLEN trim dropping one that a live group

@@ -9,12 +9,14 @@ from typing import Any
 import grpc
 from redis.asyncio import Redis
 
+from taskmanager.events.v1 import events_pb2, events_pb2_grpc
 from tm_common import redis_client
 from tm_common.config import ServiceSettings
 from tm_common.db import Database
 from tm_common.jwks import jwks_from_auth_service
 from tm_common.server import ServiceDefinition
 from tm_common.tokens import TokenVerifier
+from tm_common.write_marks import EventMarksServicer
 
 
 def auth_verifier(settings: ServiceSettings) -> TokenVerifier:
@@ -38,7 +40,13 @@ def service_definition(
     background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     verifier: TokenVerifier | None = None,
     public_methods: Iterable[str] = (),
+    produces_events: bool = False,
 ) -> ServiceDefinition:
+    """`produces_events`: the service writes an outbox, and answers where a caller's latest event
+    stands (tm_common.write_marks) for its consumers' read-your-writes."""
+    if produces_events:
+        register = _with_marks(register, db, settings.events_stream)
+        service_names = [*service_names, MARKS_SERVICE]
     return ServiceDefinition(
         name=settings.service_name,
         register=register,
@@ -49,3 +57,16 @@ def service_definition(
         on_close=[db.close, redis.aclose],
         background=background,
     )
+
+
+MARKS_SERVICE = events_pb2.DESCRIPTOR.services_by_name["EventMarksService"].full_name
+
+
+def _with_marks(
+    register: Callable[[grpc.aio.Server], None], db: Database, stream: str
+) -> Callable[[grpc.aio.Server], None]:
+    def register_with_marks(server: grpc.aio.Server) -> None:
+        register(server)
+        events_pb2_grpc.add_EventMarksServiceServicer_to_server(EventMarksServicer(db, stream), server)
+
+    return register_with_marks

@@ -21,6 +21,7 @@ from tm_activity.domain.queries import After, HistoryQuery
 from tm_activity.entrypoints.consumer import RecordEvents
 from tm_activity.service.activity import ActivityDeps
 from tm_common.paging import PageTokens
+from tm_common.write_marks import Settled
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,18 @@ class FakeUnitsOfWork:
         return self()
 
 
+class FakeOwnWrites:
+    """Read-your-writes in memory: the caller's writes are applied already, unless told."""
+
+    def __init__(self) -> None:
+        self.settled = 0
+        self.stale = False
+
+    async def settle(self) -> Settled:
+        self.settled += 1
+        return Settled(stale=self.stale, waited=0.0)
+
+
 @dataclass
 class FakeActivity:
     """An activity service in memory: its state, its dependencies, and ways to set a scene."""
@@ -156,7 +169,8 @@ class FakeActivity:
 
     def __post_init__(self) -> None:
         self.units = FakeUnitsOfWork(self.state)
-        self.deps = ActivityDeps(uow=self.units, tokens=PageTokens(b"k" * 32))
+        self.own_writes = FakeOwnWrites()
+        self.deps = ActivityDeps(uow=self.units, tokens=PageTokens(b"k" * 32), own_writes=self.own_writes)
         self.consumer = RecordEvents(self.units)
 
     async def record(self, *events: EventEnvelope) -> None:

@@ -17,12 +17,18 @@ from tm_common.paging import page_tokens
 from tm_common.server import ServiceDefinition
 from tm_common.uow import UnitsOfWork
 from tm_common.wiring import service_definition
+from tm_common.write_marks import OwnWrites, producers_of
 
 
 def build(settings: ActivitySettings) -> ServiceDefinition:
     db = Database(settings)
     redis = redis_client.connect(settings)
-    deps = ActivityDeps(uow=UnitsOfWork(SqlActivityUnitOfWork, db), tokens=page_tokens(settings))
+    own_writes = OwnWrites(
+        producers_of(settings), redis, settings.consumer_group, settings.read_your_writes_seconds
+    )
+    deps = ActivityDeps(
+        uow=UnitsOfWork(SqlActivityUnitOfWork, db), tokens=page_tokens(settings), own_writes=own_writes
+    )
 
     def register(server: grpc.aio.Server) -> None:
         activity_pb2_grpc.add_ActivityServiceServicer_to_server(ActivityServicer(deps), server)

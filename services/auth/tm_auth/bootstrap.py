@@ -72,4 +72,5 @@ def build(settings: AuthSettings) -> ServiceDefinition:
             *relay_loops(settings, db, redis),
             lambda: keys.reload_every(settings.jwt_keys_reload_seconds),
         ],
+        produces_events=True,
     )

@@ -87,4 +87,5 @@ def build(settings: FilesSettings) -> ServiceDefinition:
             ),
             keep_consistent,
         ],
+        produces_events=True,
     )

@@ -50,4 +50,5 @@ def build(settings: TasksSettings) -> ServiceDefinition:
         register,
         [*SERVICE_NAMES, *SHARING_SERVICE_NAMES, *COMMENTS_SERVICE_NAMES],
         background=relay_loops(settings, db, redis),
+        produces_events=True,
     )

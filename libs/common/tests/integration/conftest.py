@@ -22,7 +22,7 @@ from support.polling import wait_until
 from tm_common.config import ServiceSettings
 from tm_common.consumer import create_processed_events_table
 from tm_common.db import Database
-from tm_common.outbox import create_outbox_table
+from tm_common.outbox import add_write_marks, create_outbox_table
 from tm_devstack.ports import free_port
 from tm_devstack.stack import REDIS_SERVER
 
@@ -104,6 +104,7 @@ async def scratch(stack) -> AsyncIterator[Scratch]:
         conn.execute(text(f'SET search_path TO "{schema}"'))
         op = Operations(MigrationContext.configure(conn))
         create_outbox_table(op, schema)
+        add_write_marks(op, concurrently=False)
         create_processed_events_table(op)
         conn.execute(text("CREATE TABLE effects (event_id uuid PRIMARY KEY, applied integer NOT NULL)"))
     db = Database(ServiceSettings(database_url=url.render_as_string(hide_password=False), db_schema=schema))

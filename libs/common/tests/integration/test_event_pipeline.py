@@ -169,7 +169,7 @@ class CrashAfterPublish(OutboxRelay):
     """Dies between XADD and marking the rows published (the transaction rolls back, as it
     would if the process were killed there)."""
 
-    async def _mark_published(self, conn: Any, ids: list[int]) -> None:
+    async def _mark_published(self, conn: Any, ids: list[int], entry_ids: list[str]) -> None:
         raise ConnectionError("killed between publish and mark")
 
 

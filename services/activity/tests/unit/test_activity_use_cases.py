@@ -183,3 +183,11 @@ async def test_stats_count_the_callers_entries(fake, log) -> None:
     assert stats.by_resource == {"task": 2, "comment": 2, "file": 1}
     empty = await activity.my_stats(fake.deps, STRANGER)
     assert (empty.total, empty.by_action, empty.by_resource) == (0, {}, {})
+
+
+async def test_every_read_first_waits_for_the_callers_own_writes(fake) -> None:
+    fake.own_writes.stale = True
+    history = await activity.my_history(fake.deps, 1, history_query(None, None, None, None, None, None), "")
+    stats = await activity.my_stats(fake.deps, 1)
+    assert fake.own_writes.settled == 2
+    assert history.freshness.stale and stats.freshness.stale

@@ -50,6 +50,7 @@ class ActivityServicer(activity_pb2_grpc.ActivityServiceServicer):
             offset=optional(request, "offset"),
         )
         page = await activity.my_history(self.deps, current_principal().user_id, query, request.page_token)
+        page.freshness.report()
         return activity_pb2.ListActivityResponse(
             entries=[entry_message(e) for e in page.entries], next_page_token=page.next_page_token
         )
@@ -60,6 +61,7 @@ class ActivityServicer(activity_pb2_grpc.ActivityServiceServicer):
         page = await activity.task_timeline(
             self.deps, current_principal().user_id, request.task_id, request.page_size, request.page_token
         )
+        page.freshness.report()
         return activity_pb2.GetTaskTimelineResponse(
             entries=[entry_message(e) for e in page.entries], next_page_token=page.next_page_token
         )
@@ -68,6 +70,7 @@ class ActivityServicer(activity_pb2_grpc.ActivityServiceServicer):
         self, request: activity_pb2.GetActivityStatsRequest, context: grpc.aio.ServicerContext
     ) -> activity_pb2.GetActivityStatsResponse:
         stats = await activity.my_stats(self.deps, current_principal().user_id)
+        stats.freshness.report()
         return activity_pb2.GetActivityStatsResponse(
             total_activities=stats.total, by_action=stats.by_action, by_resource=stats.by_resource
         )

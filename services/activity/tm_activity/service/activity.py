@@ -10,21 +10,26 @@ from datetime import datetime
 from tm_activity.domain.access import may_read_timeline
 from tm_activity.domain.entries import Entry
 from tm_activity.domain.queries import After, HistoryQuery, timeline_page_size
-from tm_activity.service.unit_of_work import UnitOfWorkFactory
+from tm_activity.service.unit_of_work import OwnWrites, UnitOfWorkFactory
 from tm_common.errors import InvalidArgument, NotFound
 from tm_common.paging import PageTokens, Scope
+from tm_common.write_marks import Settled
+
+FRESH = Settled(stale=False, waited=0.0)
 
 
 @dataclass
 class ActivityDeps:
     uow: UnitOfWorkFactory  # the audit log and timeline access in one transaction
     tokens: PageTokens  # of the history and the timelines
+    own_writes: OwnWrites  # every read first waits (boundedly) for the caller's own writes
 
 
 @dataclass(frozen=True)
 class Page:
     entries: list[Entry]
     next_page_token: str  # "" on the last page
+    freshness: Settled = FRESH
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class ActivityStats:
     total: int
     by_action: dict[str, int]
     by_resource: dict[str, int]
+    freshness: Settled = FRESH
 
 
 def _fingerprint(*parts: object) -> str:
@@ -64,11 +70,12 @@ async def my_history(deps: ActivityDeps, user_id: int, query: HistoryQuery, page
     scope: Scope = ("ListActivity", user_id)
     bound_to = _fingerprint(user_id, query.resource_type, query.action, query.since, query.until)
     after = _after(deps, scope, page_token, bound_to)
+    freshness = await deps.own_writes.settle()
     async with deps.uow(read_only=True) as uow:
         found = await uow.entries.history(user_id, query, after)
     page = found[: query.limit]
     more = len(found) > query.limit
-    return Page(page, _token(deps, scope, bound_to, page[-1]) if more else "")
+    return Page(page, _token(deps, scope, bound_to, page[-1]) if more else "", freshness)
 
 
 async def task_timeline(
@@ -80,16 +87,19 @@ async def task_timeline(
     scope: Scope = ("GetTaskTimeline", user_id, task_id)
     bound_to = _fingerprint(task_id)
     after = _after(deps, scope, page_token, bound_to)
+    freshness = await deps.own_writes.settle()
     async with deps.uow(read_only=True) as uow:
         if not may_read_timeline(await uow.access.timeline_access(task_id, user_id), user_id):
             raise NotFound(f"task {task_id} not found")
         found = await uow.entries.timeline(task_id, after, None if limit is None else limit + 1)
     if limit is None or len(found) <= limit:
-        return Page(found, "")
-    return Page(found[:limit], _token(deps, scope, bound_to, found[limit - 1]))
+        return Page(found, "", freshness)
+    return Page(found[:limit], _token(deps, scope, bound_to, found[limit - 1]), freshness)
 
 
 async def my_stats(deps: ActivityDeps, user_id: int) -> ActivityStats:
+    freshness = await deps.own_writes.settle()
     async with deps.uow(read_only=True) as uow:
         by_action, by_resource = await uow.entries.counts(user_id)
-    return ActivityStats(total=sum(by_action.values()), by_action=by_action, by_resource=by_resource)
+    total = sum(by_action.values())
+    return ActivityStats(total, by_action, by_resource, freshness)

@@ -10,6 +10,7 @@ from taskmanager.events.v1.events_pb2 import EventEnvelope
 from tm_activity.domain.access import AccessUpdate, TimelineAccess
 from tm_activity.domain.entries import Entry, NewEntry
 from tm_activity.domain.queries import After, HistoryQuery
+from tm_common.write_marks import Settled
 
 
 class EntryRepository(Protocol):
@@ -41,3 +42,9 @@ class UnitOfWorkFactory(Protocol):
 
     # `conn`: the event consumer's connection, in its transaction (opaque here: no SQL in service/).
     def joining(self, conn: Any) -> ActivityUnitOfWork: ...
+
+
+class OwnWrites(Protocol):
+    """Read-your-writes: waits (boundedly) until the caller's own latest writes are in the log."""
+
+    async def settle(self) -> Settled: ...

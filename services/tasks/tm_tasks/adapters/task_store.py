@@ -62,7 +62,7 @@ WITH created AS (
     INSERT INTO stats_versions (user_id, version) SELECT user_id, 1 FROM created
     ON CONFLICT (user_id) DO UPDATE SET version = stats_versions.version + 1
 ), published AS (
-    INSERT INTO outbox (event_id, event_type, payload) VALUES (%s, %s, %s)
+    INSERT INTO outbox ({outbox.INSERT_COLUMNS}) VALUES (%s, %s, %s, %s)
 )
 SELECT {_COLUMNS} FROM created
 """
