@@ -5,11 +5,10 @@ against a real Postgres). The `fake` fixture gives a fresh service to call use c
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -184,7 +183,6 @@ class FakeTasksUnitOfWork(FakeUnitOfWork):
 
 def _matches(task: Task, query: ListQuery, today: date) -> bool:
     """What list_sql.where selects, in Python."""
-    midnight = functools.partial(datetime.combine, time=time(), tzinfo=UTC)
     checks = [
         query.completed is None or task.completed == query.completed,
         query.priority is None or task.priority == query.priority,
@@ -194,8 +192,8 @@ def _matches(task: Task, query: ListQuery, today: date) -> bool:
         not query.search
         or query.search.lower() in task.title.lower()
         or query.search.lower() in (task.description or "").lower(),
-        query.created_after is None or task.created_at >= midnight(query.created_after),
-        query.created_before is None or task.created_at < midnight(query.created_before + timedelta(days=1)),
+        query.created_after is None or task.created_at >= query.created_after,
+        query.created_before is None or task.created_at < query.created_before,
         query.due_after is None or (task.due_date is not None and task.due_date >= query.due_after),
         query.due_before is None or (task.due_date is not None and task.due_date <= query.due_before),
     ]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 
 from tm_activity.domain.entries import ACTIONS, RESOURCE_TYPES
+from tm_common import time_filters
 from tm_common.errors import Problems
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 100
@@ -20,25 +20,11 @@ After = tuple[datetime, int]  # the (created_at, id) of the last entry of the pr
 class HistoryQuery:
     resource_type: str | None
     action: str | None
-    since: datetime | None  # inclusive
-    until: datetime | None  # exclusive (the day after end_date; None after 9999-12-31)
+    since: datetime | None  # inclusive: start_date's 00:00 UTC, or the instant it names
+    until: datetime | None  # exclusive: the day after end_date, or just after the instant it names;
+    # None also when end_date reaches the last representable instant (9999-12-31)
     limit: int
     offset: int
-
-
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")  # fromisoformat alone would take week dates too
-
-
-def _day(value: str | None, field: str, problems: Problems) -> date | None:
-    if value is None:
-        return None
-    try:
-        if _DAY.fullmatch(value):
-            return date.fromisoformat(value)
-    except ValueError:
-        pass
-    problems.add(field, "must be a date YYYY-MM-DD")
-    return None
 
 
 def history_query(
@@ -54,9 +40,9 @@ def history_query(
         problems.add("resource_type", f"must be one of {', '.join(RESOURCE_TYPES)}")
     if action is not None and action not in ACTIONS:
         problems.add("action", f"must be one of {', '.join(ACTIONS)}")
-    start, end = _day(start_date, "start_date", problems), _day(end_date, "end_date", problems)
-    if start and end and start > end:
-        problems.add("end_date", "must not be before start_date")
+    since = time_filters.since(start_date, "start_date", problems)
+    until = time_filters.until(end_date, "end_date", problems)
+    time_filters.check_order(since, until, "start_date", "end_date", problems, end_exclusive=True)
     if limit is not None and not 1 <= limit <= MAX_LIMIT:
         problems.add("limit", f"must be 1 to {MAX_LIMIT}")
     if offset is not None and not 0 <= offset <= MAX_OFFSET:
@@ -65,16 +51,11 @@ def history_query(
     return HistoryQuery(
         resource_type=resource_type,
         action=action,
-        since=_midnight(start) if start else None,
-        until=_midnight(end + timedelta(days=1)) if end and end < date.max else None,
+        since=since,
+        until=until,
         limit=DEFAULT_LIMIT if limit is None else limit,
         offset=offset or 0,
     )
-
-
-def _midnight(day: date) -> datetime:
-    """Days are UTC days."""
-    return datetime.combine(day, time(), tzinfo=UTC)
 
 
 def timeline_page_size(page_size: int) -> int | None:

@@ -196,6 +196,9 @@ QUERIES = [
     {"due_after": TODAY.isoformat()},
     {"due_before": TODAY.isoformat()},
     {"created_after": TODAY.isoformat(), "created_before": (TODAY + timedelta(1)).isoformat()},
+    {"due_after": f"{TODAY}T20:00:00-05:00", "due_before": f"{TODAY + timedelta(3)}T00:00:00Z"},
+    {"created_after": "2000-01-01T00:00:00Z", "created_before": "2999-01-01 00:00+01:00"},
+    {"created_before": "2000-01-01T00:00:00.5Z"},
     *(
         {"sort_by": s, "sort_order": o}
         for s in ("id", "title", "priority", "completed", "due_date")
@@ -252,3 +255,59 @@ async def test_created_dates_are_utc_days(db: Database) -> None:
     assert await store.count(OWNER, inside, TODAY) == 1
     assert await store.count(OWNER, outside, TODAY) == 0
     assert datetime.now(UTC) - task.created_at < timedelta(minutes=5)
+
+
+async def _created_at(db: Database, task: Task, instant: datetime) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            text("UPDATE tasks SET created_at = :at WHERE id = :id"), {"at": instant, "id": task.id}
+        )
+
+
+async def test_created_date_times_are_inclusive_instants(db: Database) -> None:
+    store = TaskStore(db)
+    instant = datetime(2026, 6, 15, 10, 0, 0, 500_000, tzinfo=UTC)
+    before, exact, after = [await create(store, title=name) for name in ("before", "exact", "after")]
+    for task, at in (
+        (before, instant - timedelta(microseconds=1)),
+        (exact, instant),
+        (after, instant + timedelta(microseconds=1)),
+    ):
+        await _created_at(db, task, at)
+
+    async def titles(**filters: str) -> list[str]:
+        found, _ = await store.page(OWNER, list_query(**filters), TODAY)  # type: ignore[arg-type]
+        assert await store.count(OWNER, list_query(**filters), TODAY) == len(found)  # type: ignore[arg-type]
+        return [task.title for task in found]
+
+    spelled = "2026-06-15T10:00:00.5"
+    assert await titles(created_after=spelled) == ["exact", "after"]
+    assert await titles(created_before=spelled) == ["before", "exact"]
+    assert await titles(created_after=spelled, created_before=spelled) == ["exact"]
+    assert await titles(
+        created_after="2026-06-15T15:00:00.500+05:00", created_before="2026-06-15 05:00:00.5-05:00"
+    ) == ["exact"]
+    assert await titles(created_after="2026-06-15T10:00:00.5000001Z") == ["after"]  # rounds inward
+    assert await titles(created_before="2026-06-15T10:00:00.4999999Z") == ["before"]
+    assert await titles(created_after="2026-06-15", created_before="2026-06-15") == [
+        "before",
+        "exact",
+        "after",
+    ]
+    assert await titles(created_before="2026-06-14") == []
+
+
+async def test_due_date_times_are_reduced_to_their_utc_date(db: Database) -> None:
+    store = TaskStore(db)
+    for day in (TODAY - timedelta(1), TODAY, TODAY + timedelta(1)):
+        await create(store, title=day.isoformat(), due_date=day)
+
+    async def titles(**filters: str) -> list[str]:
+        found, _ = await store.page(OWNER, list_query(**filters), TODAY)  # type: ignore[arg-type]
+        return [task.title for task in found]
+
+    today, tomorrow = TODAY.isoformat(), (TODAY + timedelta(1)).isoformat()
+    assert await titles(due_after=f"{today}T23:59:59Z", due_before=f"{today}T00:00") == [today]
+    # 21:00 at -05:00 is 02:00 UTC the next day.
+    assert await titles(due_after=f"{today}T21:00:00-05:00") == [tomorrow]
+    assert await titles(due_before=f"{today} 03:00+05:00") == [(TODAY - timedelta(1)).isoformat()]

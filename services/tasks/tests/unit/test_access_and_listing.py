@@ -1,4 +1,4 @@
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -63,9 +63,38 @@ def test_comma_lists_and_repeated_tags_combine() -> None:
     assert list_query(tags=["a,b", "c", " b "]).tags == ("a", "b", "c")
 
 
-def test_dates_parse() -> None:
-    query = list_query(created_after="2026-01-01", due_before="2026-12-31")
-    assert (query.created_after, query.due_before) == (date(2026, 1, 1), date(2026, 12, 31))
+def test_dates_are_whole_utc_days() -> None:
+    query = list_query(
+        created_after="2026-01-01",
+        created_before="2026-01-01",
+        due_after="2026-12-01",
+        due_before="2026-12-31",
+    )
+    assert query.created_after == datetime(2026, 1, 1, tzinfo=UTC)
+    assert query.created_before == datetime(2026, 1, 2, tzinfo=UTC)  # exclusive: all of the day
+    assert (query.due_after, query.due_before) == (date(2026, 12, 1), date(2026, 12, 31))
+
+
+def test_date_times_are_inclusive_instants() -> None:
+    query = list_query(created_after="2026-01-01T10:00:00+05:00", created_before="2026-01-01 10:00:00.25")
+    assert query.created_after == datetime(2026, 1, 1, 5, tzinfo=UTC)
+    assert query.created_before == datetime(2026, 1, 1, 10, 0, 0, 250_001, tzinfo=UTC)
+    one_instant = list_query(created_after="2026-01-01T10:00Z", created_before="2026-01-01T10:00Z")
+    assert one_instant.created_before - one_instant.created_after == timedelta(microseconds=1)
+
+
+def test_due_date_times_are_their_utc_dates() -> None:
+    query = list_query(due_after="2026-12-01T21:00:00-05:00", due_before="2026-12-31T02:00:00+05:00")
+    assert (query.due_after, query.due_before) == (date(2026, 12, 2), date(2026, 12, 30))
+    same_day = list_query(due_after="2026-12-01T23:00Z", due_before="2026-12-01T01:00Z")
+    assert same_day.due_after == same_day.due_before == date(2026, 12, 1)
+
+
+def test_the_same_instant_spelled_differently_is_the_same_query() -> None:
+    assert list_query(created_after="2026-01-01") == list_query(created_after="2026-01-01T00:00:00Z")
+    assert list_query(created_after="2026-01-01T10:00") == list_query(
+        created_after="2026-01-01T05:00:00-05:00"
+    )
 
 
 @pytest.mark.parametrize(
@@ -83,6 +112,19 @@ def test_dates_parse() -> None:
         ({"search": "a\x00"}, "search"),
         ({"skip": 2**31 - 1}, "skip"),
         ({"created_before": "9999-12-31"}, "created_before"),
+        ({"created_after": "2026-01-01T10:00:00+25:00"}, "created_after"),
+        ({"created_after": "2026-W01"}, "created_after"),
+        ({"created_before": "2026-01-01T24:00"}, "created_before"),
+        ({"due_after": "2026-01-01T10:00:00ZZ"}, "due_after"),
+        ({"due_before": "9999-01-01T00:00Z"}, "due_before"),
+        ({"due_before": "0000-12-31"}, "due_before"),
+        ({"created_after": "2026-01-02", "created_before": "2026-01-01"}, "created_before"),
+        (
+            {"created_after": "2026-01-01T10:00", "created_before": "2026-01-01T09:59:59.999999"},
+            "created_before",
+        ),
+        ({"due_after": "2026-01-02", "due_before": "2026-01-01T23:59Z"}, "due_before"),
+        ({"due_after": "2026-01-01T20:00-05:00", "due_before": "2026-01-01T23:00"}, "due_before"),
         ({"tags": ["a"] * 10_000}, "tags"),
         ({"tags": [",".join(str(i) for i in range(51))]}, "tags"),
     ],

@@ -4,15 +4,11 @@ whitelist in domain/listing.py) are written into the text; every value is a para
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from typing import Any
 
 from tm_tasks.domain.listing import SORTABLE, ListQuery
 from tm_tasks.domain.rules import RANK
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=UTC)
 
 
 def _like(text: str) -> str:
@@ -40,9 +36,9 @@ def where(user_id: int, query: ListQuery, today: date) -> tuple[list[str], list[
     if query.search:
         add("(title ILIKE %s OR description ILIKE %s)", _like(query.search), _like(query.search))
     if query.created_after:
-        add("created_at >= %s", _midnight(query.created_after))
-    if query.created_before:
-        add("created_at < %s", _midnight(query.created_before + timedelta(days=1)))
+        add("created_at >= %s", query.created_after)
+    if query.created_before:  # an exclusive bound (domain/listing.py)
+        add("created_at < %s", query.created_before)
     if query.due_after:
         add("due_date >= %s", query.due_after)
     if query.due_before:

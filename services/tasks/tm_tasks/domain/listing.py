@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
+from tm_common import time_filters
 from tm_common.errors import Problems
 from tm_tasks.domain import cursor, rules
 from tm_tasks.domain.cursor import Cursor
@@ -26,10 +27,10 @@ class ListQuery:
     tags: tuple[str, ...] = ()
     overdue: bool | None = None
     search: str | None = None
-    created_after: date | None = None
-    created_before: date | None = None
-    due_after: date | None = None
-    due_before: date | None = None
+    created_after: datetime | None = None  # inclusive (UTC)
+    created_before: datetime | None = None  # exclusive: just after the last instant it admits
+    due_after: date | None = None  # inclusive
+    due_before: date | None = None  # inclusive
     sort_by: str = "id"
     descending: bool = False
     skip: int = 0
@@ -58,7 +59,8 @@ def list_query(
     skip: int | None = None,
     limit: int | None = None,
 ) -> ListQuery:
-    """Validate a list request; `tags` items may be comma lists ("a,b")."""
+    """Validate a list request; `tags` items may be comma lists ("a,b"). The date filters take a
+    date (a whole UTC day) or a date-time (an instant; for due_* its UTC date): tm_common.time_filters."""
     problems = Problems()
     if len(tags) > rules.MAX_TAGS or sum(len(item) for item in tags) > rules.MAX_TAGS * (rules.MAX_TAG + 1):
         problems.add("tags", f"at most {rules.MAX_TAGS} tags")
@@ -80,16 +82,25 @@ def list_query(
         problems.add("skip", f"must be 0 to {MAX_SKIP} (page_token pages further)")
     if limit is not None and not 1 <= limit <= MAX_LIMIT:
         problems.add("limit", f"must be 1 to {MAX_LIMIT}")
+    years = {"min_year": rules.MIN_YEAR, "max_year": rules.MAX_YEAR}
+    created_since = time_filters.since(created_after, "created_after", problems, **years)
+    created_until = time_filters.until(created_before, "created_before", problems, **years)
+    due_from = time_filters.calendar_day(due_after, "due_after", problems, **years)
+    due_through = time_filters.calendar_day(due_before, "due_before", problems, **years)
+    time_filters.check_order(
+        created_since, created_until, "created_after", "created_before", problems, end_exclusive=True
+    )
+    time_filters.check_order(due_from, due_through, "due_after", "due_before", problems, end_exclusive=False)
     query = ListQuery(
         completed=completed,
         priority=priority,
         tags=wanted_tags,
         overdue=overdue,
         search=search.strip() or None if search is not None else None,
-        created_after=rules.calendar_date(created_after, problems, "created_after"),
-        created_before=rules.calendar_date(created_before, problems, "created_before"),
-        due_after=rules.calendar_date(due_after, problems, "due_after"),
-        due_before=rules.calendar_date(due_before, problems, "due_before"),
+        created_after=created_since,
+        created_before=created_until,
+        due_after=due_from,
+        due_before=due_through,
         sort_by=sort_by or "id",
         descending=sort_order == "desc",
         skip=skip or 0,
