@@ -1,6 +1,7 @@
 """The activity log through the gateway: GET /activity (the caller's own actions, filters, offset
-paging), GET /activity/tasks/{id} (a task's timeline and who may read it), GET /activity/stats, and
-page tokens over native gRPC through Envoy.
+paging), GET /activity/tasks/{id} (a task's timeline, oldest first, and who may read it), GET
+/activity/stats, and page tokens over native gRPC through Envoy. test_activity_shapes.py holds each
+action's `details` key for key; here details are compared as a whole, tag lists sorted.
 
 Entries are written from the event streams, so they appear a little after the request that caused
 them. No test sleeps for a fixed time: each polls (up to SETTLE_TIMEOUT) until the entry of its last
@@ -74,8 +75,9 @@ def normal(value: Any, key: str | None = None) -> Any:
 
 
 def task_snapshot(task: dict[str, Any]) -> dict[str, Any]:
-    """A Task JSON of the API as the activity log's snapshot of it (no caller's permission)."""
-    return normal({key: value for key, value in task.items() if key != "permission"})
+    """A Task JSON of the API as the activity log's snapshot of it (no caller's permission, nor the
+    comments GET /tasks/{id} embeds)."""
+    return normal({key: value for key, value in task.items() if key not in ("permission", "comments")})
 
 
 def get_list(http: httpx.Client, account: Account, path: str, params: Any = None) -> list[dict[str, Any]]:
@@ -147,13 +149,37 @@ def summary(entries: list[dict[str, Any]]) -> list[Summary]:
     return [(e["action"], e["resource_type"], e["resource_id"], e["user_id"]) for e in entries]
 
 
-def assert_newest_first(entries: list[dict[str, Any]]) -> None:
-    """Ordered by event time, then id, both descending; no id twice, no event content twice."""
+def assert_newest_first(entries: list[dict[str, Any]], newest_first: bool = True) -> None:
+    """Ordered by event time, then id (descending, or ascending when not `newest_first`); no id
+    twice, no event content twice."""
     keys = [(when(e["created_at"]), e["id"]) for e in entries]
-    assert keys == sorted(keys, reverse=True), keys
+    assert keys == sorted(keys, reverse=newest_first), keys
     assert len({e["id"] for e in entries}) == len(entries), entries
     contents = [json.dumps({k: v for k, v in e.items() if k != "id"}, sort_keys=True) for e in entries]
     assert len(set(contents)) == len(contents), [c for c, n in Counter(contents).items() if n > 1]
+
+
+def assert_oldest_first(entries: list[dict[str, Any]]) -> None:
+    """A timeline's order: by event time, then id, both ascending; nothing twice."""
+    assert_newest_first(entries, newest_first=False)
+
+
+TASK_FIELDS = ("title", "description", "priority", "completed", "due_date", "tags")
+
+
+def task_fields(task: dict[str, Any]) -> dict[str, Any]:
+    """A created or deleted task's details as the original logged them (fields at the top)."""
+    return {name: task.get(name) for name in TASK_FIELDS}
+
+
+def changed(changes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """An update's details as the original logged them, with the {field: {old, new}} beside."""
+    return {
+        "changes": changes,
+        "changed_fields": list(changes),
+        "old_values": {name: change["old"] for name, change in changes.items()},
+        "new_values": {name: change["new"] for name, change in changes.items()},
+    }
 
 
 def assert_entry(
@@ -220,9 +246,10 @@ def test_each_task_action_is_one_entry_with_its_details(http, account, since) ->
     ok(http.delete(f"/tasks/{tid}/tags/home", headers=account.headers))
     shared = share_task(http, account, tid, friend.username, "view")
     path = f"/tasks/{tid}/share/{friend.username}"
-    changed = ok(http.put(path, json={"permission": "edit"}, headers=account.headers))
+    changed_share = ok(http.put(path, json={"permission": "edit"}, headers=account.headers))
     unshare(http, account, tid, friend.username)
     last = get_task(http, account, tid)
+    before_delete = timeline(http, account, tid)
     delete_task(http, account, tid)
 
     entries = settled_history(http, account, 9)
@@ -246,48 +273,51 @@ def test_each_task_action_is_one_entry_with_its_details(http, account, since) ->
     def check(entry: dict[str, Any], action: str, details: dict[str, Any]) -> None:
         assert_entry(entry, action, "task", tid, account, details, since)
 
-    check(created, "created", {"task": task_snapshot(task)})
+    check(created, "created", {"task": task_snapshot(task)} | task_fields(task))
     check(
         update,
         "updated",
-        {
-            "changes": {
+        changed(
+            {
                 "title": {"old": "Buy milk", "new": "Buy oat milk"},
                 "priority": {"old": "low", "new": "high"},
                 "due_date": {"old": "2030-12-01", "new": None},
             }
-        },
+        ),
     )
-    check(complete, "updated", {"changes": {"completed": {"old": False, "new": True}}})
+    check(complete, "updated", changed({"completed": {"old": False, "new": True}}))
     check(
         tag,
         "updated",
-        {
-            "changes": {"tags": {"old": ["home"], "new": ["errand", "home", "shop"]}},
-            "added": ["errand", "shop"],
-        },
+        changed({"tags": {"old": ["home"], "new": ["errand", "home", "shop"]}})
+        | {"added": ["errand", "shop"]},
     )
     check(
         untag,
         "updated",
-        {
-            "changes": {"tags": {"old": ["errand", "home", "shop"], "new": ["errand", "shop"]}},
-            "removed": "home",
-        },
+        changed({"tags": {"old": ["errand", "home", "shop"], "new": ["errand", "shop"]}})
+        | {"removed": "home"},
     )
-    check(share, "shared", {"share": shared})
+    as_shared = {"shared_with_username": friend.username}
+    check(share, "shared", {"share": shared, "permission": "view"} | as_shared)
     assert share["details"]["share"]["permission"] == "view"
+    permission_change = changed({"permission": {"old": "view", "new": "edit"}})
     check(
-        permission, "updated", {"share": changed, "changes": {"permission": {"old": "view", "new": "edit"}}}
+        permission,
+        "updated",
+        permission_change
+        | {"share": changed_share, "permission": "edit", "old_permission": "view", "new_permission": "edit"}
+        | as_shared,
     )
-    check(unshared, "unshared", {"share": changed})
+    check(unshared, "unshared", {"share": changed_share, "permission": "edit"} | as_shared)
     assert unshared["details"]["share"]["shared_with_user_id"] == friend.id
-    check(deleted, "deleted", {"task": task_snapshot(last)})
-    assert deleted["details"]["task"]["title"] == "Buy oat milk"
-    assert deleted["details"]["task"]["completed"] is True
+    check(deleted, "deleted", {"task": task_snapshot(last)} | task_fields(last))
+    assert deleted["details"]["title"] == deleted["details"]["task"]["title"] == "Buy oat milk"
+    assert deleted["details"]["completed"] is deleted["details"]["task"]["completed"] is True
 
-    # The owner's timeline of the task is the same list.
-    assert timeline(http, account, tid) == entries
+    # The owner's timeline of the task was the same list, oldest first; once deleted it is gone.
+    assert before_delete == entries[:0:-1]
+    assert_not_found(http, account, tid)
 
 
 def test_comment_actions_are_comment_entries_that_name_their_task(http, account, since) -> None:
@@ -307,12 +337,16 @@ def test_comment_actions_are_comment_entries_that_name_their_task(http, account,
     ]
     assert_newest_first(entries)
     deleted, updated, created, _ = entries
-    assert_entry(created, "created", "comment", cid, account, {"task_id": tid, "comment": comment}, since)
-    changes = {"content": {"old": "first words", "new": "second thoughts"}}
-    assert_entry(updated, "updated", "comment", cid, account, {"task_id": tid, "changes": changes}, since)
-    assert_entry(deleted, "deleted", "comment", cid, account, {"task_id": tid, "comment": edited}, since)
+    details = {"task_id": tid, "comment": comment, "content": "first words"}
+    assert_entry(created, "created", "comment", cid, account, details, since)
+    edit = changed({"content": {"old": "first words", "new": "second thoughts"}})
+    details = {"task_id": tid, "content": "second thoughts", "old_content": "first words"}
+    details |= {"new_content": "second thoughts"} | edit
+    assert_entry(updated, "updated", "comment", cid, account, details, since)
+    details = {"task_id": tid, "comment": edited, "content": "second thoughts"}
+    assert_entry(deleted, "deleted", "comment", cid, account, details, since)
     assert "updated_at" in deleted["details"]["comment"]
-    assert timeline(http, account, tid) == entries
+    assert timeline(http, account, tid) == entries[::-1]
 
 
 def test_bulk_update_is_one_updated_entry_per_changed_task(http, account, since) -> None:
@@ -343,7 +377,7 @@ def test_bulk_update_is_one_updated_entry_per_changed_task(http, account, since)
         "task",
         low["id"],
         account,
-        {"changes": {"completed": {"old": False, "new": True}, "priority": priority}},
+        changed({"completed": {"old": False, "new": True}, "priority": priority}),
         since,
     )
     assert_entry(
@@ -352,7 +386,7 @@ def test_bulk_update_is_one_updated_entry_per_changed_task(http, account, since)
         "task",
         done["id"],
         account,
-        {"changes": {"priority": priority}},
+        changed({"priority": priority}),
         since,
     )
     assert summary(timeline(http, account, same["id"])) == [("created", "task", same["id"], account.id)]
@@ -380,8 +414,8 @@ def test_every_event_is_exactly_one_entry(http, account) -> None:
     assert entries[0]["details"].get("added") == ["last"]
     tl = timeline(http, account, tid)
     assert len(tl) == actions + 5  # and the friend's five comments
-    assert_newest_first(tl)
-    assert own(tl, account) == entries
+    assert_oldest_first(tl)
+    assert own(tl, account) == entries[::-1]
     assert get_stats(http, account)["total_activities"] == actions
     assert len(settled_history(http, friend, 5)) == 5
 
@@ -398,7 +432,7 @@ def test_a_redelivered_event_has_no_second_effect(http, account, stack) -> None:
     comment = create_comment(http, friend, tid)
     unshare(http, account, tid, friend.username)
     before = settled_timeline(http, account, tid, 4)
-    assert [e["action"] for e in before] == ["unshared", "created", "shared", "created"]
+    assert [e["action"] for e in before] == ["created", "shared", "created", "unshared"]
     assert_not_found(http, friend, tid)
 
     task_events(stack.redis_url, tid, until=lambda events: len(events) >= 4)
@@ -415,8 +449,8 @@ def test_a_redelivered_event_has_no_second_effect(http, account, stack) -> None:
     # A marker after the repeats: once its entry is there, the repeats were consumed.
     ok(http.post(f"/tasks/{tid}/tags", json=["marker"], headers=account.headers))
     after = settled_timeline(http, account, tid, 5)
-    assert after[1:] == before
-    assert after[0]["details"]["added"] == ["marker"]
+    assert after[:-1] == before
+    assert after[-1]["details"]["added"] == ["marker"]
     assert len(after) == 5
     assert_not_found(http, friend, tid)  # the repeated share gave no access back
     assert summary(history(http, friend)) == [("created", "comment", comment["id"], friend.id)]
@@ -516,23 +550,22 @@ def test_history_shows_only_the_callers_own_actions(http, since) -> None:
     by_owner = create_comment(http, owner, tid)
 
     tl = settled_timeline(http, owner, tid, 7)
-    assert_newest_first(tl)
+    assert_oldest_first(tl)
     assert summary(tl) == [
-        ("created", "comment", by_owner["id"], owner.id),
-        ("created", "comment", by_editor["id"], editor.id),
-        ("created", "comment", by_viewer["id"], viewer.id),
-        ("updated", "task", tid, editor.id),
-        ("shared", "task", tid, owner.id),
-        ("shared", "task", tid, owner.id),
         ("created", "task", tid, owner.id),
+        ("shared", "task", tid, owner.id),
+        ("shared", "task", tid, owner.id),
+        ("updated", "task", tid, editor.id),
+        ("created", "comment", by_viewer["id"], viewer.id),
+        ("created", "comment", by_editor["id"], editor.id),
+        ("created", "comment", by_owner["id"], owner.id),
     ]
-    assert history(http, owner) == own(tl, owner)
-    assert history(http, editor) == own(tl, editor)
-    assert history(http, viewer) == own(tl, viewer)
+    assert history(http, owner) == own(tl, owner)[::-1]
+    assert history(http, editor) == own(tl, editor)[::-1]
+    assert history(http, viewer) == own(tl, viewer)[::-1]
     [comment] = history(http, viewer)
-    assert_entry(
-        comment, "created", "comment", by_viewer["id"], viewer, {"task_id": tid, "comment": by_viewer}, since
-    )
+    details = {"task_id": tid, "comment": by_viewer, "content": by_viewer["content"]}
+    assert_entry(comment, "created", "comment", by_viewer["id"], viewer, details, since)
     assert history(http, viewer, resource_type="task") == []
     assert get_stats(http, owner)["total_activities"] == 4
     assert get_stats(http, viewer) == {
@@ -587,7 +620,7 @@ INVALID_QUERIES = [
     ("start_date=yesterday", ["start_date"]),
     ("start_date=2026-1-5", ["start_date"]),
     ("start_date=20260105", ["start_date"]),
-    ("end_date=2026-01-05T00:00:00Z", ["end_date"]),
+    ("end_date=2026-01-05T24:00:00Z", ["end_date"]),  # a date-time, but no such time
     ("start_date=2026-W02-1", ["start_date"]),  # an ISO week date, not YYYY-MM-DD
     ("start_date=2026-05-02&end_date=2026-05-01", ["end_date"]),
     ("resource_type=project", ["resource_type"]),
@@ -634,17 +667,17 @@ def test_the_timeline_shows_the_task_and_its_comments_to_the_owner_and_its_share
 
     tl = settled_timeline(http, owner, tid, 9)
     assert summary(tl) == [
-        ("updated", "task", tid, editor.id),
-        ("created", "comment", c3["id"], owner.id),
-        ("updated", "comment", c2["id"], viewer.id),
-        ("created", "comment", c2["id"], viewer.id),
-        ("created", "comment", c1["id"], editor.id),
-        ("updated", "task", tid, editor.id),
-        ("shared", "task", tid, owner.id),
-        ("shared", "task", tid, owner.id),
         ("created", "task", tid, owner.id),
+        ("shared", "task", tid, owner.id),
+        ("shared", "task", tid, owner.id),
+        ("updated", "task", tid, editor.id),
+        ("created", "comment", c1["id"], editor.id),
+        ("created", "comment", c2["id"], viewer.id),
+        ("updated", "comment", c2["id"], viewer.id),
+        ("created", "comment", c3["id"], owner.id),
+        ("updated", "task", tid, editor.id),
     ]
-    assert_newest_first(tl)
+    assert_oldest_first(tl)
     for entry in tl:
         username = {owner.id: owner.username, viewer.id: viewer.username, editor.id: editor.username}
         assert entry["username"] == username[entry["user_id"]], entry
@@ -653,7 +686,7 @@ def test_the_timeline_shows_the_task_and_its_comments_to_the_owner_and_its_share
     assert timeline(http, viewer, tid) == tl
     assert timeline(http, editor, tid) == tl
     assert_not_found(http, stranger, tid)
-    assert summary(timeline(http, owner, other["id"]))[-1] == ("created", "task", other["id"], owner.id)
+    assert summary(timeline(http, owner, other["id"]))[0] == ("created", "task", other["id"], owner.id)
     assert len(timeline(http, owner, other["id"])) == 2
     assert_not_found(http, viewer, other["id"])
 
@@ -668,19 +701,19 @@ def test_a_revoked_sharee_gets_404_until_shared_again(http) -> None:
 
     unshare(http, owner, tid, friend.username)
     tl = settled_timeline(http, owner, tid, 4)
-    assert tl[0]["action"] == "unshared"
+    assert tl[-1]["action"] == "unshared"
     assert_not_found(http, friend, tid)
     # The former sharee's own actions stay in its own history.
     assert summary(history(http, friend)) == [("created", "comment", comment["id"], friend.id)]
 
     share_task(http, owner, tid, friend.username, "edit")
     tl = settled_timeline(http, owner, tid, 5)
-    assert [e["action"] for e in tl] == ["shared", "unshared", "created", "shared", "created"]
+    assert [e["action"] for e in tl] == ["created", "shared", "created", "unshared", "shared"]
     assert timeline(http, friend, tid) == tl
 
 
-def test_after_a_delete_only_the_owner_reads_the_timeline(http) -> None:
-    owner, editor, viewer = new_account(http), new_account(http), new_account(http)
+def test_after_a_delete_nobody_reads_the_timeline(http) -> None:
+    owner, editor, viewer, stranger = (new_account(http) for _ in range(4))
     tid = create_task(http, owner)["id"]
     share_task(http, owner, tid, editor.username, "edit")
     share_task(http, owner, tid, viewer.username, "view")
@@ -689,12 +722,10 @@ def test_after_a_delete_only_the_owner_reads_the_timeline(http) -> None:
     assert timeline(http, viewer, tid) == before
 
     delete_task(http, owner, tid)
-    after = settled_timeline(http, owner, tid, 5)
-    assert len(after) == 5
-    assert summary(after[:1]) == [("deleted", "task", tid, owner.id)]
-    assert after[1:] == before  # the full timeline, ending with the delete
-    assert_not_found(http, editor, tid)
-    assert_not_found(http, viewer, tid)
+    for who in (owner, editor, viewer, stranger):  # as for the task itself
+        assert_not_found(http, who, tid)
+    # The delete, and everyone's own actions, stay in their own histories.
+    assert summary(history(http, owner, limit=1)) == [("deleted", "task", tid, owner.id)]
     assert summary(history(http, editor)) == [("created", "comment", comment["id"], editor.id)]
 
 
@@ -987,6 +1018,12 @@ def file_snapshot(file: dict[str, Any], uploader: Account) -> dict[str, Any]:
     return {**file, "uploaded_by_user_id": uploader.id}
 
 
+def file_details(task_id: int, snapshot: dict[str, Any]) -> dict[str, Any]:
+    """A file entry's details: the original's keys, and the snapshot beside them."""
+    original = {"filename": snapshot["original_filename"], "file_size": snapshot["file_size"]}
+    return {"task_id": task_id, "file": snapshot, "content_type": snapshot.get("content_type")} | original
+
+
 def test_file_uploads_and_deletions_are_file_entries_of_the_task(http, account, since) -> None:
     friend = new_account(http)
     task = create_task(http, account, title="with attachments")
@@ -1002,23 +1039,19 @@ def test_file_uploads_and_deletions_are_file_entries_of_the_task(http, account, 
 
     tl = settled_timeline(http, account, tid, 5)
     assert summary(tl) == [
-        ("deleted", "file", notes["id"], account.id),
-        ("uploaded", "file", report["id"], account.id),
-        ("uploaded", "file", notes["id"], friend.id),
-        ("shared", "task", tid, account.id),
         ("created", "task", tid, account.id),
+        ("shared", "task", tid, account.id),
+        ("uploaded", "file", notes["id"], friend.id),
+        ("uploaded", "file", report["id"], account.id),
+        ("deleted", "file", notes["id"], account.id),
     ]
-    assert_newest_first(tl)
-    removed, by_owner, by_friend = tl[:3]
+    assert_oldest_first(tl)
+    by_friend, by_owner, removed = tl[2:]
     notes_json = file_snapshot(notes, friend)
-    assert_entry(
-        by_friend, "uploaded", "file", notes["id"], friend, {"task_id": tid, "file": notes_json}, since
-    )
+    assert_entry(by_friend, "uploaded", "file", notes["id"], friend, file_details(tid, notes_json), since)
     report_json = file_snapshot(report, account)
-    assert_entry(
-        by_owner, "uploaded", "file", report["id"], account, {"task_id": tid, "file": report_json}, since
-    )
-    details = {"task_id": tid, "file": notes_json, "cause": "request"}
+    assert_entry(by_owner, "uploaded", "file", report["id"], account, file_details(tid, report_json), since)
+    details = file_details(tid, notes_json) | {"cause": "request"}
     assert_entry(removed, "deleted", "file", notes["id"], account, details, since)
     assert timeline(http, friend, tid) == tl
     assert history(http, friend) == [by_friend]
@@ -1030,19 +1063,20 @@ def test_file_uploads_and_deletions_are_file_entries_of_the_task(http, account, 
         "by_resource": {"file": 1},
     }
 
-    # Deleting the task removes its remaining file: one more entry, by whoever deleted the task.
+    # Deleting the task removes its remaining file: one more entry, by whoever deleted the task, in
+    # that user's history (the timeline is gone with the task).
     delete_task(http, account, tid)
-    after = settled_timeline(http, account, tid, 7)
-    assert len(after) == 7
-    assert after[2:] == tl
+    after = settled_history(http, account, 6)  # polls: the files service removes the file later
+    assert len(after) == 6
+    assert after[2:] == own(tl, account)[::-1]
     assert_newest_first(after)
-    by_time = sorted(after[:2], key=lambda e: (when(e["created_at"]), e["id"]), reverse=True)
-    assert summary(by_time) == [
+    assert summary(after[:2]) == [
         ("deleted", "file", report["id"], account.id),  # removed by the files service after the task
         ("deleted", "task", tid, account.id),
     ]
-    details = {"task_id": tid, "file": report_json, "cause": "task_deleted"}
-    cascade = by_time[0]
+    assert_not_found(http, account, tid)
+    details = file_details(tid, report_json) | {"cause": "task_deleted"}
+    cascade = after[0]
     assert normal(cascade["details"]) == normal(details), cascade
     assert since <= when(cascade["created_at"]) <= datetime.now(UTC) + timedelta(seconds=1), cascade
     assert_not_found(http, friend, tid)

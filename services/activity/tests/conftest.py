@@ -59,6 +59,11 @@ def _newest_first(found: list[Entry], after: After | None) -> list[Entry]:
     return ordered if after is None else [e for e in ordered if (e.created_at, e.id) < after]
 
 
+def _oldest_first(found: list[Entry], after: After | None) -> list[Entry]:
+    ordered = sorted(found, key=lambda e: (e.created_at, e.id))
+    return ordered if after is None else [e for e in ordered if (e.created_at, e.id) > after]
+
+
 def _in_history(entry: Entry, user_id: int, q: HistoryQuery) -> bool:
     return (
         entry.user_id == user_id
@@ -88,7 +93,7 @@ class FakeEntryRepository:
         return found[start : start + query.limit + 1]
 
     async def timeline(self, task_id: int, after: After | None, limit: int | None) -> list[Entry]:
-        found = _newest_first([e for e, task in self.work.entries.values() if task == task_id], after)
+        found = _oldest_first([e for e, task in self.work.entries.values() if task == task_id], after)
         return found if limit is None else found[:limit]
 
     async def counts(self, user_id: int) -> tuple[dict[str, int], dict[str, int]]:

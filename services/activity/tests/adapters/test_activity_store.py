@@ -60,8 +60,8 @@ async def test_entries_are_written_in_one_batch_and_read_back_whole(db: Database
     await record(db, LOG)
     async with UnitsOfWork(SqlActivityUnitOfWork, db)(read_only=True) as uow:
         timeline = await uow.entries.timeline(1, None, None)
-    assert [e.id for e in timeline] == [4, 3, 2, 1]  # newest first, ties by id
-    assert timeline[0] == Entry(4, VIEWER, "alice", "updated", "task", 1, LOG[3].details, LOG[3].created_at)
+    assert [e.id for e in timeline] == [1, 2, 3, 4]  # oldest first, ties by id
+    assert timeline[-1] == Entry(4, VIEWER, "alice", "updated", "task", 1, LOG[3].details, LOG[3].created_at)
     async with db.read() as conn:
         event_ids = (await conn.execute(text("SELECT event_id::text FROM entries ORDER BY id"))).scalars()
         assert list(event_ids) == [e.event_id for e in LOG]
@@ -126,10 +126,16 @@ async def test_timeline_pages_by_keyset_as_the_fake_does(db: Database, fake) -> 
         fake.units(read_only=True) as faked,
     ):
         for task_id in (1, 2, 3, 4):
-            for after, limit in ((None, None), (None, 1), ((T0 + timedelta(seconds=3600), 4), 2)):
+            for after, limit in (
+                (None, None),
+                (None, 1),
+                ((T0, 1), 2),
+                ((T0 + timedelta(seconds=3600), 3), None),
+            ):
                 found = await uow.entries.timeline(task_id, after, limit)
                 assert found == await faked.entries.timeline(task_id, after, limit)
-        assert [e.id for e in await uow.entries.timeline(1, (T0 + timedelta(seconds=3600), 4), 2)] == [3, 2]
+        assert [e.id for e in await uow.entries.timeline(1, (T0, 1), 2)] == [2, 3]
+        assert [e.id for e in await uow.entries.timeline(1, (T0 + timedelta(seconds=3600), 3), None)] == [4]
 
 
 async def test_counts_by_action_and_resource(db: Database) -> None:
@@ -244,10 +250,10 @@ async def test_the_consumers_handler_records_a_batch_in_its_transaction(db: Data
     async with UnitsOfWork(SqlActivityUnitOfWork, db)(read_only=True) as uow:
         timeline = await uow.entries.timeline(1, None, None)
     assert [(e.action, e.user_id, e.username) for e in timeline] == [
-        ("shared", OWNER, "alice"),
         ("created", OWNER, "alice"),
+        ("shared", OWNER, "alice"),
     ]
-    assert timeline[1].details == {
+    assert timeline[0].details == {  # as stored: the original's shape is rendered when read
         "task": {"id": 1, "title": "t", "completed": False, "priority": "low", "tags": [], "user_id": OWNER}
     }
     assert await access(db, 1, VIEWER) == TimelineAccess(OWNER, deleted=False, shared=True)

@@ -77,9 +77,10 @@ def test_a_batch_keeps_the_latest_change_of_each_share_and_each_delete() -> None
     [
         (None, OWNER, False),
         (TimelineAccess(OWNER, deleted=False, shared=False), OWNER, True),
-        (TimelineAccess(OWNER, deleted=True, shared=False), OWNER, True),
+        (TimelineAccess(OWNER, deleted=True, shared=False), OWNER, False),
         (TimelineAccess(OWNER, deleted=False, shared=True), VIEWER, True),
         (TimelineAccess(OWNER, deleted=True, shared=True), VIEWER, False),
+        (TimelineAccess(OWNER, deleted=True, shared=False), OTHER, False),
         (TimelineAccess(OWNER, deleted=False, shared=False), VIEWER, False),
     ],
 )

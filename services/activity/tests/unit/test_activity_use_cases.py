@@ -118,12 +118,12 @@ async def timeline(fake, user_id: int, task_id: int = TASK, page_size: int = 0, 
     return await activity.task_timeline(fake.deps, user_id, task_id, page_size, token)
 
 
-async def test_the_owner_reads_the_whole_timeline_newest_first(fake, log) -> None:
+async def test_the_owner_reads_the_whole_timeline_oldest_first(fake, log) -> None:
     fake.owner(TASK, OWNER)
     fake.entry(OWNER, TASK + 1, created_at=DAY + timedelta(days=2))  # another task's
-    same_time = fake.entry(VIEWER, TASK, created_at=DAY)  # comes first among equals, by id
+    same_time = fake.entry(VIEWER, TASK, created_at=DAY)  # comes last among equals, by id
     page = await timeline(fake, OWNER)
-    assert page.entries == [log[4], log[3], log[2], log[1], same_time, log[0]]
+    assert page.entries == [log[0], same_time, log[1], log[2], log[3], log[4]]
     assert page.next_page_token == ""
 
 
@@ -136,12 +136,16 @@ async def test_a_user_it_is_shared_with_reads_it_while_the_share_lasts(fake, log
         await timeline(fake, VIEWER)
 
 
-async def test_after_the_delete_only_the_owner_reads_it(fake, log) -> None:
-    fake.owner(TASK, OWNER, deleted=True)
+@pytest.mark.parametrize("user_id", [OWNER, VIEWER, STRANGER])
+async def test_after_the_delete_nobody_reads_it(fake, log, user_id: int) -> None:
+    fake.owner(TASK, OWNER)
     fake.viewer(TASK, VIEWER)
-    assert len((await timeline(fake, OWNER)).entries) == 5
-    with pytest.raises(NotFound):
-        await timeline(fake, VIEWER)
+    if user_id != STRANGER:
+        assert len((await timeline(fake, user_id)).entries) == 5
+    fake.owner(TASK, OWNER, deleted=True)
+    with pytest.raises(NotFound, match=f"task {TASK} not found"):
+        await timeline(fake, user_id)
+    assert len((await history(fake, OWNER)).entries) == 5  # the owner's actions stay in its history
 
 
 @pytest.mark.parametrize(("user_id", "task_id"), [(STRANGER, TASK), (OWNER, TASK + 1)])
@@ -156,10 +160,11 @@ async def test_the_timeline_pages_with_tokens_of_its_task(fake, log) -> None:
     fake.owner(TASK, OWNER)
     fake.owner(TASK + 1, OWNER)
     first = await timeline(fake, OWNER, page_size=2)
-    assert first.entries == [log[4], log[3]] and first.next_page_token
+    assert first.entries == [log[0], log[1]] and first.next_page_token
+    later = fake.entry(OWNER, TASK, created_at=DAY + timedelta(days=9))  # added between pages
     second = await timeline(fake, OWNER, page_size=2, token=first.next_page_token)
     third = await timeline(fake, OWNER, page_size=2, token=second.next_page_token)
-    assert second.entries + third.entries == [log[2], log[1], log[0]]
+    assert second.entries + third.entries == [log[2], log[3], log[4], later]
     assert third.next_page_token == ""
     with pytest.raises(InvalidArgument):  # made for another task
         await timeline(fake, OWNER, TASK + 1, page_size=2, token=first.next_page_token)
@@ -191,3 +196,42 @@ async def test_every_read_first_waits_for_the_callers_own_writes(fake) -> None:
     stats = await activity.my_stats(fake.deps, 1)
     assert fake.own_writes.settled == 2
     assert history.freshness.stale and stats.freshness.stale
+
+
+async def test_a_timeline_token_of_a_page_of_one_is_followed_to_the_end(fake, log) -> None:
+    fake.owner(TASK, OWNER)
+    seen, token = [], ""
+    while True:
+        page = await timeline(fake, OWNER, page_size=1, token=token)
+        seen += page.entries
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == log  # oldest first, each once
+
+
+async def test_a_token_made_when_timelines_were_newest_first_is_refused(fake, log) -> None:
+    fake.owner(TASK, OWNER)
+    newest_first = activity._fingerprint(TASK)  # what tokens were bound to before
+    token = fake.deps.tokens.make(("GetTaskTimeline", OWNER, TASK), [newest_first, DAY.isoformat(), 1])
+    with pytest.raises(InvalidArgument) as refused:
+        await timeline(fake, OWNER, page_size=1, token=token)
+    assert set(refused.value.fields) == {"page_token"}
+
+
+STORED_UPLOAD = {"task_id": TASK, "file": {"id": 8, "original_filename": "a.pdf", "file_size": 10}}
+STORED_UPDATE = {"changes": {"title": {"old": "a", "new": "b"}}}
+
+
+async def test_history_and_timeline_serve_the_original_details_of_stored_rows(fake) -> None:
+    fake.owner(TASK, OWNER)
+    fake.entry(OWNER, TASK, action="updated", details=STORED_UPDATE, created_at=DAY)
+    fake.entry(OWNER, TASK, action="uploaded", resource_type="file", resource_id=8, details=STORED_UPLOAD,
+               created_at=DAY + timedelta(1))  # fmt: skip
+    update = {"changed_fields": ["title"], "old_values": {"title": "a"}, "new_values": {"title": "b"}}
+    upload = {"filename": "a.pdf", "task_id": TASK, "file_size": 10, "content_type": None}
+    want = [STORED_UPDATE | update, STORED_UPLOAD | upload]
+    assert [e.details for e in (await timeline(fake, OWNER)).entries] == want
+    assert [e.details for e in (await history(fake)).entries] == want[::-1]
+    assert [e.details for e in (await timeline(fake, OWNER, page_size=1)).entries] == want[:1]
+    assert [e.details for e, _ in fake.recorded()] == [STORED_UPDATE, STORED_UPLOAD]  # stored as they were

@@ -162,6 +162,14 @@ def test_user_events_make_no_entry_and_no_access_change() -> None:
     assert event_of(event) is None  # nothing to record of it
 
 
+def test_reminders_make_no_entry_and_no_access_change() -> None:
+    event = task_event("task.due_soon", actor=0)
+    event.task_due_soon.CopyFrom(
+        pb.TaskDueSoon(task=pb.TaskSnapshot(id=42, title="t"), due_date="2026-12-08")
+    )
+    assert event_of(event) is None  # not an action of anyone's: nothing to audit
+
+
 def test_access_changes_follow_owner_shares_and_delete() -> None:
     created = task_event("task.created")
     shared = task_event("task.shared")

@@ -182,7 +182,7 @@ async def test_access_follows_the_events_of_the_task(fake) -> None:
     await fake.record(shared())
     assert await readers(fake) == {OWNER, VIEWER}
     await fake.record(deleted())
-    assert await readers(fake) == {OWNER}  # the owner, also after the delete
+    assert await readers(fake) == set()  # nobody once the task is deleted
 
 
 async def test_any_event_of_the_task_tells_its_owner(fake) -> None:
@@ -201,6 +201,7 @@ async def test_repeated_access_changes_change_nothing_more(fake) -> None:
     for _ in range(2):
         await fake.record(deleted(T0 + timedelta(seconds=3)))
     assert fake.state.owners[TASK].deleted_at == T0 + timedelta(seconds=3)
+    assert await readers(fake) == set()
 
 
 async def test_a_revocation_delivered_before_its_share_still_wins(fake) -> None:
@@ -221,7 +222,7 @@ async def test_in_one_batch_the_last_change_of_a_share_by_event_time_wins(fake) 
 async def test_a_share_delivered_after_the_delete_gives_no_access(fake) -> None:
     await fake.record(created(T0), deleted(T0 + timedelta(seconds=2)))
     await fake.record(shared(T0 + timedelta(seconds=1)))
-    assert await readers(fake) == {OWNER}
+    assert await readers(fake) == set()
 
 
 async def test_entries_delivered_out_of_order_read_in_event_time_order(fake) -> None:
@@ -236,6 +237,6 @@ async def test_entries_delivered_out_of_order_read_in_event_time_order(fake) -> 
     for half in (delivered[:3], delivered[3:]):
         await fake.record(*half)
     page = await activity.task_timeline(fake.deps, OWNER, TASK, 0, "")
-    assert [e.created_at for e in page.entries] == [T0 + timedelta(seconds=s) for s in (5, 4, 3, 2, 1, 0)]
-    titles = [e.details["changes"]["title"]["new"] for e in page.entries if e.action == "updated"]
-    assert titles == ["v4", "v3", "v2", "v1", "v0"]
+    assert [e.created_at for e in page.entries] == [T0 + timedelta(seconds=s) for s in (0, 1, 2, 3, 4, 5)]
+    titles = [e.details["new_values"]["title"] for e in page.entries if e.action == "updated"]
+    assert titles == ["v0", "v1", "v2", "v3", "v4"]

@@ -33,6 +33,13 @@ def _newest_first(query: Any, after: After | None, limit: int | None) -> Any:
     return query if limit is None else query.limit(limit)
 
 
+def _oldest_first(query: Any, after: After | None, limit: int | None) -> Any:
+    if after is not None:
+        query = query.where(tuple_(entries.c.created_at, entries.c.id) > tuple_(*after))
+    query = query.order_by(entries.c.created_at, entries.c.id)
+    return query if limit is None else query.limit(limit)
+
+
 def _history(user_id: int, q: HistoryQuery) -> Any:
     conditions = [entries.c.user_id == user_id]
     if q.resource_type is not None:
@@ -81,8 +88,8 @@ class EntryRepository:
         return [_entry(row) for row in await self._conn.execute(statement)]
 
     async def timeline(self, task_id: int, after: After | None, limit: int | None) -> list[Entry]:
-        """A task's entries (its comments' and files' too), newest first."""
-        statement = _newest_first(select(entries).where(entries.c.task_id == task_id), after, limit)
+        """A task's entries (its comments' and files' too), oldest first: from after `after`."""
+        statement = _oldest_first(select(entries).where(entries.c.task_id == task_id), after, limit)
         return [_entry(row) for row in await self._conn.execute(statement)]
 
     async def counts(self, user_id: int) -> tuple[dict[str, int], dict[str, int]]:

@@ -25,7 +25,7 @@ entries = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-# Who may read a task's timeline, as the events tell it: the owner (also after the delete)...
+# Who may read a task's timeline, as the events tell it: the owner, until the delete...
 task_owners = Table(
     "task_owners",
     metadata,

@@ -1,8 +1,9 @@
 """Who may read a task's timeline, as the events tell it. Pure, no I/O.
 
-The owner may, also after the task was deleted; a user it is shared with may while the share is
-active and the task exists. Events can arrive out of order: of the changes to one share, the one
-that happened last (by event time) wins."""
+While the task exists, its owner may and so may a user it is shared with while the share is active;
+once it is deleted nobody may (404, as for the task itself; the delete stays in its actor's own
+history). Events can arrive out of order: of the changes to one share, the one that happened last
+(by event time) wins."""
 
 from __future__ import annotations
 
@@ -84,6 +85,6 @@ class TimelineAccess:
 
 def may_read_timeline(access: TimelineAccess | None, user_id: int) -> bool:
     """None: no event of the task was seen."""
-    if access is None:
+    if access is None or access.deleted:
         return False
-    return access.owner_user_id == user_id or (access.shared and not access.deleted)
+    return access.owner_user_id == user_id or access.shared

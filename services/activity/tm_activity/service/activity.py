@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tm_activity.domain.access import may_read_timeline
+from tm_activity.domain.details import as_logged
 from tm_activity.domain.entries import Entry
 from tm_activity.domain.queries import After, HistoryQuery, timeline_page_size
 from tm_activity.service.unit_of_work import OwnWrites, UnitOfWorkFactory
@@ -16,6 +17,9 @@ from tm_common.paging import PageTokens, Scope
 from tm_common.write_marks import Settled
 
 FRESH = Settled(stale=False, waited=0.0)
+# Bound into timeline tokens, so that a token made while timelines were newest first is refused
+# rather than read the other way.
+TIMELINE_ORDER = "oldest-first"
 
 
 @dataclass
@@ -73,7 +77,7 @@ async def my_history(deps: ActivityDeps, user_id: int, query: HistoryQuery, page
     freshness = await deps.own_writes.settle()
     async with deps.uow(read_only=True) as uow:
         found = await uow.entries.history(user_id, query, after)
-    page = found[: query.limit]
+    page = [as_logged(entry) for entry in found[: query.limit]]
     more = len(found) > query.limit
     return Page(page, _token(deps, scope, bound_to, page[-1]) if more else "", freshness)
 
@@ -81,20 +85,21 @@ async def my_history(deps: ActivityDeps, user_id: int, query: HistoryQuery, page
 async def task_timeline(
     deps: ActivityDeps, user_id: int, task_id: int, page_size: int, page_token: str
 ) -> Page:
-    """Everything that happened to a task and its comments and files, newest first, for whoever
-    may read the task now (its owner also after it was deleted); NotFound for anyone else."""
+    """Everything that happened to a task and its comments and files, oldest first (as the
+    original), for whoever may read the task now; NotFound for anyone else, and for everyone once
+    the task is deleted (as the task itself)."""
     limit = timeline_page_size(page_size)
     scope: Scope = ("GetTaskTimeline", user_id, task_id)
-    bound_to = _fingerprint(task_id)
+    bound_to = _fingerprint(task_id, TIMELINE_ORDER)
     after = _after(deps, scope, page_token, bound_to)
     freshness = await deps.own_writes.settle()
     async with deps.uow(read_only=True) as uow:
         if not may_read_timeline(await uow.access.timeline_access(task_id, user_id), user_id):
             raise NotFound(f"task {task_id} not found")
         found = await uow.entries.timeline(task_id, after, None if limit is None else limit + 1)
-    if limit is None or len(found) <= limit:
-        return Page(found, "", freshness)
-    return Page(found[:limit], _token(deps, scope, bound_to, found[limit - 1]), freshness)
+    more = limit is not None and len(found) > limit
+    entries = [as_logged(entry) for entry in found[:limit]]
+    return Page(entries, _token(deps, scope, bound_to, entries[-1]) if more else "", freshness)
 
 
 async def my_stats(deps: ActivityDeps, user_id: int) -> ActivityStats:
