@@ -22,7 +22,15 @@ KEY_ROTATION_ENV = {
     "JWT_KEY_ACTIVATION_SECONDS": "8",
     "JWKS_REFRESH_SECONDS": "2",
 }
-TEST_SERVICE_ENV = {"LOGIN_LIMIT_PER_ADDRESS": "100000", "LOG_LEVEL": "INFO", **KEY_ROTATION_ENV}
+# Due-soon reminders (tests/e2e/test_due_soon.py): the tasks scheduler scans twice a second, not
+# every minute; the window keeps its default (a day), so "due today or tomorrow" is owed one.
+REMINDER_ENV = {"DUE_SOON_SCAN_SECONDS": "0.5"}
+TEST_SERVICE_ENV = {
+    "LOGIN_LIMIT_PER_ADDRESS": "100000",
+    "LOG_LEVEL": "INFO",
+    **KEY_ROTATION_ENV,
+    **REMINDER_ENV,
+}
 
 
 @pytest.fixture(scope="session")

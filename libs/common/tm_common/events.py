@@ -38,6 +38,7 @@ EVENT_TYPES = {
     "task_shared": "task.shared",
     "share_permission_changed": "task.share_permission_changed",
     "task_unshared": "task.unshared",
+    "task_due_soon": "task.due_soon",
     "comment_added": "comment.added",
     "comment_updated": "comment.updated",
     "comment_deleted": "comment.deleted",

@@ -48,6 +48,10 @@ LOGIN_LIMIT_ENV = (
     "LOGIN_LIMIT_KNOWN_ADDRESS_SECONDS",
 )
 
+# The tasks service's due-soon reminders (README, Configuration), passed on from `make run`'s environment.
+REMINDER_ENV = ("DUE_SOON_WINDOW_SECONDS", "DUE_SOON_SCAN_SECONDS")
+PASSED_ENV = (*KEY_ROTATION_ENV, *LOGIN_LIMIT_ENV, *REMINDER_ENV)
+
 
 @dataclass
 class StackConfig:
@@ -77,7 +81,7 @@ class StackConfig:
             environment=env.get("ENVIRONMENT", "local"),
             version=(ROOT / "VERSION").read_text().strip(),
             log_level=env.get("LOG_LEVEL", "INFO"),
-            service_env={name: env[name] for name in (*KEY_ROTATION_ENV, *LOGIN_LIMIT_ENV) if name in env},
+            service_env={name: env[name] for name in PASSED_ENV if name in env},
             jwks_cache_seconds=int(env.get("JWKS_CACHE_SECONDS", "60")),
             edge_limits=gateway.edge_limits_from_env(env),
             edge_guards=gateway.EdgeGuards.from_env(env),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import grpc
 
 from taskmanager.tasks.v1 import tasks_pb2_grpc
@@ -13,6 +15,7 @@ from tm_common.server import ServiceDefinition
 from tm_common.uow import UnitsOfWork
 from tm_common.users import UserDirectory
 from tm_common.wiring import service_definition
+from tm_tasks.adapters.reminder_store import SqlRemindersUnitOfWork
 from tm_tasks.adapters.task_store import TaskStore
 from tm_tasks.adapters.unit_of_work import SqlTasksUnitOfWork
 from tm_tasks.adapters.user_cache import UserCache
@@ -20,6 +23,7 @@ from tm_tasks.config import TasksSettings
 from tm_tasks.entrypoints.comments_api import SERVICE_NAMES as COMMENTS_SERVICE_NAMES
 from tm_tasks.entrypoints.comments_api import CommentsServicer
 from tm_tasks.entrypoints.grpc_api import SERVICE_NAMES, TasksServicer
+from tm_tasks.entrypoints.reminders import DueSoonScheduler
 from tm_tasks.entrypoints.sharing_api import SERVICE_NAMES as SHARING_SERVICE_NAMES
 from tm_tasks.entrypoints.sharing_api import SharingServicer, TaskAccessServicer
 from tm_tasks.service.tasks import TasksDeps
@@ -49,6 +53,14 @@ def build(settings: TasksSettings) -> ServiceDefinition:
         redis,
         register,
         [*SERVICE_NAMES, *SHARING_SERVICE_NAMES, *COMMENTS_SERVICE_NAMES],
-        background=relay_loops(settings, db, redis),
+        background=[*relay_loops(settings, db, redis), due_soon_scheduler(settings, db).run],
         produces_events=True,
+    )
+
+
+def due_soon_scheduler(settings: TasksSettings, db: Database) -> DueSoonScheduler:
+    return DueSoonScheduler(
+        UnitsOfWork(SqlRemindersUnitOfWork, db),
+        window=timedelta(seconds=settings.due_soon_window_seconds),
+        scan_seconds=settings.due_soon_scan_seconds,
     )

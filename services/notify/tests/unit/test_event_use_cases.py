@@ -40,6 +40,15 @@ def commented(actor: int, audience: list[int], content: str = "Bring maps") -> p
     return about_task(pb.CommentAdded(comment=comment), actor, audience)
 
 
+def due_soon(audience: list[int], due_date: str = "2026-12-08") -> pb.EventEnvelope:
+    """As the tasks service's scheduler sends it: no actor, the owner and the task's sharees."""
+    task = pb.TaskSnapshot(id=9, title="Plan the trip", user_id=OWNER, due_date=due_date)
+    return envelope(
+        pb.TaskDueSoon(task=task, due_date=due_date), "tasks", 0, task_id=9, task_owner_user_id=OWNER,
+        task_title="Plan the trip", audience=audience,
+    )  # fmt: skip
+
+
 def registered(user_id: int, email: str) -> pb.EventEnvelope:
     payload = pb.UserRegistered(user_id=user_id, username=f"user{user_id}", email=email)
     return envelope(payload, "auth", user_id)
@@ -176,7 +185,43 @@ async def test_other_events_email_nobody_and_open_no_unit_of_work(people, payloa
 
 
 def test_the_handled_types_are_the_registration_and_the_notifying_ones() -> None:
-    assert frozenset({"user.registered", "task.shared", "task.completed", "comment.added"}) == HANDLED
+    notifying = {"task.shared", "task.completed", "comment.added", "task.due_soon"}
+    assert frozenset({"user.registered", *notifying}) == HANDLED
+
+
+async def test_a_due_soon_reminder_emails_everyone_who_sees_the_task_and_wants_it(people) -> None:
+    for user_id in (OWNER, ANN, CAROL):
+        people.state.prefs[user_id] = dataclasses.replace(people.state.prefs[user_id], task_due_soon=True)
+    event = due_soon([OWNER, ANN, BOB, CAROL], "2026-12-08")
+    await people.consume(event)
+    # BOB left task_due_soon at its default (off); CAROL turned it on but is not verified.
+    assert recipients(people, event) == {OWNER: "task.due_soon", ANN: "task.due_soon"}
+    mail = people.queued(user_id=OWNER)[0]
+    assert mail.subject == "Task due 2026-12-08: Plan the trip"
+    assert '"Plan the trip" is due on 2026-12-08' in mail.body
+
+
+async def test_due_soon_reminders_are_off_by_default(people) -> None:
+    event = due_soon([OWNER, ANN])
+    await people.consume(event)
+    assert people.queued() == []
+    assert len(people.units) == 1 and people.units[0].committed  # handled, recorded, nobody wanted it
+
+
+async def test_do_not_disturb_stops_due_soon_reminders(people) -> None:
+    people.state.prefs[ANN] = dataclasses.replace(
+        people.state.prefs[ANN], task_due_soon=True, email_enabled=False
+    )
+    await people.consume(due_soon([OWNER, ANN]))
+    assert people.queued() == []
+
+
+def test_a_due_soon_reminder_reads_as_news_with_its_due_date_and_no_actor() -> None:
+    event = due_soon([OWNER, ANN], "2027-01-31")
+    assert news_of(event) == TaskNews(
+        event_id=event.event_id, kind="task.due_soon", actor_user_id=0, actor_username="",
+        task_title="Plan the trip", audience=(OWNER, ANN), due_date="2027-01-31",
+    )  # fmt: skip
 
 
 def test_an_event_reads_as_plain_news_of_its_task() -> None:

@@ -83,6 +83,21 @@ def test_the_emails_name_the_actor_the_task_and_what_happened() -> None:
     assert "PATCH /notifications/preferences" in comment.body
 
 
+def test_a_due_soon_reminder_notifies_the_whole_audience() -> None:
+    notice = notice_of(event("task.due_soon", actor=0, audience=(3, 1, 2), due_date="2026-12-08"))
+    assert notice is not None
+    assert (notice.switch, notice.candidates) == ("task_due_soon", (1, 2, 3))
+
+
+def test_the_due_soon_email_names_the_task_and_its_due_date() -> None:
+    mail = mail_of(event("task.due_soon", actor=0, actor_username="", due_date="2026-12-08"))
+    assert mail.subject == "Task due 2026-12-08: Plan the trip"
+    assert mail.body.startswith('Reminder: the task "Plan the trip" is due on 2026-12-08 (UTC)')
+    assert "Someone" not in mail.body and "PATCH /notifications/preferences" in mail.body
+    long = mail_of(event("task.due_soon", actor=0, task_title="x" * 200, due_date="2026-12-08"))
+    assert long.subject.startswith("Task due 2026-12-08: xxx") and len(long.subject) <= MAX_SUBJECT
+
+
 def test_an_actor_without_a_name_is_someone() -> None:
     assert mail_of(event("task.completed", actor_username="")).body.startswith("Someone completed")
 

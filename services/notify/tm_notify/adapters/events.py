@@ -35,4 +35,5 @@ def news_of(event: EventEnvelope) -> TaskNews | None:
         shared_with_user_id=share.shared_with_user_id if share is not None else 0,
         permission=share.permission if share is not None else "",
         comment=event.comment_added.comment.content if event.type == "comment.added" else "",
+        due_date=event.task_due_soon.due_date if event.type == "task.due_soon" else "",
     )

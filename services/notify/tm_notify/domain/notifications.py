@@ -1,7 +1,8 @@
 """Which changes notify whom, and the emails they make. Pure, no I/O.
 
-Recipients come from the change (never its actor); then only those who want that kind of email
-now (`preferences.wants`: a verified address, not in do-not-disturb, the switch on) get one.
+Recipients come from the change (never its actor; a due-soon reminder, which no user caused, goes
+to everyone who sees the task); then only those who want that kind of email now
+(`preferences.wants`: a verified address, not in do-not-disturb, the switch on) get one.
 adapters/events.py reads the events as `TaskNews`."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ SWITCH_OF = {
     "task.shared": "task_shared_with_me",
     "task.completed": "task_completed",
     "comment.added": "comment_on_my_task",
+    "task.due_soon": "task_due_soon",
 }
 MAX_SUBJECT = 99  # SNS: fewer than 100 printable ASCII characters, no line breaks
 FOOTER = (
@@ -31,8 +33,8 @@ FOOTER = (
 
 @dataclass(frozen=True, slots=True)
 class TaskNews:
-    """A change to a task that may be emailed about: who did what to which task, who sees the
-    task, and what the email says of it."""
+    """A change to a task that may be emailed about (or a reminder that it is due soon): who did
+    what to which task, who sees the task, and what the email says of it."""
 
     event_id: str
     kind: str  # the event type
@@ -43,6 +45,7 @@ class TaskNews:
     shared_with_user_id: int = 0  # task.shared: whom it is shared with
     permission: str = ""  # task.shared: the permission granted
     comment: str = ""  # comment.added: the comment's content
+    due_date: str = ""  # task.due_soon: "YYYY-MM-DD", the due date it reminds of
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +70,7 @@ def notice_of(news: TaskNews) -> Notice | None:
         return None
     if news.kind == "task.shared":
         ids: Iterable[int] = (news.shared_with_user_id,)
-    else:  # task.completed, comment.added: everyone who can see the task
+    else:  # task.completed, comment.added, task.due_soon: everyone who can see the task
         ids = news.audience
     candidates = tuple(sorted({i for i in ids if i > 0 and i != news.actor_user_id}))
     return Notice(kind=news.kind, switch=switch, candidates=candidates)
@@ -99,6 +102,9 @@ def mail_of(news: TaskNews) -> Mail:
     elif news.kind == "comment.added":
         subject = f"New comment on {title}"
         body = f'{actor} commented on the task "{title}":\n\n{news.comment}'
+    elif news.kind == "task.due_soon":  # a reminder: no actor
+        subject = f"Task due {news.due_date}: {title}"
+        body = f'Reminder: the task "{title}" is due on {news.due_date} (UTC) and is not completed yet.'
     else:
         raise ValueError(f"{news.kind} sends no email")
     return Mail(subject=subject_line(subject), body=body + FOOTER)

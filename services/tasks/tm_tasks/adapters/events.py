@@ -21,6 +21,7 @@ from tm_tasks.domain.sharing import NAMES, Share
 from tm_tasks.domain.tasks import PATCHABLE, Task
 
 PRODUCER = "tasks"
+NO_ACTOR = 0  # events no user caused (the due-soon scheduler's)
 
 
 def task_snapshot(task: Task) -> pb.TaskSnapshot:
@@ -132,3 +133,11 @@ def comment_updated(
 
 def comment_deleted(actor: int, task: Task, comment: Comment, audience: Iterable[int]) -> pb.EventEnvelope:
     return _about(pb.CommentDeleted(comment=comment_snapshot(comment)), actor, task, audience)
+
+
+def task_due_soon(task: Task, audience: Iterable[int]) -> pb.EventEnvelope:
+    """The reminder that the task's due date is near: no user caused it, so actor 0."""
+    if task.due_date is None:
+        raise ValueError(f"task {task.id} has no due date to remind of")
+    payload = pb.TaskDueSoon(task=task_snapshot(task), due_date=task.due_date.isoformat())
+    return _about(payload, NO_ACTOR, task, audience)

@@ -38,6 +38,8 @@ tasks = Table(
     Column("tags", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True)),
+    # Not here: due_soon_sent_for (migration 0008), read and written only by the due-soon
+    # scheduler's hand-written SQL (adapters/reminder_store.py), so task reads never fetch it.
 )
 
 shares = Table(
