@@ -3,12 +3,15 @@
     python tools/gen_json_shapes.py      # build/descriptors/taskmanager.pb -> build/gateway/json_shapes.lua
 
 For every route Envoy transcodes (the google.api.http rules of gateway.TRANSCODED_SERVICES) the
-table says what its JSON body must look like: the request message's fields by JSON and proto name,
-each with its kind (bool, string, int32, ..., message, map, list of them). gateway/lua/json_types.lua
-checks bodies against it before the transcoder, which would otherwise coerce wrong types ("yes" for
-a bool, a scalar for a list). Routes whose body is raw bytes (google.api.HttpBody) or that take no
-body are in the table too, marked `false`, so that the Lua filter matches paths exactly as the
-transcoder does. Built by `make protos` and by gateway/Dockerfile.
+table says what its request may carry: `b`, what its JSON body must look like (the request
+message's fields by JSON and proto name, each with its kind: bool, string, int32, ..., message,
+map, list of them), or `false` when it takes no JSON body (none, or raw bytes: google.api.HttpBody);
+`p`, the kind of each path variable by segment; `q`, the query parameters it takes (the request's
+scalar fields bound neither by the path nor by the body). gateway/lua/json_types.lua checks
+requests against it before the transcoder, which would otherwise coerce wrong types ("yes" for a
+bool, a scalar for a list, "05" for 5), and would let a query parameter or a body member set a
+field the path already set (GET /tasks/1?id=2 read task 2). Built by `make protos` and by
+gateway/Dockerfile.
 """
 
 from __future__ import annotations
@@ -62,6 +65,10 @@ WELL_KNOWN = {
 }
 HTTP_BODY = ".google.api.HttpBody"
 VERBS = ("get", "put", "post", "delete", "patch")
+# Request bodies whose unknown members are refused (by default they are ignored, as the transcoder
+# ignores them): a PATCH of preferences that names only email_verified or a typo would otherwise be
+# an empty patch, which is a no-op that answers 200.
+CLOSED_BODIES = {".taskmanager.notify.v1.UpdatePreferencesRequest": "is not a preference that can be set"}
 
 
 class Shapes:
@@ -96,6 +103,8 @@ class Shapes:
             parts += self._kind(field)
             if field.label == Field.LABEL_REPEATED:
                 parts.append("r = true")
+            elif field.type != Field.TYPE_MESSAGE and not field.proto3_optional:
+                parts.append("nn = true")  # no presence: null would be read as "" or 0 or false
         return "{" + ", ".join(parts) + "}"
 
     def _kind(self, field: descriptor_pb2.FieldDescriptorProto) -> list[str]:
@@ -124,14 +133,20 @@ class Shapes:
             entries += [f"      [{lua_string(name)}] = {spec}," for name in names]
         self.used[type_name[1:]] = "{\n" + "\n".join(entries) + "\n    }" if entries else "{}"
 
-    def body(self, method: descriptor_pb2.MethodDescriptorProto, body: str) -> str:
+    def body(self, method: descriptor_pb2.MethodDescriptorProto, body: str, bound: list[str]) -> str:
         """The Lua spec of a route's JSON body, or "false" when it has none or it is raw bytes.
         A message body has no name in error paths (its fields are named as they are); a list or
-        scalar body is named after its field ("tags[0]")."""
+        scalar body is named after its field ("tags[0]"). `bound`: the fields the path sets, which a
+        whole-message body must not set again (`pv`); `closed`: what an unknown member is."""
         if not body or method.input_type == HTTP_BODY:
             return "false"
         if body == "*":
             parts = ['n = ""', *self.message_kind(method.input_type)]
+            names = [name for field in self._fields(method.input_type, bound) for name in self._names(field)]
+            if names:
+                parts.append("pv = {" + ", ".join(f"[{lua_string(n)}] = true" for n in names) + "}")
+            if method.input_type in CLOSED_BODIES:
+                parts.append(f"closed = {lua_string(CLOSED_BODIES[method.input_type])}")
         else:
             field = self._body_field(method.input_type, body)
             if field.type_name == HTTP_BODY and field.label != Field.LABEL_REPEATED:
@@ -141,6 +156,35 @@ class Shapes:
         if method.client_streaming:  # the transcoder takes a JSON array of request messages
             parts.append("r = true")
         return "{" + ", ".join(parts) + "}"
+
+    def path_variables(self, type_name: str, segments: list[str], variables: list[str]) -> str:
+        """{[segment index] = spec} of a template's variables (1-based, as the Lua splits paths)."""
+        stars = [index for index, segment in enumerate(segments, 1) if segment == "*"]
+        specs = [self.field(self._body_field(type_name, name)) for name in variables]
+        return "{" + ", ".join(f"[{index}] = {spec}" for index, spec in zip(stars, specs, strict=True)) + "}"
+
+    def query(self, type_name: str, body: str, bound: list[str]) -> str:
+        """{name = spec} of the query parameters a route takes, by JSON and proto name: the
+        request's top-level scalar fields (or lists of them) that neither the path nor the body sets."""
+        if body == "*":
+            return "{}"
+        entries = []
+        for field in self.messages[type_name].field:
+            if (
+                field.name in bound
+                or field.name == body
+                or field.type in (Field.TYPE_MESSAGE, Field.TYPE_GROUP)
+            ):
+                continue
+            entries += [f"[{lua_string(name)}] = {self.field(field)}" for name in self._names(field)]
+        return "{" + ", ".join(entries) + "}"
+
+    def _fields(self, type_name: str, names: list[str]) -> list[descriptor_pb2.FieldDescriptorProto]:
+        return [f for f in self.messages[type_name].field if f.name in names]
+
+    @staticmethod
+    def _names(field: descriptor_pb2.FieldDescriptorProto) -> list[str]:
+        return list(dict.fromkeys([field.json_name or field.name, field.name]))
 
     def _body_field(self, type_name: str, path: str) -> descriptor_pb2.FieldDescriptorProto:
         *parents, last = path.split(".")
@@ -155,12 +199,18 @@ def lua_string(text: str) -> str:
     return f'"{text}"'
 
 
+def template_variables(template: str) -> list[str]:
+    """The field names of a template's variables, in order."""
+    return re.findall(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", template)
+
+
 def template_segments(template: str) -> list[str]:
     """Path template -> literal segments and "*" for a single-segment variable, as the transcoder's
-    path matcher sees them. Other syntax ("**", "{x=a/*}", custom verbs) is not used here: refused."""
+    path matcher sees them. Other syntax ("**", "{x=a/*}", "{a.b}", custom verbs) is not used here:
+    refused."""
     segments = []
     for part in template.lstrip("/").split("/"):
-        if re.fullmatch(r"\{[A-Za-z_][A-Za-z0-9_.]*\}", part):
+        if re.fullmatch(r"\{[A-Za-z_][A-Za-z0-9_]*\}", part):
             segments.append("*")
         elif re.fullmatch(r"[A-Za-z0-9_.~-]+", part):
             segments.append(part)
@@ -182,13 +232,20 @@ def routes(shapes: Shapes) -> dict[str, Any]:
                 if verb not in VERBS:
                     raise ValueError(f"{service}/{method.name}: {verb} rules are not supported")
                 node = root
-                for segment in template_segments(getattr(binding, verb)):
+                template = getattr(binding, verb)
+                segments = template_segments(template)
+                for segment in segments:
                     node = (
                         node.setdefault("var", {})
                         if segment == "*"
                         else node.setdefault("lit", {}).setdefault(segment, {})
                     )
-                node.setdefault("methods", {})[verb.upper()] = shapes.body(method, binding.body)
+                bound = template_variables(template)
+                node.setdefault("methods", {})[verb.upper()] = (
+                    f"{{b = {shapes.body(method, binding.body, bound)},"
+                    f" p = {shapes.path_variables(method.input_type, segments, bound)},"
+                    f" q = {shapes.query(method.input_type, binding.body, bound)}}}"
+                )
     return root
 
 

@@ -26,6 +26,7 @@ JSON_SHAPES = {
   messages = {
     ["t.Root"] = {
       flag = {n = "flag", k = "bool"}, name = {n = "name", k = "string"},
+      required = {n = "required", k = "string", nn = true},
       count = {n = "count", k = "int32"}, size = {n = "size", k = "uint32"},
       big = {n = "big", k = "int64"}, ubig = {n = "ubig", k = "uint64"},
       ratio = {n = "ratio", k = "float"}, color = {n = "color", k = "enum"},
@@ -41,11 +42,15 @@ JSON_SHAPES = {
       self = {n = "self", k = "message", m = "t.Root"},
     },
     ["t.Child"] = {done = {n = "done", k = "bool"}},
+    ["t.Pinned"] = {id = {n = "id", k = "int32", nn = true}, name = {n = "name", k = "string"}},
   },
   routes = {},
 }
 """
 ROOT = {"n": "", "k": "message", "m": "t.Root"}
+# A body whose `id` the path sets, and one that refuses unknown members.
+PINNED = {"n": "", "k": "message", "m": "t.Pinned", "pv": {"id": True}}
+CLOSED = {"n": "", "k": "message", "m": "t.Pinned", "closed": "is not a field of this request"}
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +63,7 @@ def checker() -> Any:
 
 
 def problem(checker: Any, body: str, spec: dict[str, Any] | None = None) -> tuple[str, str] | None:
-    found = checker.globals().json_body_error(body, checker.table_from(spec or ROOT))
+    found = checker.globals().json_body_error(body, checker.table_from(spec or ROOT, recursive=True))
     return None if found is None else tuple(found)
 
 
@@ -69,8 +74,9 @@ def problem(checker: Any, body: str, spec: dict[str, Any] | None = None) -> tupl
         ' \r\n\t{ "flag" : true , "name" : "x" } \n',
         '{"flag":false,"name":"a\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude00","data":"AAE="}',
         '{"count":-2147483648,"size":4294967295,"big":"-9223372036854775808","ubig":"18446744073709551615"}',
-        '{"count":"2147483647","big":9007199254740993,"count":null}'.replace(',"count":null', ""),
-        '{"count":1.0,"size":1e3,"ids":[1,"2",3E0,-0]}',
+        '{"count":2147483647,"big":9007199254740993,"ubig":"7"}',
+        '{"count":0,"size":0,"ids":[1,2,-0]}',
+        '{"required":"x"}',
         '{"ratio":1.5e-3,"color":"RED"}',
         '{"ratio":"NaN"}',
         '{"ratio":"-Infinity","color":2}',
@@ -101,6 +107,16 @@ def test_proto3_json_is_accepted(checker, body: str) -> None:
         ('{"count":2147483648}', "count", "must be an integer from -2147483648 to 2147483647"),
         ('{"count":"-2147483649"}', "count", "must be an integer from -2147483648 to 2147483647"),
         ('{"count":"1.0"}', "count", "must be an integer from -2147483648 to 2147483647"),
+        # Strings and fractions or exponents are not integers, even when proto3 JSON takes them.
+        ('{"count":"5"}', "count", "must be an integer from -2147483648 to 2147483647"),
+        ('{"size":"5"}', "size", "must be an integer from 0 to 4294967295"),
+        ('{"count":1.0}', "count", "must be an integer from -2147483648 to 2147483647"),
+        ('{"count":1e3}', "count", "must be an integer from -2147483648 to 2147483647"),
+        ('{"count":-0.0}', "count", "must be an integer from -2147483648 to 2147483647"),
+        ('{"ids":[1,"2"]}', "ids[1]", "must be an integer from -2147483648 to 2147483647"),
+        ('{"ids":[3E0]}', "ids[0]", "must be an integer from -2147483648 to 2147483647"),
+        ('{"big":1.0}', "big", "must be an integer from -9223372036854775808 to 9223372036854775807"),
+        ('{"required":null}', "required", "must not be null"),
         ('{"count":"01"}', "count", "must be an integer from -2147483648 to 2147483647"),
         ('{"count":" 1"}', "count", "must be an integer from -2147483648 to 2147483647"),
         ('{"count":true}', "count", "must be an integer from -2147483648 to 2147483647"),
@@ -193,7 +209,7 @@ def test_nesting_is_bounded(checker) -> None:
 def test_a_list_body_is_named_after_its_field(checker) -> None:
     tags = {"n": "tags", "k": "string", "r": True}
     assert problem(checker, '["a","b"]', tags) is None
-    assert problem(checker, "null", tags) is None  # proto3: null is the default, no tags
+    assert problem(checker, "null", tags) == ("tags", "must be a list")  # not "no tags"
     assert problem(checker, '"solo"', tags) == ("tags", "must be a list")
     assert problem(checker, '["a",1]', tags) == ("tags[1]", "must be a string")
 
@@ -419,3 +435,129 @@ def test_the_generator_refuses_templates_the_lua_cannot_match(template: str) -> 
     assert module.template_segments("/tasks/{id}/tags") == ["tasks", "*", "tags"]
     with pytest.raises(ValueError):
         module.template_segments(template)
+
+
+def test_a_field_the_path_sets_is_refused_in_the_body(checker) -> None:
+    assert problem(checker, '{"name":"x"}', PINNED) is None
+    assert problem(checker, '{"name":"x","id":7}', PINNED) == ("id", "is set by the path")
+    assert problem(checker, '{"name":"x","id":null}', PINNED) == ("id", "is set by the path")
+    assert problem(checker, '{"id":7}', {k: v for k, v in PINNED.items() if k != "pv"}) is None
+
+
+def test_a_closed_body_refuses_unknown_members_naming_them(checker) -> None:
+    assert problem(checker, '{"name":"x"}', CLOSED) is None
+    assert problem(checker, "{}", CLOSED) is None
+    assert problem(checker, '{"name":"x","extra":1}', CLOSED) == ("extra", "is not a field of this request")
+    assert (
+        problem(checker, '{"name":"x","extra":1}', {k: v for k, v in CLOSED.items() if k != "closed"}) is None
+    )
+
+
+# -- path variables and query parameters ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def params(checker) -> Any:
+    checker.execute(
+        """
+        PARAMS_ROUTE = {b = false,
+          p = {[2] = {n = "id", k = "int32", nn = true}, [3] = {n = "name", k = "string"}},
+          q = {limit = {n = "limit", k = "int32"}, done = {n = "done", k = "bool"},
+               tags = {n = "tags", k = "string", r = true}, sortBy = {n = "sort_by", k = "string"},
+               sort_by = {n = "sort_by", k = "string"}, size = {n = "size", k = "uint32"},
+               ratio = {n = "ratio", k = "float"}}}
+        """
+    )
+    return checker
+
+
+def params_problem(params: Any, segments: list[str], query: str | None) -> tuple[str, str] | None:
+    g = params.globals()
+    found = g.json_params_error(g.PARAMS_ROUTE, params.table_from(segments), query)
+    return None if found is None else tuple(found)
+
+
+@pytest.mark.parametrize(
+    "segments, query",
+    [
+        (["t", "7", "x"], None),
+        (["t", "0", ""], ""),
+        (["t", "-1", "a b"], "limit=5"),
+        (["t", "%37", "x"], "limit=%35&done=true"),
+        (["t", "2147483647", "x"], "tags=a&tags=b&tags=&sortBy=id&ratio=1.5&size=0&done=false"),
+        (["t", "7", "x"], "&&limit=-3&"),
+        (["t", "7", "x"], "tags"),
+    ],
+)
+def test_canonical_path_and_query_values_pass(params, segments, query) -> None:
+    assert params_problem(params, segments, query) is None
+
+
+INT32 = "must be an integer from -2147483648 to 2147483647"
+
+
+@pytest.mark.parametrize(
+    "segments, query, expected",
+    [
+        (["t", "abc", "x"], None, ("id", INT32)),
+        (["t", "1.0", "x"], None, ("id", INT32)),
+        (["t", "+1", "x"], None, ("id", INT32)),
+        (["t", "%2B1", "x"], None, ("id", INT32)),
+        (["t", "01", "x"], None, ("id", INT32)),
+        (["t", "1e1", "x"], None, ("id", INT32)),
+        (["t", "%201", "x"], None, ("id", INT32)),
+        (["t", "-0", "x"], None, ("id", INT32)),
+        (["t", "", "x"], None, ("id", INT32)),
+        (["t", "2147483648", "x"], None, ("id", INT32)),
+        (["t", "7", "x"], "limit=abc", ("limit", INT32)),
+        (["t", "7", "x"], "limit=1.5", ("limit", INT32)),
+        (["t", "7", "x"], "limit=99999999999", ("limit", INT32)),
+        (["t", "7", "x"], "limit=05", ("limit", INT32)),
+        (["t", "7", "x"], "limit=%2B5", ("limit", INT32)),
+        (["t", "7", "x"], "limit=+5", ("limit", INT32)),
+        (["t", "7", "x"], "limit=", ("limit", INT32)),
+        (["t", "7", "x"], "limit", ("limit", INT32)),
+        (["t", "7", "x"], "size=-1", ("size", "must be an integer from 0 to 4294967295")),
+        (["t", "7", "x"], "done=yes", ("done", "must be true or false")),
+        (["t", "7", "x"], "done=1", ("done", "must be true or false")),
+        (["t", "7", "x"], "done=True", ("done", "must be true or false")),
+        (["t", "7", "x"], "done", ("done", "must be true or false")),
+        (["t", "7", "x"], "ratio=fast", ("ratio", "must be a number")),
+        (["t", "7", "x"], "limit=1&limit=2", ("limit", "is given more than once")),
+        (["t", "7", "x"], "sortBy=id&sort_by=id", ("sort_by", "is given more than once")),
+        (["t", "7", "x"], "id=8", ("id", "is not a query parameter of this route")),
+        (["t", "7", "x"], "limit=5&unknown=1", ("unknown", "is not a query parameter of this route")),
+        (["t", "7", "x"], "a.b=1", ("a.b", "is not a query parameter of this route")),
+        (["t", "7", "x"], "%6Cimit=x", ("limit", INT32)),  # an escaped name is the same name
+    ],
+)
+def test_loose_path_and_query_values_name_the_parameter(params, segments, query, expected) -> None:
+    assert params_problem(params, segments, query) == expected
+
+
+def test_the_generated_routes_know_their_path_variables_and_query_parameters(gateway) -> None:
+    g = gateway.globals()
+    task = g.json_route("GET", "/tasks/7")[0]
+    assert (task.p[2].n, task.p[2].k) == ("id", "int32")
+    assert list(task.q.keys()) == []  # ?id= would override the path
+    listing = g.json_route("GET", "/tasks?limit=5")[0]
+    assert (listing.q["limit"].k, listing.q["completed"].k, listing.q["tags"].r) == ("int32", "bool", True)
+    assert listing.q["sortBy"].n == listing.q["sort_by"].n == "sort_by"
+    comment = g.json_route("POST", "/tasks/7/comments")[0]
+    assert comment.b.pv["task_id"] and comment.b.pv["taskId"] and list(comment.q.keys()) == []
+    upload = g.json_route("POST", "/tasks/7/files")[0]
+    assert upload.b is False and upload.q["filename"].k == "string"
+    prefs = g.json_route("PATCH", "/notifications/preferences")[0]
+    assert prefs.b.closed == "is not a preference that can be set"
+    create = g.json_route("POST", "/tasks")[0]
+    fields = g.JSON_SHAPES.messages["taskmanager.tasks.v1.CreateTaskRequest"]
+    assert fields["title"].nn and not fields["description"].nn and not fields["tags"].nn
+    assert list(create.q.keys()) == []
+
+
+def test_a_route_without_a_body_has_its_query_checked_without_reading_a_body(gateway) -> None:
+    refused, calls = request(gateway, {":method": "GET", ":path": "/tasks?completed=yes"}, None)
+    assert refused is True and calls.read == 0
+    assert json.loads(calls.body)["message"] == "completed: must be true or false"
+    refused, calls = request(gateway, {":method": "GET", ":path": "/tasks/07"}, None)
+    assert refused is True and json.loads(calls.body)["message"].startswith("id: must be an integer")
+    refused, calls = request(gateway, {":method": "GET", ":path": "/tasks?completed=true&limit=5"}, None)
+    assert refused is False and calls.read == 0

@@ -68,24 +68,54 @@ def test_null_leaves_a_switch_as_it_is(http, account: Account) -> None:
     assert response.json()["comment_on_my_task"] is False
 
 
-def test_email_verified_cannot_be_set_through_patch(http, account: Account) -> None:
-    alone = http.patch("/notifications/preferences", json={"email_verified": True}, headers=account.headers)
-    assert_status_body(alone, 400, 3)  # nothing settable was given
-    mixed = http.patch(
-        "/notifications/preferences",
-        json={"email_verified": True, "task_completed": False},
-        headers=account.headers,
-    )
-    assert mixed.status_code == 200, mixed.text
-    assert mixed.json()["email_verified"] is False
-    assert notify_preferences(http, account)["email_verified"] is False
+@pytest.mark.parametrize(
+    "body, named",
+    [
+        pytest.param({"email_verified": True}, "email_verified", id="email_verified"),
+        pytest.param({"email_verified": True, "task_completed": False}, "email_verified", id="with-a-switch"),
+        pytest.param({"emailEnabled": False, "bogus": 1}, "bogus", id="unknown"),
+        pytest.param({"user_id": 7}, "user_id", id="user_id"),
+    ],
+)
+def test_email_verified_and_unknown_fields_cannot_be_set_through_patch(
+    http, account: Account, body, named
+) -> None:
+    """Refused at the gateway, naming the field: the transcoder would drop it, and an empty patch
+    is a 200 no-op, so the client would never learn that nothing was set."""
+    response = http.patch("/notifications/preferences", json=body, headers=account.headers)
+    assert_bad_request(response, named)
+    assert notify_preferences(http, account) == {"user_id": account.id, **DEFAULTS}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [pytest.param({}, id="empty"), pytest.param({"task_completed": None}, id="only-null"), None],
+    ids=["empty", "only-null", "no-body"],
+)
+def test_a_patch_that_sets_nothing_answers_the_preferences_and_changes_nothing(
+    http, stack, account: Account, body
+) -> None:
+    """As the original: PATCH {} is a no-op, 200 with the current preferences; nothing is written,
+    updated_at is not stamped (before any change, and after one)."""
+    patch = {} if body is None else {"json": body}
+    response = http.patch("/notifications/preferences", headers=account.headers, **patch)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"user_id": account.id, **DEFAULTS}  # no updated_at: never changed
+    changed = set_notify_preferences(http, account, task_completed=False)
+    stored = notify_sql(stack, "SELECT * FROM preferences WHERE user_id = %s", [account.id])
+    again = http.patch("/notifications/preferences", headers=account.headers, **patch)
+    assert again.status_code == 200, again.text
+    assert again.json() == changed == notify_preferences(http, account)  # updated_at not bumped
+    assert notify_sql(stack, "SELECT * FROM preferences WHERE user_id = %s", [account.id]) == stored
+
+
+def test_a_patch_that_sets_nothing_needs_a_token(http) -> None:
+    assert_status_body(http.patch("/notifications/preferences", json={}), 401, 16)
 
 
 @pytest.mark.parametrize(
     "body",
     [
-        pytest.param({}, id="empty"),
-        pytest.param({"task_completed": None}, id="only-null"),
         pytest.param({"task_completed": "maybe"}, id="string"),
         pytest.param({"email_enabled": [True]}, id="list"),
         pytest.param([], id="not-an-object"),

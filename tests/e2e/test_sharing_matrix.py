@@ -105,7 +105,7 @@ def assert_succeeded(http: httpx.Client, endpoint: str, case: Case, response: ht
     if response.status_code == 204:
         assert response.content == b"", response.content
     if endpoint == "get":
-        assert normal(response.json()) == owner_view(http, case)
+        assert normal(response.json()) == {**owner_view(http, case), "comments": []}
         assert response.json()["user_id"] == case.owner.id
     elif endpoint == "patch":
         assert response.json()["title"] == "changed"

@@ -1,11 +1,13 @@
 """Strict JSON types through the gateway (API.md: a wrong JSON type is a 400, never coerced).
 
-Envoy's transcoder alone took "yes" for true and a scalar for a list; the gateway's Lua filter
-(gateway/lua/json_types.lua) now refuses every body that does not follow the proto3 JSON mapping
-before it is transcoded: a 400 google.rpc.Status whose BadRequest names the field, and nothing
-written. Every boolean, number, list, object and string field of every public route with a JSON
-body is tried with the wrong types; the standard forms (int32 as a string, camelCase names, null
-for an optional field) still work."""
+Envoy's transcoder alone took "yes" for true, a scalar for a list, "5" or 5.0 for 5,
+?completed=yes for true, /tasks/01 for task 1, and let a query parameter or a body member set a
+field the path set (GET /tasks/1?id=2 answered task 2); the gateway's Lua filter
+(gateway/lua/json_types.lua) now refuses all of it before the request is transcoded: a 400
+google.rpc.Status whose BadRequest names the field, and nothing written. Every boolean, number,
+list, object and string field of every public route with a JSON body is tried with the wrong
+types, and so are the path variables and query parameters; the standard forms (camelCase names,
+null for an optional field, unknown fields ignored) still work."""
 
 from __future__ import annotations
 
@@ -25,7 +27,24 @@ NOT_BOOLS = ["yes", "true", "false", "1", 1, 0, 1.5, [True], {}]
 NOT_STRINGS = [5, 1.5, True, ["a"], {}]
 NOT_LISTS = ["solo", 1, True, {"a": "b"}]
 NOT_STRING_ITEMS = [[None], [["a"]], [1], [True], [{}]]  # the first element is wrong: "<list>[0]"
-NOT_INT32 = [1.5, "1.5", "1.0", "abc", "", " 1", True, [1], {}, 2147483648, "2147483648", -2147483649, 1e10]
+NOT_INT32 = [
+    1.5,
+    "1.5",
+    "1.0",
+    "abc",
+    "",
+    " 1",
+    True,
+    [1],
+    {},
+    2147483648,
+    "2147483648",
+    -2147483649,
+    1e10,
+    "5",
+    5.0,
+    1e3,
+]
 NOT_OBJECTS = ["x", 5, True, []]
 PREFERENCES = [
     "email_enabled",
@@ -251,8 +270,8 @@ def test_standard_forms_still_work(http, owner, task) -> None:
     )
     assert created.status_code == 201, created.text
     assert created.json()["due_date"] == "2030-01-02" and created.json()["completed"] is False
-    # int32 as a decimal string or an integral number, camelCase names.
-    ids = [str(task["id"]), float(created.json()["id"])]
+    # camelCase names.
+    ids = [task["id"], created.json()["id"]]
     bulk = send(http, "PATCH", "/tasks/bulk", {"taskIds": ids, "updates": {"priority": "high"}}, owner)
     assert bulk.status_code == 200, bulk.text
     assert [t["priority"] for t in bulk.json()] == ["high", "high"]
@@ -261,7 +280,7 @@ def test_standard_forms_still_work(http, owner, task) -> None:
         http,
         "POST",
         "/files/upload-url",
-        {"task_id": str(task["id"]), "filename": "a.txt", "file_size": "12"},
+        {"taskId": task["id"], "filename": "a.txt", "fileSize": 12},
         owner,
     )
     assert url.json()["code"] != 3, url.text  # FAILED_PRECONDITION without S3
@@ -318,3 +337,182 @@ def test_envoys_other_errors_keep_their_shape(http, owner) -> None:
     assert body["details"] == []
     body = assert_status_body(send(http, "POST", "/tasks?unknown=1", {"title": "t"}, owner), 400, 3)
     assert "unknown" in body["message"]
+
+
+# -- numbers are numbers, nulls only where a field may be absent --------------------------------------
+@pytest.mark.parametrize("written", ['"{id}"', "{id}.0", "{id}e0", "{id}.5e1"])
+def test_bulk_ids_must_be_plain_json_integers(http, owner, task, written) -> None:
+    """proto3 JSON takes "5", 5.0 and 5e0 for an int32; the original took only 5."""
+    ids = written.format(id=task["id"])
+    text = '{"task_ids":[' + ids + '],"updates":{"completed":true}}'
+    assert_bad_request(send(http, "PATCH", "/tasks/bulk", text.encode(), owner), "task_ids[0]")
+    assert get_task(http, owner, task["id"])["completed"] is False
+
+
+@pytest.mark.parametrize(
+    "method, path, body, named",
+    [
+        ("POST", "/tasks", {"title": None}, "title"),
+        ("POST", "/auth/login", {"username": None, "password": "correct horse"}, "username"),
+        ("POST", "/auth/register", {"username": "x", "email": None, "password": "correct horse"}, "email"),
+        ("POST", "/notifications/verify", {"code": None}, "code"),
+        ("POST", "/files/upload-url", {"task_id": 1, "filename": "a.txt", "file_size": None}, "file_size"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_null_for_a_field_that_cannot_be_absent_is_400(http, owner, method, path, body, named) -> None:
+    """Only fields that may be absent (API.md's `?`: description, due_date, tags, completed,
+    priority, permission, the preference switches) take null."""
+    assert_bad_request(send(http, method, path, body, owner), named)
+
+
+def test_null_for_comment_share_and_permission_fields_is_400(http, owner, task) -> None:
+    friend = new_user(http)
+    comments = f"/tasks/{task['id']}/comments"
+    assert_bad_request(send(http, "POST", comments, {"content": None}, owner), "content")
+    share = f"/tasks/{task['id']}/share"
+    assert_bad_request(
+        send(http, "POST", share, {"shared_with_username": None}, owner), "shared_with_username"
+    )
+    shared = share_task(http, owner, task["id"], friend.username, "view")
+    path = f"/tasks/{task['id']}/share/{friend.username}"
+    assert_bad_request(send(http, "PUT", path, {"permission": None}, owner), "permission")
+    assert shared["permission"] == "view"
+    assert http.delete(path, headers=owner.headers).status_code == 204
+
+
+def test_a_tags_body_of_null_is_not_a_list(http, owner, task) -> None:
+    assert_bad_request(send(http, "POST", f"/tasks/{task['id']}/tags", None, owner), "tags")
+    assert get_task(http, owner, task["id"])["tags"] == ["keep"]
+
+
+# -- a field the path sets is set by the path only ----------------------------------------------------
+def test_a_body_member_cannot_retarget_the_path(http, owner, task) -> None:
+    other = create_task(http, owner, title="other")
+    friend = new_user(http)
+    for value in (other["id"], task["id"]):  # even the same id: the path is the one place for it
+        path = f"/tasks/{task['id']}/comments"
+        assert_bad_request(send(http, "POST", path, {"content": "c", "task_id": value}, owner), "task_id")
+        assert_bad_request(send(http, "POST", path, {"content": "c", "taskId": value}, owner), "task_id")
+        body = {"shared_with_username": friend.username, "task_id": value}
+        assert_bad_request(send(http, "POST", f"/tasks/{task['id']}/share", body, owner), "task_id")
+    assert http.get(f"/tasks/{other['id']}/comments", headers=owner.headers).json() == []
+    comment = send(http, "POST", f"/tasks/{task['id']}/comments", {"content": "mine"}, owner).json()
+    body = {"content": "moved", "comment_id": comment["id"] + 1}
+    assert_bad_request(send(http, "PATCH", f"/comments/{comment['id']}", body, owner), "comment_id")
+
+
+@pytest.mark.parametrize(
+    "method, path, body, named",
+    [
+        ("GET", "/tasks/{id}?id={other}", None, "id"),
+        ("PATCH", "/tasks/{id}?id={other}", {"completed": True}, "id"),
+        ("PATCH", "/tasks/{id}?patch.title=x", {"completed": True}, "patch.title"),
+        ("POST", "/tasks?title=x", {"title": "t"}, "title"),
+        ("POST", "/tasks/{id}/tags?tags=q", ["b"], "tags"),
+        ("GET", "/tasks/{id}/comments?task_id={other}", None, "task_id"),
+        ("DELETE", "/tasks/{id}?id={other}", None, "id"),
+    ],
+)
+def test_a_query_parameter_cannot_set_what_the_path_or_body_sets(
+    http, owner, method, path, body, named
+) -> None:
+    mine, other = create_task(http, owner, title="mine"), create_task(http, owner, title="other")
+    url = path.format(id=mine["id"], other=other["id"])
+    assert_bad_request(send(http, method, url, body if body is not None else b"", owner), named)
+    for task in (mine, other):
+        after = get_task(http, owner, task["id"])
+        assert (after["title"], after["completed"], after["tags"]) == (task["title"], False, [])
+
+
+# -- path variables and query parameters ------------------------------------------------------------
+INT32_TEXT = ["abc", "1.0", "1e1", "+1", "%2B1", "01", "%201", "1%20", "99999999999", "0x1", "-0", "1,2"]
+
+
+@pytest.mark.parametrize("text", INT32_TEXT)
+def test_an_id_in_the_path_is_a_canonical_integer(http, owner, task, text) -> None:
+    text = text.replace("1", str(task["id"]), 1) if text in ("+1", "%2B1", "01", "%201", "1%20") else text
+    for method, path, named in [
+        ("GET", f"/tasks/{text}", "id"),
+        ("DELETE", f"/tasks/{text}", "id"),
+        ("GET", f"/tasks/{text}/comments", "task_id"),
+        ("GET", f"/files/{text}", "id"),
+        ("GET", f"/activity/tasks/{text}", "task_id"),
+    ]:
+        response = http.request(method, path, headers=owner.headers)
+        assert_bad_request(response, named)
+    assert get_task(http, owner, task["id"])["title"] == "kept"
+
+
+def test_a_negative_or_zero_id_is_an_integer_that_names_no_task(http, owner) -> None:
+    for text in ("-1", "0"):
+        assert_status_body(http.get(f"/tasks/{text}", headers=owner.headers), 404, 5)
+
+
+@pytest.mark.parametrize(
+    "query, named",
+    [
+        *[(f"completed={v}", "completed") for v in ("yes", "1", "0", "True", "t", "no", "", "%20true")],
+        ("completed", "completed"),
+        ("overdue=no", "overdue"),
+        *[
+            (f"limit={v}", "limit")
+            for v in ("abc", "1.5", "1.0", "1e1", "99999999999", "%2B5", "05", "", "5%20")
+        ],
+        ("skip=1.5", "skip"),
+        ("skip=+1", "skip"),
+        ("limit=1&limit=2", "limit"),
+        ("sortBy=id&sort_by=title", "sort_by"),
+        ("completed=true&completed=false", "completed"),
+        ("unknown=1", "unknown"),
+        ("id=1", "id"),
+        ("limit=5;completed=true", "limit"),
+    ],
+)
+def test_list_query_values_are_strict(http, owner, query, named) -> None:
+    assert_bad_request(http.get(f"/tasks?{query}", headers=owner.headers), named)
+
+
+@pytest.mark.parametrize(
+    "path, named",
+    [
+        ("/tasks/{id}/comments?page_size=x", "page_size"),
+        ("/tasks/{id}/comments?page_size=05", "page_size"),
+        ("/tasks/shared-with-me?page_size=yes", "page_size"),
+        ("/tasks/{id}/files?page_size=1.0", "page_size"),
+        ("/activity?limit=abc", "limit"),
+        ("/activity?offset=%2B1", "offset"),
+        ("/activity?limit=1&limit=2", "limit"),
+        ("/tasks/{id}/files?x=1", "x"),
+        ("/notifications/preferences?x=1", "x"),
+        ("/tasks/stats?completed=true", "completed"),
+    ],
+)
+def test_other_query_values_are_strict(http, owner, task, path, named) -> None:
+    assert_bad_request(http.get(path.format(id=task["id"]), headers=owner.headers), named)
+
+
+def test_standard_query_forms_still_work(http, owner, task) -> None:
+    """camelCase names, repeated lists, escapes, empty pieces and values that are strings."""
+    query = "?sortBy=id&sort_order=desc&limit=%35&skip=0&completed=false&tags=keep&tags=&&search=k%65pt+x"
+    assert http.get(f"/tasks{query}", headers=owner.headers).status_code == 200
+    found = list_tasks(http, owner, "tags=keep&completed=false&limit=100")
+    assert [t["id"] for t in found["tasks"]] == [task["id"]]
+    assert http.get(f"/tasks/{task['id']}?", headers=owner.headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "query, path_id, named",
+    [
+        ("filename=a.txt&filename=b.txt", None, "filename"),
+        ("name=a.txt", None, "name"),
+        ("filename=a.txt", "0{id}", "task_id"),
+        ("filename=a.txt", "abc", "task_id"),
+    ],
+)
+def test_a_raw_upload_has_its_path_and_query_checked(http, owner, task, query, path_id, named) -> None:
+    task_id = (path_id or "{id}").format(id=task["id"])
+    headers = {**owner.headers, "content-type": "text/plain"}
+    response = http.post(f"/tasks/{task_id}/files?{query}", content=b"hello", headers=headers)
+    assert_bad_request(response, named)
+    assert http.get(f"/tasks/{task['id']}/files", headers=owner.headers).json() == []

@@ -30,11 +30,20 @@ def create_task(http: httpx.Client, account: Account, **fields: Any) -> dict[str
     return task
 
 
-def get_task(http: httpx.Client, account: Account, task_id: int) -> dict[str, Any]:
-    """GET /tasks/{id} as `account`; asserts 200 and returns the task."""
+def get_task_detail(http: httpx.Client, account: Account, task_id: int) -> dict[str, Any]:
+    """GET /tasks/{id} as `account`; asserts 200 and returns the task with its `comments`."""
     response = http.get(f"/tasks/{task_id}", headers=account.headers)
     assert response.status_code == 200, response.text
     task: dict[str, Any] = response.json()
+    assert isinstance(task.get("comments"), list), task
+    return task
+
+
+def get_task(http: httpx.Client, account: Account, task_id: int) -> dict[str, Any]:
+    """GET /tasks/{id} as `account`; asserts 200 and returns the task as the lists show it: without
+    the `comments` it embeds (tests/e2e/test_task_detail.py checks those)."""
+    task = get_task_detail(http, account, task_id)
+    del task["comments"]
     return task
 
 

@@ -244,6 +244,15 @@ class FakeTaskStore:
     async def get_for(self, task_id: int, user_id: int) -> Seen:
         return self.state.seen(task_id, user_id)
 
+    async def get_with_comments(self, task_id: int, user_id: int) -> tuple[Seen, list[Comment]]:
+        seen = self.state.seen(task_id, user_id)
+        if seen[0] is None:
+            return seen, []
+        on_task = sorted(
+            (c for c in self.state.comments.values() if c.task_id == task_id), key=lambda c: c.id
+        )
+        return seen, on_task
+
     async def stats_version(self, user_id: int) -> int:
         return self.state.versions.get(user_id, 0)
 

@@ -115,21 +115,31 @@ function extract_member(json_text, name)
   end
 end
 
--- Strict JSON types for the bodies the transcoder turns into protobuf (API.md: a wrong JSON type
--- is a 400, never coerced). Envoy's grpc_json_transcoder takes "yes" or "1" for true, a scalar
--- for a list, [["a"]] for ["a"], and drops nulls from lists; this filter runs before it.
--- refuse_loose_json(request_handle) finds the route as the transcoder's path matcher does, and
--- when the route takes a JSON body, parses it strictly against the route's shape (JSON_SHAPES,
--- generated from the protos into json_shapes.lua). What is accepted is the proto3 JSON mapping
--- (https://protobuf.dev/programming-guides/json/): bools only true/false; strings only strings;
--- integers as integral numbers or decimal strings, within range; floats as numbers, numeric
--- strings, "NaN" or "[-]Infinity"; enums by name or number; lists only arrays, without nulls;
--- messages and maps only objects; null for a field is its default (the services refuse a null
--- required field); google.protobuf.Value anything. A field given twice (also as name and
--- jsonName) is refused; unknown fields are ignored, as the transcoder ignores them, but must be
--- valid JSON. The first mismatch gets a 400 in the google.rpc.Status shape with a
--- google.rpc.BadRequest naming the field ("completed", "updates.completed", "tags[0]").
--- Native gRPC, routes without a body and raw uploads (HttpBody) are neither buffered nor read.
+-- Strict JSON types for what the transcoder turns into protobuf (API.md: a wrong JSON type is a
+-- 400, never coerced). Envoy's grpc_json_transcoder takes "yes" or "1" for true, a scalar for a
+-- list, [["a"]] for ["a"], "5" or 5.0 for 5, drops nulls from lists, reads ?completed=yes as true
+-- and /tasks/01 as task 1, and lets a query parameter or a body member set a field the path set
+-- (GET /tasks/1?id=2 read task 2); this filter runs before it.
+-- refuse_loose_json(request_handle) finds the route as the transcoder's path matcher does, checks
+-- its path variables and query parameters, and when the route takes a JSON body, parses it
+-- strictly against the route's shape (JSON_SHAPES, generated from the protos into
+-- json_shapes.lua). What a body may hold is the proto3 JSON mapping
+-- (https://protobuf.dev/programming-guides/json/) made strict, as the original API was: bools
+-- only true/false; strings only strings; integers only as integral JSON numbers written without a
+-- fraction or exponent, within range (64-bit ones also as decimal strings); floats as numbers,
+-- numeric strings, "NaN" or "[-]Infinity"; enums by name or number; lists only arrays, without
+-- nulls; messages and maps only objects; null for a field that has presence (optional, a message,
+-- a list) is its default, for one that has none ("nn": title, content, username...) a 400; a list
+-- body (POST /tasks/{id}/tags) must be a list, not null; google.protobuf.Value anything. A field
+-- given twice (also as name and jsonName) is refused, and so is a field the path sets (`pv`);
+-- unknown fields are ignored, as the transcoder ignores them (but must be valid JSON), except in
+-- bodies marked `closed`. Path variables and query values: integers in canonical decimal (no "+",
+-- no leading zero, no spaces), bools only "true"/"false"; a query parameter must be one of the
+-- route's (`q`), and only a list may be given more than once. The first mismatch gets a 400 in the
+-- google.rpc.Status shape with a google.rpc.BadRequest naming the field ("completed",
+-- "updates.completed", "tags[0]", "limit", "id").
+-- Native gRPC is neither buffered nor read; routes without a body and raw uploads (HttpBody) have
+-- only their path and query checked.
 -- Needs json_unescape() from json_member.lua, which the stack puts before this file.
 -- Plain Lua 5.1 / LuaJIT, no require.
 
@@ -366,8 +376,10 @@ do
     depth = depth - 1
   end
 
-  -- i on "{": members of a message (fields: name -> spec) or of a map (spec.k == "map").
-  local function members(fields, map)
+  -- i on "{": members of a message (fields: name -> spec) or of a map (spec.k == "map"). For the
+  -- body itself, `body` is its spec: members the path sets (body.pv) are refused, and so are
+  -- unknown ones when it is closed.
+  local function members(fields, map, body)
     i = i + 1
     enter()
     skip_ws()
@@ -384,6 +396,16 @@ do
       skip_ws()
       literal(":")
       local spec = map and map.v or fields[key]
+      if body and body.pv and body.pv[key] then
+        top = top + 1
+        stack[top] = spec and spec.n or key
+        fail("is set by the path")
+      end
+      if body and body.closed and not spec then
+        top = top + 1
+        stack[top] = gsub(key, '[^ -~]', "?")
+        fail(body.closed)
+      end
       if spec then
         top = top + 1
         stack[top] = map and { key } or spec.n
@@ -414,9 +436,11 @@ do
     depth = depth - 1
   end
 
+  -- JSON integers are written plainly (not 1.0 or 1e3); 32-bit ones are numbers, never strings
+  -- (proto3 JSON prints only 64-bit integers as strings).
   local function integer(kind, c)
     local text, plain
-    if c == 34 then
+    if c == 34 and (kind == "int64" or kind == "uint64") then
       text = string_value()
       if not (find(text, "^-?[1-9]%d*$") or text == "0" or text == "-0") then fail("must be " .. RANGES[kind]) end
       plain = true
@@ -425,7 +449,7 @@ do
     else
       fail("must be " .. RANGES[kind])
     end
-    if not integer_in_range(text, plain, kind) then fail("must be " .. RANGES[kind]) end
+    if not plain or not integer_in_range(text, true, kind) then fail("must be " .. RANGES[kind]) end
   end
 
   -- The value at i against spec; `element`: it is one element of a list (or a map's value).
@@ -434,7 +458,7 @@ do
     local c, kind = byte(s, i), spec.k
     if not VALUE_START[c] then syntax() end
     if c == 110 then -- null: the field's default; not an element, unless a google.protobuf.Value
-      if element and kind ~= "value" then fail("must not be null") end
+      if (element or spec.nn) and kind ~= "value" then fail("must not be null") end
       literal("null")
       return
     end
@@ -454,7 +478,7 @@ do
       integer(kind, c)
     elseif kind == "message" then
       if c ~= 123 then fail("must be an object") end
-      members(JSON_SHAPES.messages[spec.m], nil)
+      members(JSON_SHAPES.messages[spec.m], nil, spec.n == "" and spec or nil)
     elseif kind == "map" then
       if c ~= 123 then fail("must be an object") end
       members(nil, spec)
@@ -500,6 +524,7 @@ do
       end
       skip_ws()
       if spec.k == "message" and not spec.r and byte(s, i) ~= 123 then fail("must be a JSON object") end
+      if spec.r and byte(s, i) == 110 then fail("must be a list") end -- a list body: null is no list
       check(spec, false)
       skip_ws()
       if i <= #s then syntax() end
@@ -529,11 +554,12 @@ do
     return nil
   end
 
-  -- json_body_shape(method, path) -> the route's body spec; false when it takes no JSON body;
-  -- nil when the transcoder has no such route.
-  function json_body_shape(method, path)
-    local query = find(path, "?", 1, true)
-    if query then path = sub(path, 1, query - 1) end
+  -- json_route(method, path) -> the route ({b = body spec, p = path variables, q = query
+  -- parameters}), the path's segments and its query string (nil when it has none); nil when the
+  -- transcoder has no such route.
+  function json_route(method, path)
+    local query_at, query = find(path, "?", 1, true), nil
+    if query_at then path, query = sub(path, 1, query_at - 1), sub(path, query_at + 1) end
     local parts, pos = {}, 2
     while pos <= #path + 1 do
       local slash = find(path, "/", pos, true) or #path + 1
@@ -541,7 +567,63 @@ do
       pos = slash + 1
     end
     while #parts > 0 and parts[#parts] == "" do parts[#parts] = nil end
-    return lookup(JSON_SHAPES.routes, parts, 1, method)
+    return lookup(JSON_SHAPES.routes, parts, 1, method), parts, query
+  end
+
+  -- json_body_shape(method, path) -> the route's body spec; false when it takes no JSON body;
+  -- nil when the transcoder has no such route.
+  function json_body_shape(method, path)
+    local route = json_route(method, path)
+    if route == nil then return nil end
+    return route.b
+  end
+
+  -- Percent-decoding as the transcoder does it (invalid escapes stay as they are); in a query "+"
+  -- is a space too (query_param_unescape_plus).
+  local function unescape(text, plus)
+    if plus then text = gsub(text, "%+", " ") end
+    return (gsub(text, "%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end))
+  end
+
+  -- What is wrong with a path or query value of a field of this spec, or nil.
+  local function text_value_error(text, spec)
+    local kind = spec.k
+    if kind == "bool" then
+      if text ~= "true" and text ~= "false" then return "must be true or false" end
+    elseif LIMITS[kind] then
+      if not (find(text, "^-?[1-9]%d*$") or text == "0") or not integer_in_range(text, true, kind) then
+        return "must be " .. RANGES[kind]
+      end
+    elseif kind == "float" then
+      if text ~= "NaN" and text ~= "Infinity" and text ~= "-Infinity" and not is_number_text(text) then
+        return "must be a number"
+      end
+    end
+    return nil
+  end
+
+  -- json_params_error(route, parts, query) -> nil when the path variables and the query string
+  -- suit the route, else the name of the offending parameter and what is wrong with it.
+  function json_params_error(route, parts, query)
+    for index, spec in pairs(route.p) do
+      local problem = text_value_error(unescape(parts[index], false), spec)
+      if problem then return spec.n, problem end
+    end
+    if query == nil then return nil end
+    local seen = {}
+    for pair in string.gmatch(query, "[^&]+") do
+      local equals = find(pair, "=", 1, true)
+      local name = unescape(equals and sub(pair, 1, equals - 1) or pair, true)
+      local spec = route.q[name]
+      if not spec then
+        return (gsub(name, '[^ -~]', "?")), "is not a query parameter of this route"
+      end
+      if seen[spec.n] and not spec.r then return spec.n, "is given more than once" end
+      seen[spec.n] = true
+      local problem = text_value_error(unescape(equals and sub(pair, equals + 1) or "", true), spec)
+      if problem then return spec.n, problem end
+    end
+    return nil
   end
 
   local function quote(text)
@@ -560,6 +642,14 @@ do
       .. ',"description":' .. quote(description) .. ',"reason":""}]}]}'
   end
 
+  local function refuse(request_handle, path, description)
+    -- Marks the reply so that local_reply_config leaves this body as it is.
+    request_handle:streamInfo():dynamicMetadata():set("taskmanager.json_types", "refused", true)
+    request_handle:respond({ [":status"] = "400", ["content-type"] = "application/json" },
+      json_error_body(path, description))
+    return true
+  end
+
   -- Called by envoy_on_request: true when it refused the request (and answered it).
   function refuse_loose_json(request_handle)
     local headers = request_handle:headers()
@@ -568,18 +658,18 @@ do
     if content_type == "application/grpc" or sub(content_type, 1, 17) == "application/grpc+" then
       return false
     end
-    local spec = json_body_shape(headers:get(":method") or "", headers:get(":path") or "")
+    local route, parts, query = json_route(headers:get(":method") or "", headers:get(":path") or "")
+    if not route then return false end
+    local name, problem = json_params_error(route, parts, query)
+    if problem then return refuse(request_handle, name, problem) end
+    local spec = route.b
     if not spec then return false end
     local body = request_handle:body()
     local length = body and body:length() or 0
     if length == 0 and spec.k == "message" and not spec.r then return false end -- read as {}
     local path, description = json_body_error(length > 0 and body:getBytes(0, length) or "", spec)
     if not description then return false end
-    -- Marks the reply so that local_reply_config leaves this body as it is.
-    request_handle:streamInfo():dynamicMetadata():set("taskmanager.json_types", "refused", true)
-    request_handle:respond({ [":status"] = "400", ["content-type"] = "application/json" },
-      json_error_body(path, description))
-    return true
+    return refuse(request_handle, path, description)
   end
 end
 
@@ -588,26 +678,26 @@ end
 JSON_SHAPES = {
   messages = {
     ["taskmanager.auth.v1.LoginRequest"] = {
-      ["username"] = {n = "username", k = "string"},
-      ["password"] = {n = "password", k = "string"},
+      ["username"] = {n = "username", k = "string", nn = true},
+      ["password"] = {n = "password", k = "string", nn = true},
     },
     ["taskmanager.auth.v1.RegisterRequest"] = {
-      ["username"] = {n = "username", k = "string"},
-      ["email"] = {n = "email", k = "string"},
-      ["password"] = {n = "password", k = "string"},
+      ["username"] = {n = "username", k = "string", nn = true},
+      ["email"] = {n = "email", k = "string", nn = true},
+      ["password"] = {n = "password", k = "string", nn = true},
     },
     ["taskmanager.files.v1.ConfirmUploadRequest"] = {
-      ["uploadId"] = {n = "upload_id", k = "string"},
-      ["upload_id"] = {n = "upload_id", k = "string"},
+      ["uploadId"] = {n = "upload_id", k = "string", nn = true},
+      ["upload_id"] = {n = "upload_id", k = "string", nn = true},
     },
     ["taskmanager.files.v1.CreateUploadUrlRequest"] = {
-      ["taskId"] = {n = "task_id", k = "int32"},
-      ["task_id"] = {n = "task_id", k = "int32"},
-      ["filename"] = {n = "filename", k = "string"},
+      ["taskId"] = {n = "task_id", k = "int32", nn = true},
+      ["task_id"] = {n = "task_id", k = "int32", nn = true},
+      ["filename"] = {n = "filename", k = "string", nn = true},
       ["contentType"] = {n = "content_type", k = "string"},
       ["content_type"] = {n = "content_type", k = "string"},
-      ["fileSize"] = {n = "file_size", k = "int32"},
-      ["file_size"] = {n = "file_size", k = "int32"},
+      ["fileSize"] = {n = "file_size", k = "int32", nn = true},
+      ["file_size"] = {n = "file_size", k = "int32", nn = true},
     },
     ["taskmanager.notify.v1.SubscribeRequest"] = {},
     ["taskmanager.notify.v1.UpdatePreferencesRequest"] = {
@@ -623,7 +713,7 @@ JSON_SHAPES = {
       ["task_due_soon"] = {n = "task_due_soon", k = "bool"},
     },
     ["taskmanager.notify.v1.VerifyEmailRequest"] = {
-      ["code"] = {n = "code", k = "string"},
+      ["code"] = {n = "code", k = "string", nn = true},
     },
     ["taskmanager.tasks.v1.BulkUpdateTasksRequest"] = {
       ["taskIds"] = {n = "task_ids", k = "int32", r = true},
@@ -631,12 +721,12 @@ JSON_SHAPES = {
       ["updates"] = {n = "updates", k = "message", m = "taskmanager.tasks.v1.TaskPatch"},
     },
     ["taskmanager.tasks.v1.CreateCommentRequest"] = {
-      ["taskId"] = {n = "task_id", k = "int32"},
-      ["task_id"] = {n = "task_id", k = "int32"},
-      ["content"] = {n = "content", k = "string"},
+      ["taskId"] = {n = "task_id", k = "int32", nn = true},
+      ["task_id"] = {n = "task_id", k = "int32", nn = true},
+      ["content"] = {n = "content", k = "string", nn = true},
     },
     ["taskmanager.tasks.v1.CreateTaskRequest"] = {
-      ["title"] = {n = "title", k = "string"},
+      ["title"] = {n = "title", k = "string", nn = true},
       ["description"] = {n = "description", k = "string"},
       ["priority"] = {n = "priority", k = "string"},
       ["dueDate"] = {n = "due_date", k = "string"},
@@ -645,10 +735,10 @@ JSON_SHAPES = {
       ["completed"] = {n = "completed", k = "bool"},
     },
     ["taskmanager.tasks.v1.ShareTaskRequest"] = {
-      ["taskId"] = {n = "task_id", k = "int32"},
-      ["task_id"] = {n = "task_id", k = "int32"},
-      ["sharedWithUsername"] = {n = "shared_with_username", k = "string"},
-      ["shared_with_username"] = {n = "shared_with_username", k = "string"},
+      ["taskId"] = {n = "task_id", k = "int32", nn = true},
+      ["task_id"] = {n = "task_id", k = "int32", nn = true},
+      ["sharedWithUsername"] = {n = "shared_with_username", k = "string", nn = true},
+      ["shared_with_username"] = {n = "shared_with_username", k = "string", nn = true},
       ["permission"] = {n = "permission", k = "string"},
     },
     ["taskmanager.tasks.v1.TaskPatch"] = {
@@ -661,30 +751,30 @@ JSON_SHAPES = {
       ["tags"] = {n = "tags", k = "value"},
     },
     ["taskmanager.tasks.v1.UpdateCommentRequest"] = {
-      ["taskId"] = {n = "task_id", k = "int32"},
-      ["task_id"] = {n = "task_id", k = "int32"},
-      ["commentId"] = {n = "comment_id", k = "int32"},
-      ["comment_id"] = {n = "comment_id", k = "int32"},
-      ["content"] = {n = "content", k = "string"},
+      ["taskId"] = {n = "task_id", k = "int32", nn = true},
+      ["task_id"] = {n = "task_id", k = "int32", nn = true},
+      ["commentId"] = {n = "comment_id", k = "int32", nn = true},
+      ["comment_id"] = {n = "comment_id", k = "int32", nn = true},
+      ["content"] = {n = "content", k = "string", nn = true},
     },
     ["taskmanager.tasks.v1.UpdateSharePermissionRequest"] = {
-      ["taskId"] = {n = "task_id", k = "int32"},
-      ["task_id"] = {n = "task_id", k = "int32"},
-      ["username"] = {n = "username", k = "string"},
-      ["permission"] = {n = "permission", k = "string"},
+      ["taskId"] = {n = "task_id", k = "int32", nn = true},
+      ["task_id"] = {n = "task_id", k = "int32", nn = true},
+      ["username"] = {n = "username", k = "string", nn = true},
+      ["permission"] = {n = "permission", k = "string", nn = true},
     },
   },
   routes = {
     lit = {
       ["activity"] = {
-        methods = {GET = false},
+        methods = {GET = {b = false, p = {}, q = {["resourceType"] = {n = "resource_type", k = "string"}, ["resource_type"] = {n = "resource_type", k = "string"}, ["action"] = {n = "action", k = "string"}, ["startDate"] = {n = "start_date", k = "string"}, ["start_date"] = {n = "start_date", k = "string"}, ["endDate"] = {n = "end_date", k = "string"}, ["end_date"] = {n = "end_date", k = "string"}, ["limit"] = {n = "limit", k = "int32"}, ["offset"] = {n = "offset", k = "int32"}, ["pageToken"] = {n = "page_token", k = "string", nn = true}, ["page_token"] = {n = "page_token", k = "string", nn = true}}}},
         lit = {
           ["stats"] = {
-            methods = {GET = false},
+            methods = {GET = {b = false, p = {}, q = {}}},
           },
           ["tasks"] = {
             var = {
-              methods = {GET = false},
+              methods = {GET = {b = false, p = {[3] = {n = "task_id", k = "int32", nn = true}}, q = {["pageSize"] = {n = "page_size", k = "int32", nn = true}, ["page_size"] = {n = "page_size", k = "int32", nn = true}, ["pageToken"] = {n = "page_token", k = "string", nn = true}, ["page_token"] = {n = "page_token", k = "string", nn = true}}}},
             },
           },
         },
@@ -692,100 +782,100 @@ JSON_SHAPES = {
       ["auth"] = {
         lit = {
           ["jwks"] = {
-            methods = {GET = false},
+            methods = {GET = {b = false, p = {}, q = {}}},
           },
           ["login"] = {
-            methods = {POST = {n = "", k = "message", m = "taskmanager.auth.v1.LoginRequest"}},
+            methods = {POST = {b = {n = "", k = "message", m = "taskmanager.auth.v1.LoginRequest"}, p = {}, q = {}}},
           },
           ["me"] = {
-            methods = {GET = false},
+            methods = {GET = {b = false, p = {}, q = {}}},
           },
           ["register"] = {
-            methods = {POST = {n = "", k = "message", m = "taskmanager.auth.v1.RegisterRequest"}},
+            methods = {POST = {b = {n = "", k = "message", m = "taskmanager.auth.v1.RegisterRequest"}, p = {}, q = {}}},
           },
         },
       },
       ["comments"] = {
         var = {
-          methods = {DELETE = false, PATCH = {n = "", k = "message", m = "taskmanager.tasks.v1.UpdateCommentRequest"}},
+          methods = {DELETE = {b = false, p = {[2] = {n = "comment_id", k = "int32", nn = true}}, q = {["taskId"] = {n = "task_id", k = "int32", nn = true}, ["task_id"] = {n = "task_id", k = "int32", nn = true}}}, PATCH = {b = {n = "", k = "message", m = "taskmanager.tasks.v1.UpdateCommentRequest", pv = {["commentId"] = true, ["comment_id"] = true}}, p = {[2] = {n = "comment_id", k = "int32", nn = true}}, q = {}}},
         },
       },
       ["files"] = {
         lit = {
           ["confirm-upload"] = {
-            methods = {POST = {n = "", k = "message", m = "taskmanager.files.v1.ConfirmUploadRequest"}},
+            methods = {POST = {b = {n = "", k = "message", m = "taskmanager.files.v1.ConfirmUploadRequest"}, p = {}, q = {}}},
           },
           ["upload-url"] = {
-            methods = {POST = {n = "", k = "message", m = "taskmanager.files.v1.CreateUploadUrlRequest"}},
+            methods = {POST = {b = {n = "", k = "message", m = "taskmanager.files.v1.CreateUploadUrlRequest"}, p = {}, q = {}}},
           },
         },
         var = {
-          methods = {DELETE = false, GET = false},
+          methods = {DELETE = {b = false, p = {[2] = {n = "id", k = "int32", nn = true}}, q = {}}, GET = {b = false, p = {[2] = {n = "id", k = "int32", nn = true}}, q = {}}},
           lit = {
             ["download-url"] = {
-              methods = {POST = false},
+              methods = {POST = {b = false, p = {[2] = {n = "id", k = "int32", nn = true}}, q = {}}},
             },
           },
         },
       },
       ["health"] = {
-        methods = {GET = false},
+        methods = {GET = {b = false, p = {}, q = {}}},
       },
       ["notifications"] = {
         lit = {
           ["preferences"] = {
-            methods = {GET = false, PATCH = {n = "", k = "message", m = "taskmanager.notify.v1.UpdatePreferencesRequest"}},
+            methods = {GET = {b = false, p = {}, q = {}}, PATCH = {b = {n = "", k = "message", m = "taskmanager.notify.v1.UpdatePreferencesRequest", closed = "is not a preference that can be set"}, p = {}, q = {}}},
           },
           ["subscribe"] = {
-            methods = {POST = {n = "", k = "message", m = "taskmanager.notify.v1.SubscribeRequest"}},
+            methods = {POST = {b = {n = "", k = "message", m = "taskmanager.notify.v1.SubscribeRequest"}, p = {}, q = {}}},
           },
           ["verify"] = {
-            methods = {POST = {n = "", k = "message", m = "taskmanager.notify.v1.VerifyEmailRequest"}},
+            methods = {POST = {b = {n = "", k = "message", m = "taskmanager.notify.v1.VerifyEmailRequest"}, p = {}, q = {}}},
           },
         },
       },
       ["tasks"] = {
-        methods = {GET = false, POST = {n = "", k = "message", m = "taskmanager.tasks.v1.CreateTaskRequest"}},
+        methods = {GET = {b = false, p = {}, q = {["completed"] = {n = "completed", k = "bool"}, ["priority"] = {n = "priority", k = "string"}, ["tags"] = {n = "tags", k = "string", r = true}, ["overdue"] = {n = "overdue", k = "bool"}, ["search"] = {n = "search", k = "string"}, ["createdAfter"] = {n = "created_after", k = "string"}, ["created_after"] = {n = "created_after", k = "string"}, ["createdBefore"] = {n = "created_before", k = "string"}, ["created_before"] = {n = "created_before", k = "string"}, ["dueAfter"] = {n = "due_after", k = "string"}, ["due_after"] = {n = "due_after", k = "string"}, ["dueBefore"] = {n = "due_before", k = "string"}, ["due_before"] = {n = "due_before", k = "string"}, ["sortBy"] = {n = "sort_by", k = "string"}, ["sort_by"] = {n = "sort_by", k = "string"}, ["sortOrder"] = {n = "sort_order", k = "string"}, ["sort_order"] = {n = "sort_order", k = "string"}, ["skip"] = {n = "skip", k = "int32"}, ["limit"] = {n = "limit", k = "int32"}, ["pageToken"] = {n = "page_token", k = "string", nn = true}, ["page_token"] = {n = "page_token", k = "string", nn = true}}}, POST = {b = {n = "", k = "message", m = "taskmanager.tasks.v1.CreateTaskRequest"}, p = {}, q = {}}},
         lit = {
           ["bulk"] = {
-            methods = {PATCH = {n = "", k = "message", m = "taskmanager.tasks.v1.BulkUpdateTasksRequest"}},
+            methods = {PATCH = {b = {n = "", k = "message", m = "taskmanager.tasks.v1.BulkUpdateTasksRequest"}, p = {}, q = {}}},
           },
           ["shared-with-me"] = {
-            methods = {GET = false},
+            methods = {GET = {b = false, p = {}, q = {["pageSize"] = {n = "page_size", k = "int32", nn = true}, ["page_size"] = {n = "page_size", k = "int32", nn = true}, ["pageToken"] = {n = "page_token", k = "string", nn = true}, ["page_token"] = {n = "page_token", k = "string", nn = true}}}},
           },
           ["stats"] = {
-            methods = {GET = false},
+            methods = {GET = {b = false, p = {}, q = {}}},
           },
         },
         var = {
-          methods = {DELETE = false, GET = false, PATCH = {n = "", k = "message", m = "taskmanager.tasks.v1.TaskPatch"}},
+          methods = {DELETE = {b = false, p = {[2] = {n = "id", k = "int32", nn = true}}, q = {}}, GET = {b = false, p = {[2] = {n = "id", k = "int32", nn = true}}, q = {}}, PATCH = {b = {n = "", k = "message", m = "taskmanager.tasks.v1.TaskPatch"}, p = {[2] = {n = "id", k = "int32", nn = true}}, q = {}}},
           lit = {
             ["comments"] = {
-              methods = {GET = false, POST = {n = "", k = "message", m = "taskmanager.tasks.v1.CreateCommentRequest"}},
+              methods = {GET = {b = false, p = {[2] = {n = "task_id", k = "int32", nn = true}}, q = {["pageSize"] = {n = "page_size", k = "int32", nn = true}, ["page_size"] = {n = "page_size", k = "int32", nn = true}, ["pageToken"] = {n = "page_token", k = "string", nn = true}, ["page_token"] = {n = "page_token", k = "string", nn = true}}}, POST = {b = {n = "", k = "message", m = "taskmanager.tasks.v1.CreateCommentRequest", pv = {["taskId"] = true, ["task_id"] = true}}, p = {[2] = {n = "task_id", k = "int32", nn = true}}, q = {}}},
               var = {
-                methods = {DELETE = false, PATCH = {n = "", k = "message", m = "taskmanager.tasks.v1.UpdateCommentRequest"}},
+                methods = {DELETE = {b = false, p = {[2] = {n = "task_id", k = "int32", nn = true}, [4] = {n = "comment_id", k = "int32", nn = true}}, q = {}}, PATCH = {b = {n = "", k = "message", m = "taskmanager.tasks.v1.UpdateCommentRequest", pv = {["taskId"] = true, ["task_id"] = true, ["commentId"] = true, ["comment_id"] = true}}, p = {[2] = {n = "task_id", k = "int32", nn = true}, [4] = {n = "comment_id", k = "int32", nn = true}}, q = {}}},
               },
             },
             ["files"] = {
-              methods = {GET = false, POST = false},
+              methods = {GET = {b = false, p = {[2] = {n = "task_id", k = "int32", nn = true}}, q = {["pageSize"] = {n = "page_size", k = "int32", nn = true}, ["page_size"] = {n = "page_size", k = "int32", nn = true}, ["pageToken"] = {n = "page_token", k = "string", nn = true}, ["page_token"] = {n = "page_token", k = "string", nn = true}}}, POST = {b = false, p = {[2] = {n = "task_id", k = "int32", nn = true}}, q = {["filename"] = {n = "filename", k = "string"}}}},
             },
             ["share"] = {
-              methods = {POST = {n = "", k = "message", m = "taskmanager.tasks.v1.ShareTaskRequest"}},
+              methods = {POST = {b = {n = "", k = "message", m = "taskmanager.tasks.v1.ShareTaskRequest", pv = {["taskId"] = true, ["task_id"] = true}}, p = {[2] = {n = "task_id", k = "int32", nn = true}}, q = {}}},
               var = {
-                methods = {DELETE = false, PUT = {n = "", k = "message", m = "taskmanager.tasks.v1.UpdateSharePermissionRequest"}},
+                methods = {DELETE = {b = false, p = {[2] = {n = "task_id", k = "int32", nn = true}, [4] = {n = "username", k = "string", nn = true}}, q = {}}, PUT = {b = {n = "", k = "message", m = "taskmanager.tasks.v1.UpdateSharePermissionRequest", pv = {["taskId"] = true, ["task_id"] = true, ["username"] = true}}, p = {[2] = {n = "task_id", k = "int32", nn = true}, [4] = {n = "username", k = "string", nn = true}}, q = {}}},
               },
             },
             ["tags"] = {
-              methods = {POST = {n = "tags", k = "string", r = true}},
+              methods = {POST = {b = {n = "tags", k = "string", r = true}, p = {[2] = {n = "id", k = "int32", nn = true}}, q = {}}},
               var = {
-                methods = {DELETE = false},
+                methods = {DELETE = {b = false, p = {[2] = {n = "id", k = "int32", nn = true}, [4] = {n = "tag", k = "string", nn = true}}, q = {}}},
               },
             },
           },
         },
       },
       ["version"] = {
-        methods = {GET = false},
+        methods = {GET = {b = false, p = {}, q = {}}},
       },
     },
   },

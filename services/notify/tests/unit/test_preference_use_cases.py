@@ -46,8 +46,6 @@ async def test_a_patch_before_any_read_starts_from_the_defaults(fake) -> None:
         pytest.param({"email_verified": True}, id="email_verified"),
         pytest.param({"email_verified": True, "task_completed": False}, id="email_verified-with-a-switch"),
         pytest.param({"user_id": 2}, id="not-a-preference"),
-        pytest.param({}, id="nothing"),
-        pytest.param({"task_completed": None}, id="only-nulls"),
     ],
 )
 async def test_refused_patches_change_nothing(fake, requested) -> None:
@@ -64,3 +62,22 @@ async def test_one_users_patch_leaves_the_others(fake) -> None:
     fake.user(2)
     await preferences.change_preferences(fake.deps, ANN, {"email_enabled": False})
     assert fake.state.prefs[2] == Preferences(2, email_verified=True)
+
+
+@pytest.mark.parametrize(
+    "requested",
+    [pytest.param({}, id="nothing"), pytest.param({"task_completed": None}, id="only-nulls")],
+)
+async def test_a_patch_that_sets_nothing_answers_the_preferences_and_writes_nothing(fake, requested) -> None:
+    fake.user(ANN, task_completed=False)
+    before = dict(fake.state.prefs)
+    assert before[ANN].updated_at is None
+    answered = await preferences.change_preferences(fake.deps, ANN, requested)
+    assert answered == before[ANN]  # as stored: updated_at not stamped
+    assert fake.state.prefs == before
+
+
+async def test_a_patch_that_sets_nothing_before_any_read_answers_the_defaults(fake) -> None:
+    answered = await preferences.change_preferences(fake.deps, ANN, {})
+    assert answered == Preferences(ANN)
+    assert answered.updated_at is None

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from tm_common.errors import InvalidArgument, Problems
+from tm_common.errors import Problems
 
 # The switches a user sets (PATCH). email_verified is not one: only a verified code sets it.
 SWITCHES = ("email_enabled", "task_shared_with_me", "task_completed", "comment_on_my_task", "task_due_soon")
@@ -32,8 +32,9 @@ def defaults(user_id: int) -> dict[str, bool]:
 
 
 def preference_changes(requested: Mapping[str, bool | None]) -> dict[str, bool]:
-    """The switches to set: those given (None means "leave as it is"). Anything else is refused,
-    and so is a request that sets nothing."""
+    """The switches to set: those given (None means "leave as it is"). Anything else is refused.
+    Nothing to set is no change at all (PATCH {} answers the preferences as they are, as the
+    original did)."""
     problems = Problems()
     changes: dict[str, bool] = {}
     for name, value in requested.items():
@@ -46,8 +47,6 @@ def preference_changes(requested: Mapping[str, bool | None]) -> dict[str, bool]:
         else:
             changes[name] = value
     problems.raise_if_any()
-    if not changes:
-        raise InvalidArgument(f"nothing to change: give at least one of {', '.join(SWITCHES)}")
     return changes
 
 

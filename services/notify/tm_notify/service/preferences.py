@@ -20,7 +20,11 @@ async def my_preferences(deps: NotifyDeps, user_id: int) -> Preferences:
 async def change_preferences(
     deps: NotifyDeps, user_id: int, requested: Mapping[str, bool | None]
 ) -> Preferences:
+    """Sets the switches given. A patch that sets none is no change: it answers what a read
+    answers, and neither writes nor stamps updated_at."""
     changes = preference_changes(requested)
+    if not changes:
+        return await my_preferences(deps, user_id)
     async with deps.uow() as uow:
         changed = await uow.users.change(user_id, changes)
         await uow.commit()

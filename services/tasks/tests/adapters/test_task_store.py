@@ -155,6 +155,29 @@ async def test_comments_page_oldest_first(db: Database) -> None:
         assert await uow.comments.on_task(task.id, made[1].id, None) == [made[2]]
 
 
+async def test_get_with_comments_reads_the_task_the_share_and_every_comment_in_one_statement(
+    db: Database,
+) -> None:
+    store, units = TaskStore(db), UnitsOfWork(SqlTasksUnitOfWork, db)
+    task, other = await create(store), await create(store)
+    async with units() as uow:
+        await uow.shares.add(task.id, FRIEND, "friend", Permission.VIEW)
+        made = [
+            await uow.comments.add(task.id, user, f"c{n}") for n, user in enumerate([FRIEND, OWNER, FRIEND])
+        ]
+        await uow.comments.add(other.id, OWNER, "elsewhere")
+        edited = await uow.comments.set_content(made[1].id, 'edited \u00e9 "quoted"')
+        await uow.commit()
+    async with units(read_only=True) as uow:
+        expected = await uow.comments.on_task(task.id, 0, None)
+    assert expected == [made[0], edited, made[2]]
+    assert await store.get_with_comments(task.id, FRIEND) == ((task, Permission.VIEW), expected)
+    assert await store.get_with_comments(task.id, 99) == ((task, None), expected)
+    assert await store.get_with_comments(other.id + 1000, OWNER) == ((None, None), [])
+    no_comments = await create(store)
+    assert await store.get_with_comments(no_comments.id, OWNER) == ((no_comments, None), [])
+
+
 async def test_stats_count_in_the_database(db: Database) -> None:
     store = TaskStore(db)
     await create(store, completed=True, priority="high", tags=("a", "b"))

@@ -39,10 +39,24 @@ async def test_create_stores_the_task_and_commits_its_event(fake) -> None:
 )
 async def test_get_needs_at_least_view(fake, shared, user: int, allowed: bool) -> None:
     if allowed:
-        assert await tasks.get_task(fake.deps, user, shared.id) == shared
+        assert (await tasks.get_task(fake.deps, user, shared.id)).task == shared
     else:
         with pytest.raises(NotFound, match=f"task {shared.id} not found"):
             await tasks.get_task(fake.deps, user, shared.id)
+
+
+async def test_get_embeds_every_comment_oldest_first(fake, shared) -> None:
+    other = fake.task(OWNER, title="other")
+    fake.comment(other, OWNER, "elsewhere")
+    written = [fake.comment(shared, user, f"c{n}") for n, user in enumerate([VIEWER, OWNER] * 600)]
+    found = await tasks.get_task(fake.deps, VIEWER, shared.id)
+    assert found.comments == written  # all 1200 (more than a comments page holds), in order
+    assert fake.units == []  # one statement of the store, no unit of work
+    assert fake.events() == []
+
+
+async def test_get_of_a_task_without_comments_embeds_none(fake, shared) -> None:
+    assert (await tasks.get_task(fake.deps, OWNER, shared.id)).comments == []
 
 
 async def test_a_missing_task_and_a_strangers_task_answer_alike(fake, shared) -> None:

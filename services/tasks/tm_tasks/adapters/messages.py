@@ -29,6 +29,14 @@ def task_message(task: Task) -> tasks_pb2.Task:
     return message
 
 
+def task_with_comments_message(task: Task, comments: list[Comment]) -> tasks_pb2.TaskWithComments:
+    """GetTask's reply. Its fields 1-11 are Task's (tasks.proto), so a Task's bytes are one: the task
+    is mapped once, by task_message."""
+    message = tasks_pb2.TaskWithComments.FromString(task_message(task).SerializeToString())
+    message.comments.extend(comment_message(comment) for comment in comments)
+    return message
+
+
 def share_message(share: Share) -> tasks_pb2.Share:
     return tasks_pb2.Share(
         id=share.id,

@@ -19,6 +19,7 @@ from tm_common.db import Database
 from tm_tasks.adapters import list_sql
 from tm_tasks.adapters.tables import stats_versions, tasks
 from tm_tasks.domain.access import Permission, Seen
+from tm_tasks.domain.comments import Comment
 from tm_tasks.domain.listing import ListQuery
 from tm_tasks.domain.rules import RANK
 from tm_tasks.domain.stats import TaskStats
@@ -95,10 +96,34 @@ ORDER BY t.id
 """
 # Row locks in id order, so that concurrent bulk updates cannot deadlock.
 _GET_FOR_UPDATE = _GET_FOR + "FOR UPDATE OF t\n"
+# GET /tasks/{id}: the task, the caller's share and every comment, oldest first, in one statement
+# (the comments of a task the caller may not see are read and dropped: rarer than a second trip).
+_GET_WITH_COMMENTS = f"""
+SELECT {_COLUMNS_OF_T}, s.permission AS shared, (
+  SELECT coalesce(json_agg(json_build_object(
+    'id', c.id, 'task_id', c.task_id, 'user_id', c.user_id, 'content', c.content,
+    'created_at', c.created_at, 'updated_at', c.updated_at) ORDER BY c.id), '[]')
+  FROM comments c WHERE c.task_id = t.id) AS comments
+FROM tasks t
+LEFT JOIN shares s ON s.task_id = t.id AND s.shared_with_user_id = %s
+WHERE t.id = %s
+"""
 
 
 def _seen(row: Any) -> Seen:
     return task_from_row(row), None if row.shared is None else Permission(row.shared)
+
+
+def _comment_from_json(value: dict[str, Any]) -> Comment:
+    updated_at = value["updated_at"]
+    return Comment(
+        id=value["id"],
+        task_id=value["task_id"],
+        user_id=value["user_id"],
+        content=value["content"],
+        created_at=datetime.fromisoformat(value["created_at"]),
+        updated_at=None if updated_at is None else datetime.fromisoformat(updated_at),
+    )
 
 
 class TaskRepository:
@@ -190,6 +215,13 @@ class TaskStore:
         """A task and the caller's share on it (the hottest read of the service)."""
         row = await self._db.fetch_one(_GET_FOR, (user_id, [task_id]))
         return (None, None) if row is None else _seen(row)
+
+    async def get_with_comments(self, task_id: int, user_id: int) -> tuple[Seen, list[Comment]]:
+        """A task, the caller's share on it and all its comments, oldest first (GET /tasks/{id})."""
+        row = await self._db.fetch_one(_GET_WITH_COMMENTS, (user_id, task_id))
+        if row is None:
+            return (None, None), []
+        return _seen(row), [_comment_from_json(value) for value in row.comments]
 
     async def stats_version(self, user_id: int) -> int:
         """The user's stats version (0 before their first write): names their valid cache entries."""

@@ -13,7 +13,7 @@ from tm_common.context import current_principal
 from tm_common.convert import optional
 from tm_common.errors import InvalidArgument
 from tm_common.http import created, no_content
-from tm_tasks.adapters.messages import task_message
+from tm_tasks.adapters.messages import task_message, task_with_comments_message
 from tm_tasks.domain.listing import list_query
 from tm_tasks.domain.tasks import new_task
 from tm_tasks.service import tasks
@@ -51,8 +51,9 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
 
     async def GetTask(
         self, request: tasks_pb2.GetTaskRequest, context: grpc.aio.ServicerContext
-    ) -> tasks_pb2.Task:
-        return task_message(await tasks.get_task(self.deps, current_principal().user_id, request.id))
+    ) -> tasks_pb2.TaskWithComments:
+        found = await tasks.get_task(self.deps, current_principal().user_id, request.id)
+        return task_with_comments_message(found.task, found.comments)
 
     async def UpdateTask(
         self, request: tasks_pb2.UpdateTaskRequest, context: grpc.aio.ServicerContext

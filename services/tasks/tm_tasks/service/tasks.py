@@ -15,6 +15,7 @@ from tm_common.singleflight import SingleFlight
 from tm_tasks.adapters import events
 from tm_tasks.domain import cursor, rules
 from tm_tasks.domain.access import Permission, authorize
+from tm_tasks.domain.comments import Comment
 from tm_tasks.domain.cursor import Cursor
 from tm_tasks.domain.listing import ListQuery, page_numbers, resume, sort_value
 from tm_tasks.domain.stats import TaskStats
@@ -43,6 +44,12 @@ class TaskPage:
     next_page_token: str  # "" on the last page
 
 
+@dataclass(frozen=True)
+class TaskWithComments:
+    task: Task
+    comments: list[Comment]  # oldest first
+
+
 def today() -> date:
     """Today's date in UTC: "overdue" means due before it."""
     return datetime.now(UTC).date()
@@ -58,9 +65,12 @@ async def create_task(deps: TasksDeps, user_id: int, new: NewTask) -> Task:
     return await deps.store.create(user_id, new, lambda task: events.task_created(user_id, task))
 
 
-async def get_task(deps: TasksDeps, user_id: int, task_id: int) -> Task:
-    task, shared = await deps.store.get_for(task_id, user_id)
-    return authorize(task, task_id, user_id, Permission.VIEW, shared)
+async def get_task(deps: TasksDeps, user_id: int, task_id: int) -> TaskWithComments:
+    """A task the user may view, with every one of its comments (GET /tasks/{id} embeds them all,
+    as the original did: not paged), read in one statement."""
+    (found, shared), comments = await deps.store.get_with_comments(task_id, user_id)
+    task = authorize(found, task_id, user_id, Permission.VIEW, shared)
+    return TaskWithComments(task, comments)
 
 
 async def update_task(deps: TasksDeps, user_id: int, task_id: int, patch: dict[str, Any]) -> Task:
