@@ -241,9 +241,6 @@ class FakeTaskStore:
         self.state.outbox.append(event_of(task))
         return task
 
-    async def get_for(self, task_id: int, user_id: int) -> Seen:
-        return self.state.seen(task_id, user_id)
-
     async def get_with_comments(self, task_id: int, user_id: int) -> tuple[Seen, list[Comment]]:
         seen = self.state.seen(task_id, user_id)
         if seen[0] is None:

@@ -45,7 +45,7 @@ async def create(store: TaskStore, user_id: int = OWNER, **fields: object) -> Ta
 async def test_create_writes_the_task_its_version_and_its_event_in_one_statement(db: Database) -> None:
     store = TaskStore(db)
     task = await store.create(OWNER, new_task("Buy milk", priority="high", tags=["home"]), event_for)
-    assert (await store.get_for(task.id, OWNER)) == (task, None)
+    assert (await store.get_with_comments(task.id, OWNER))[0] == (task, None)
     assert await store.stats_version(OWNER) == 1
     assert await outbox_types(db) == ["task.created"]
 
@@ -56,9 +56,9 @@ async def test_get_for_reads_the_callers_share(db: Database) -> None:
     async with units() as uow:
         await uow.shares.add(task.id, FRIEND, "friend", Permission.EDIT)
         await uow.commit()
-    assert await store.get_for(task.id, FRIEND) == (task, Permission.EDIT)
-    assert await store.get_for(task.id, 99) == (task, None)
-    assert await store.get_for(task.id + 1000, OWNER) == (None, None)
+    assert await store.get_with_comments(task.id, FRIEND) == ((task, Permission.EDIT), [])
+    assert await store.get_with_comments(task.id, 99) == ((task, None), [])
+    assert await store.get_with_comments(task.id + 1000, OWNER) == ((None, None), [])
     async with units(read_only=True) as uow:
         assert await uow.tasks.get_for(task.id, FRIEND) == (task, Permission.EDIT)
 
@@ -71,7 +71,7 @@ async def test_a_unit_of_work_commits_its_events_with_its_change(db: Database) -
         uow.publish(EventEnvelope(event_id=str(uuid.uuid4()), type="task.updated"), None)
         await uow.commit()
     assert updated.tags == ("a", "b") and updated.updated_at is not None
-    assert (await store.get_for(task.id, OWNER))[0] == updated
+    assert (await store.get_with_comments(task.id, OWNER))[0][0] == updated
     assert await store.stats_version(OWNER) == 2
     assert await outbox_types(db) == ["task.created", "task.updated"]
 
@@ -86,7 +86,7 @@ async def test_leaving_without_commit_rolls_back_the_change_and_its_events(db: D
             raise RuntimeError("a rule refused it")
     async with units() as uow:
         await uow.tasks.delete(task.id)  # never committed either
-    assert (await store.get_for(task.id, OWNER))[0] == task
+    assert (await store.get_with_comments(task.id, OWNER))[0][0] == task
     assert await outbox_types(db) == ["task.created"]
 
 

@@ -211,13 +211,9 @@ class TaskStore:
         assert row is not None  # INSERT ... RETURNING always returns the row
         return task_from_row(row)
 
-    async def get_for(self, task_id: int, user_id: int) -> Seen:
-        """A task and the caller's share on it (the hottest read of the service)."""
-        row = await self._db.fetch_one(_GET_FOR, (user_id, [task_id]))
-        return (None, None) if row is None else _seen(row)
-
     async def get_with_comments(self, task_id: int, user_id: int) -> tuple[Seen, list[Comment]]:
-        """A task, the caller's share on it and all its comments, oldest first (GET /tasks/{id})."""
+        """A task, the caller's share on it and all its comments, oldest first (GET /tasks/{id}, the
+        hottest read of the service)."""
         row = await self._db.fetch_one(_GET_WITH_COMMENTS, (user_id, task_id))
         if row is None:
             return (None, None), []
