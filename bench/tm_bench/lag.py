@@ -86,7 +86,7 @@ class LagWatcher:
 def summary(lags: list[float]) -> str:
     if len(lags) < 2:
         return "no events seen"
-    cuts = statistics.quantiles(lags, n=100)
+    cuts = statistics.quantiles(lags, n=100, method="inclusive")  # never past the max
     return (
         f"{len(lags)} events, p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms, "
         f"max {max(lags) * 1000:.1f} ms"

@@ -25,7 +25,7 @@ class Waits:
     def summary(self) -> str:
         if len(self.seconds) < 2:
             return "no reads"
-        cuts = statistics.quantiles(self.seconds, n=100)
+        cuts = statistics.quantiles(self.seconds, n=100, method="inclusive")  # never past the max
         return (
             f"{len(self.seconds)} reads, wait p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms, "
             f"max {max(self.seconds) * 1000:.1f} ms; {self.stale} possibly stale, {self.failed} failed"

@@ -4,6 +4,8 @@ gRPC; when it cannot be sure in time, the read still answers, marked possibly st
 
 from __future__ import annotations
 
+import threading
+
 import grpc
 import httpx
 import pytest
@@ -102,3 +104,29 @@ def test_without_redis_a_read_answers_at_once_marked_possibly_stale(
 def test_a_user_with_no_writes_waits_for_nothing(http: httpx.Client, path: str) -> None:
     account = new_account(http)
     fresh(http.get(path, headers=account.headers))
+
+
+def test_a_read_waits_for_the_writes_before_it_not_for_those_that_keep_coming(
+    stack, http: httpx.Client, account: Account
+) -> None:
+    """The same user writes on four other connections all along: each read waits for the write
+    that came before it, not for one newer still in the outbox each time it looks again."""
+    stop = threading.Event()
+
+    def write(n: int) -> None:
+        with httpx.Client(base_url=stack.gateway_url, timeout=10) as writer:
+            while not stop.is_set():
+                writer.post("/tasks", json={"title": f"writer {n}"}, headers=account.headers)
+
+    writers = [threading.Thread(target=write, args=(n,), daemon=True) for n in range(4)]
+    for thread in writers:
+        thread.start()
+    try:
+        for n in range(ROUNDS // 5):
+            task = create_task(http, account, title=f"mine {n}")
+            timeline = fresh(http.get(f"/activity/tasks/{task['id']}", headers=account.headers)).json()
+            assert [e["action"] for e in timeline] == ["created"], n
+    finally:
+        stop.set()
+        for thread in writers:
+            thread.join(15)

@@ -34,7 +34,9 @@ from tm_common.http import set_response_header, set_response_trailer
 
 log = logging.getLogger(__name__)
 
-_LATEST = "SELECT stream_id FROM outbox WHERE actor_user_id = %s ORDER BY id DESC LIMIT 1"
+_LATEST = "SELECT id, stream_id FROM outbox WHERE actor_user_id = %s ORDER BY id DESC LIMIT 1"
+# A row asked about again; gone only once published and kept past OUTBOX_KEEP_PUBLISHED_HOURS.
+_ONE = "SELECT id, stream_id FROM outbox WHERE id = %s AND actor_user_id = %s"
 POLL_SECONDS = 0.01
 
 
@@ -48,9 +50,15 @@ class EventMarksServicer(events_pb2_grpc.EventMarksServiceServicer):
     async def GetWriteMark(
         self, request: events_pb2.GetWriteMarkRequest, context: grpc.aio.ServicerContext
     ) -> events_pb2.GetWriteMarkResponse:
-        row = await self._db.fetch_one(_LATEST, (current_principal().user_id,))
+        user_id = current_principal().user_id
+        if request.outbox_id:
+            row = await self._db.fetch_one(_ONE, (request.outbox_id, user_id))
+        else:
+            row = await self._db.fetch_one(_LATEST, (user_id,))
+        if row is None:
+            return events_pb2.GetWriteMarkResponse(stream=self._stream, has_events=False)
         return events_pb2.GetWriteMarkResponse(
-            stream=self._stream, has_events=row is not None, entry_id=(row.stream_id or "") if row else ""
+            stream=self._stream, has_events=True, entry_id=row.stream_id or "", outbox_id=row.id
         )
 
 
@@ -112,11 +120,11 @@ class OwnWrites:
     async def _applied(self, stub: Any, deadline: float) -> bool:
         """Whether the group applied the caller's latest event of this producer by the deadline."""
 
-        async def ask() -> Any:
+        async def ask(outbox_id: int = 0) -> Any:
             timeout = max(deadline - time.monotonic(), 0.05)
             # wait_for_ready: a producer that just restarted is reconnected within the bound,
             # rather than failed at once while the channel backs off.
-            request = events_pb2.GetWriteMarkRequest()
+            request = events_pb2.GetWriteMarkRequest(outbox_id=outbox_id)
             return await stub.GetWriteMark(request, timeout=timeout, wait_for_ready=True)
 
         mark = await ask()
@@ -124,7 +132,8 @@ class OwnWrites:
             if time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(POLL_SECONDS)
-            mark = await ask()
+            # That same event: the caller's later writes (made meanwhile) are not this read's.
+            mark = await ask(mark.outbox_id)
         if not mark.has_events:
             return True
         while not await self._acknowledged(mark.stream, mark.entry_id):
