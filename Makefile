@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed-stamp
 REQS   := requirements.txt requirements/runtime.txt requirements/dev.txt \
           libs/common/pyproject.toml libs/devstack/pyproject.toml bench/pyproject.toml \
           $(wildcard services/*/pyproject.toml)
-PROTOS := $(shell find protos third_party -name '*.proto') tools/gen_protos.py tools/gen_json_shapes.py
+PROTOS := $(shell find protos third_party -name '*.proto') tools/gen_protos.py tools/gen_json_shapes.py \
+          tools/gen_openapi.py
 GEN    := build/descriptors/taskmanager.pb
 CHECKOV_VENV := .venv-checkov
 CHECKOV      := $(CHECKOV_VENV)/.installed-stamp
@@ -45,6 +46,7 @@ protos: $(GEN)
 $(GEN): $(STAMP) $(PROTOS)
 	$(PY) tools/gen_protos.py
 	$(PY) tools/gen_json_shapes.py
+	$(PY) tools/gen_openapi.py  # build/openapi/openapi.json, the JSON API as OpenAPI 3.1
 
 venv: $(STAMP) $(CHECKOV)
 

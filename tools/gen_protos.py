@@ -3,6 +3,8 @@
 Outputs are build artefacts (never committed):
   build/gen/python/            *_pb2.py, *_pb2_grpc.py, *.pyi
   build/descriptors/taskmanager.pb   descriptor set for Envoy's transcoder
+  build/descriptors/contract.pb      the same as written (response_body kept), with comments, for
+                                     tools/gen_openapi.py
 and a .pth file that puts build/gen/python on the virtualenv's import path.
 
 Container builds (deploy/docker/service.Dockerfile, gateway/Dockerfile) run it with
@@ -29,6 +31,7 @@ PROTOS = ROOT / "protos"
 GOOGLEAPIS = ROOT / "third_party" / "googleapis"
 OUT_PY = ROOT / "build" / "gen" / "python"
 DESCRIPTOR_SET = ROOT / "build" / "descriptors" / "taskmanager.pb"
+CONTRACT_SET = ROOT / "build" / "descriptors" / "contract.pb"
 BIN = Path(sys.executable).parent  # the virtualenv's scripts (mypy-protobuf's plugins)
 WELL_KNOWN = Path(grpc_tools.__file__).parent / "_proto"
 # Rich error details must be in the descriptor set, or Envoy cannot render them as JSON.
@@ -104,6 +107,7 @@ def main() -> None:
             *EXTRA_FOR_ENVOY,
         ]
     )
+    shutil.copyfile(DESCRIPTOR_SET, CONTRACT_SET)  # before Envoy's copy loses response_body
     strip_response_body(DESCRIPTOR_SET)
     for package_dir in OUT_PY.rglob("*"):
         if package_dir.is_dir():
