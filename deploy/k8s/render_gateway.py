@@ -11,6 +11,9 @@ the template, the Lua or a request message that is not rendered here fails `make
 
 What differs from the gateway image's own render: the Lua file's path (the ConfigMap's mount).
 The descriptor set stays the one baked into the gateway image, at /etc/envoy/taskmanager.pb.
+The API docs (/openapi.json, /docs, /redoc) are left out here: their files are not in the gateway
+image (nor in the ConfigMap: Swagger UI's bundle alone is 1.6 MB), so those routes answer 404, as
+in the gateway image of compose. `make run` serves them.
 """
 
 from __future__ import annotations

@@ -87,7 +87,14 @@ def test_kubernetes_gateway_has_a_bucket_per_client_on_every_limited_route() -> 
     (listener,) = config["static_resources"]["listeners"]
     manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
     (host,) = manager["route_config"]["virtual_hosts"]
-    limited = [host, *(r for r in host["routes"] if "typed_per_filter_config" in r)]
+    limited = [
+        host,
+        *(
+            r
+            for r in host["routes"]
+            if "envoy.filters.http.local_ratelimit" in r.get("typed_per_filter_config", {})
+        ),
+    ]
     assert len(limited) == 6  # the default, login, register, health, version, the rest of ops
     for scope in limited:
         bucket = scope["typed_per_filter_config"]["envoy.filters.http.local_ratelimit"]

@@ -394,4 +394,5 @@ class Stack:
             jwks_cache_seconds=self.config.jwks_cache_seconds,
             edge_limits=self.config.edge_limits,
             edge_guards=self.config.edge_guards,
+            docs_files=gateway.local_docs_files(),
         )
