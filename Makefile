@@ -22,7 +22,7 @@ test: $(GEN) $(CHECKOV) lint  ## every test, against a stack the tests start the
 
 test-fast: $(GEN) lint  ## the inner loop: lint, unit, use-case and adapter tests, the gateway's Lua, the house rules; no stack
 	$(PY) -m pytest libs/common/tests/unit $(wildcard services/*/tests/unit services/*/tests/adapters) \
-	    gateway/tests tests/architecture
+	    gateway/tests tests/architecture tests/contract
 
 lint: $(GEN)
 	$(VENV)/bin/ruff check .
