@@ -12,7 +12,7 @@ GEN    := build/descriptors/taskmanager.pb
 CHECKOV_VENV := .venv-checkov
 CHECKOV      := $(CHECKOV_VENV)/.installed-stamp
 
-.PHONY: run test test-fast lint protos venv bench clean fmt
+.PHONY: run test test-fast lint protos venv bench clean fmt release-contract
 
 run: $(GEN)  ## start everything; prints the gateway URL (Ctrl-C stops)
 	$(PY) -m tm_devstack.cli
@@ -29,9 +29,8 @@ lint: $(GEN)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy libs/common/tm_common libs/devstack/tm_devstack bench/tm_bench $(patsubst %/__init__.py,%,$(wildcard services/*/tm_*/__init__.py))
 	$(VENV)/bin/buf lint
-	@# Contracts only change compatibly: compare with main once main has protos.
-	@if git cat-file -e main:protos 2>/dev/null; then $(VENV)/bin/buf breaking --against '.git#branch=main'; \
-	else echo "buf breaking: main has no protos yet"; fi
+	@# Contracts only change compatibly: with the last released contract and with main.
+	bash tools/contract.sh check
 	bash tools/check_deploy.sh  # Dockerfiles, compose and the container's Envoy config, offline
 
 fmt: $(STAMP)
@@ -42,6 +41,9 @@ bench: $(GEN)  ## load through the gateway and over native gRPC; prints req/s an
 	$(PY) -m tm_bench
 
 protos: $(GEN)
+
+release-contract: $(STAMP)  ## at a release: snapshot the contract later versions must stay compatible with
+	bash tools/contract.sh release
 
 $(GEN): $(STAMP) $(PROTOS)
 	$(PY) tools/gen_protos.py
