@@ -7,8 +7,9 @@
 #   3. .github/workflows: the GitHub workflow schema (with a timeout on every job) and yamllint;
 #      .github/dependabot.yml: its schema
 #   4. shellcheck on the deployment scripts
-#   5. the gateway config rendered as gateway/Dockerfile renders it (its ARG defaults), then
-#      `envoy --mode validate` against build/descriptors/taskmanager.pb (`make protos` if missing)
+#   5. the gateway config rendered as gateway/Dockerfile renders it (its ARG defaults, the API docs
+#      bundled), then `envoy --mode validate` against build/descriptors/taskmanager.pb and
+#      build/openapi/openapi.json (`make protos` if missing)
 # Nothing here builds or runs a container: images and `docker compose up` are not exercised (CI's
 # compose job does that). tests/deploy/ checks more (checkov, image contents, change detection).
 set -euo pipefail
@@ -145,8 +146,8 @@ step "shellcheck tools/check_deploy.sh deploy/compose/*.sh"
 
 # 5. Gateway config --------------------------------------------------------------------------------
 descriptors=build/descriptors/taskmanager.pb
-if [[ ! -f $descriptors ]]; then
-    step "make protos ($descriptors is missing)"
+if [[ ! -f $descriptors || ! -f build/openapi/openapi.json ]]; then
+    step "make protos ($descriptors or build/openapi/openapi.json is missing)"
     make protos
 fi
 rendered=$(mktemp -d)
@@ -155,8 +156,8 @@ trap 'rm -rf "$rendered"' EXIT
 # environment (nothing else leaks in from this shell), with the descriptor set of this checkout.
 mapfile -t build_args < <(sed -n 's/^ARG \([A-Z_][A-Z0-9_]*\)=\(.*\)$/\1=\2/p' gateway/Dockerfile)
 step "render gateway config (${build_args[*]})"
-env -i PATH="$PATH" "${build_args[@]}" DESCRIPTOR_SET="$PWD/$descriptors" PYTHONPATH=libs/devstack \
-    "$BIN/python" -m tm_devstack.gateway "$rendered"
+env -i PATH="$PATH" "${build_args[@]}" DESCRIPTOR_SET="$PWD/$descriptors" DOCS_DIR="$rendered/docs" \
+    PYTHONPATH=libs/devstack "$BIN/python" -m tm_devstack.gateway "$rendered"
 step "envoy --mode validate"
 "$BIN/envoy" --mode validate -c "$rendered/envoy.yaml" --log-level critical
 

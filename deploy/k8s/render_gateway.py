@@ -11,9 +11,8 @@ the template, the Lua or a request message that is not rendered here fails `make
 
 What differs from the gateway image's own render: the Lua file's path (the ConfigMap's mount).
 The descriptor set stays the one baked into the gateway image, at /etc/envoy/taskmanager.pb.
-The API docs (/openapi.json, /docs, /redoc) are left out here: their files are not in the gateway
-image (nor in the ConfigMap: Swagger UI's bundle alone is 1.6 MB), so those routes answer 404, as
-in the gateway image of compose. `make run` serves them.
+The API docs (/openapi.json, /docs, /redoc) are files of the gateway image too (gateway/Dockerfile
+bundles them in /etc/envoy/docs; the ConfigMap could not hold Swagger UI's 1.6 MB bundle).
 """
 
 from __future__ import annotations
@@ -26,8 +25,10 @@ sys.path.insert(0, str(ROOT / "libs" / "devstack"))
 
 from tm_devstack.gateway import (  # noqa: E402
     DEFAULT_EDGE_LIMITS,
+    IMAGE_DOCS_DIR,
     UPSTREAM_DEFAULTS,
     GatewaySettings,
+    docs_files_in,
     envoy_config,
     lua_source,
 )
@@ -55,6 +56,7 @@ def settings() -> GatewaySettings:
         listen_port=8080,
         admin_port=9901,  # loopback only (the template binds the admin port to 127.0.0.1)
         edge_limits=dict(DEFAULT_EDGE_LIMITS),  # per gateway replica
+        docs_files=docs_files_in(IMAGE_DOCS_DIR),  # baked into the gateway image
     )
 
 

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import httpx
 import pytest
 
 from support.polling import wait_until
@@ -348,3 +349,50 @@ def test_the_checks_catch_bad_dockerfiles() -> None:
     reaching = "ARG SERVICE\nFROM x:1.2.3\nCOPY services/${SERVICE}/ a/\nCOPY services/tasks/tm_tasks b/\n"
     assert context_problems(reaching, "auth")
     assert context_problems("FROM x:1.2.3\nCOPY libs/devstack/ l/\n", "auth")
+
+
+def test_gateway_image_render_serves_the_api_docs(tmp_path: Path) -> None:
+    """Rendered as gateway/Dockerfile renders it (DOCS_DIR, the docs bundled next to the config), a
+    real Envoy serves the OpenAPI document, Swagger UI and ReDoc with no upstream up at all."""
+    text = GATEWAY_DOCKERFILE.read_text()
+    assert "DOCS_DIR=/etc/envoy/docs" in text and "tools/gen_openapi.py" in text
+    admin, listen = free_port(), free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(ROOT / "libs" / "devstack"),
+        "DESCRIPTOR_SET": str(ROOT / "build" / "descriptors" / "taskmanager.pb"),
+        "DOCS_DIR": str(tmp_path / "docs"),
+        "GATEWAY_HOST": "127.0.0.1",
+        "GATEWAY_PORT": str(listen),
+        "ADMIN_PORT": str(admin),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "tm_devstack.gateway", tmp_path], env=env, check=True, capture_output=True
+    )
+    # The config names the bundled copies only, none of the checkout's or the virtualenv's files.
+    config = (tmp_path / "envoy.yaml").read_text()
+    assert str(ROOT / "build" / "openapi") not in config and "site-packages" not in config
+    envoy = subprocess.Popen(
+        [BIN / "envoy", "-c", tmp_path / "envoy.yaml", "--disable-hot-restart", "--log-level", "critical"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{listen}"
+    try:
+        wait_until(
+            lambda: subprocess.run(healthcheck(text), env={"ADMIN_PORT": str(admin)}, timeout=10).returncode,
+            "the gateway to be ready",
+            20,
+            accept=lambda code: code == 0,
+            every=0.2,
+        )
+        document = httpx.get(f"{base}/openapi.json", timeout=5)
+        assert document.status_code == 200
+        assert document.json() == json.loads((ROOT / "build" / "openapi" / "openapi.json").read_text())
+        for page, marker in (("/docs", "swagger-ui"), ("/redoc", "redoc")):
+            response = httpx.get(base + page, timeout=5)
+            assert response.status_code == 200, page
+            assert marker in response.text.lower()
+    finally:
+        envoy.terminate()
+        envoy.wait(timeout=30)

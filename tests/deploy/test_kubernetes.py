@@ -32,6 +32,7 @@ from yamllint import linter
 from yamllint.config import YamlLintConfig
 
 from tm_common.server import LIVENESS
+from tm_devstack.gateway import bundle_docs
 from tm_devstack.services import PAGE_TOKEN_ISSUERS, SERVICES
 from tm_devstack.stack import Stack
 
@@ -683,6 +684,10 @@ def test_gateway_config_is_valid_for_envoy(tmp_path: Path) -> None:
     config = (BASE / "gateway" / "envoy.yaml").read_text()
     config = config.replace(str(render.MOUNT_DIR / "gateway.lua"), str(lua))
     config = config.replace(str(render.DESCRIPTOR_SET), str(descriptors))
+    # The docs files the config names in the gateway image, bundled here as the image bundles them.
+    assert f"{render.IMAGE_DOCS_DIR}/openapi.json" in config
+    bundle_docs(tmp_path / "docs")
+    config = config.replace(f"{render.IMAGE_DOCS_DIR}/", f"{tmp_path / 'docs'}/")
     (tmp_path / "envoy.yaml").write_text(config)
     out = subprocess.run(
         [envoy, "--mode", "validate", "-c", tmp_path / "envoy.yaml", "--log-level", "critical"],

@@ -168,7 +168,7 @@ def test_the_local_render_serves_each_docs_file_by_absolute_path(tmp_path: Path)
 
 
 def test_a_render_without_the_files_answers_404_and_envoy_accepts_both(tmp_path: Path) -> None:
-    """The gateway image and Kubernetes render without the docs: the same routes, each a 404."""
+    """A gateway rendered without the docs files has the same routes, each a 404."""
     for name, files in (("bare", {}), ("local", gateway.local_docs_files())):
         out = tmp_path / name
         config = gateway.write(out, settings(out, files))
@@ -183,3 +183,19 @@ def test_a_render_without_the_files_answers_404_and_envoy_accepts_both(tmp_path:
             timeout=60,
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_bundle_docs_copies_every_file_under_the_names_the_image_config_uses(tmp_path: Path) -> None:
+    bundled = gateway.bundle_docs(tmp_path / "docs")
+    assert bundled == gateway.docs_files_in(tmp_path / "docs")
+    assert set(bundled) == set(gateway.DOCS_PLACEHOLDERS)
+    local = gateway.local_docs_files()
+    for name, path in bundled.items():
+        assert path.read_bytes() == local[name].read_bytes(), name
+
+
+def test_bundle_docs_refuses_an_incomplete_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gateway, "OPENAPI_JSON", tmp_path / "never-generated.json")
+    with pytest.raises(FileNotFoundError, match=r"DOCS_OPENAPI_JSON.*make protos"):
+        gateway.bundle_docs(tmp_path / "docs")
+    assert not (tmp_path / "docs").exists()

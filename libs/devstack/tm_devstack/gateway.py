@@ -1,7 +1,8 @@
 """Renders the Envoy gateway's config (gateway/envoy.yaml.in) and Lua filter.
 
 Standard library only, so the gateway's container build runs it too:
-    python -m tm_devstack.gateway OUT_DIR     (settings from the environment, see `from_env`)
+    python -m tm_devstack.gateway OUT_DIR     (settings from the environment, see `from_env`;
+                                              DOCS_DIR: copy the API docs there and serve them)
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import string
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -51,6 +53,14 @@ DOCS_OWN_FILES = {  # placeholder -> file of ours under gateway/docs/
     "DOCS_REDOC_HTML": "redoc.html",
 }
 DOCS_PLACEHOLDERS = ["DOCS_OPENAPI_JSON", *DOCS_OWN_FILES, *DOCS_PACKAGE_FILES]
+# In a container the docs are files of the gateway image, in one directory under these names:
+# gateway/Dockerfile bundles them there (bundle_docs) and Kubernetes' config names them there.
+IMAGE_DOCS_DIR = Path("/etc/envoy/docs")
+DOCS_FILE_NAMES = {
+    "DOCS_OPENAPI_JSON": OPENAPI_JSON.name,
+    **DOCS_OWN_FILES,
+    **{name: PurePosixPath(asset).name for name, asset in DOCS_PACKAGE_FILES.items()},
+}
 
 
 def docs_package_static_dir() -> Path | None:
@@ -69,6 +79,27 @@ def local_docs_files() -> dict[str, Path]:
     if static is not None:
         files |= {name: static / asset for name, asset in DOCS_PACKAGE_FILES.items()}
     return {name: path for name, path in files.items() if path.is_file()}
+
+
+def docs_files_in(directory: Path) -> dict[str, Path]:
+    """Every docs file by placeholder, as bundle_docs lays them out in directory."""
+    return {name: directory / file_name for name, file_name in DOCS_FILE_NAMES.items()}
+
+
+def bundle_docs(directory: Path) -> dict[str, Path]:
+    """Copy this checkout's docs files into directory (a gateway image's); all of them must exist."""
+    found = local_docs_files()
+    missing = sorted(set(DOCS_PLACEHOLDERS) - found.keys())
+    if missing:
+        raise FileNotFoundError(
+            f"API docs files missing for {', '.join(missing)}: `make protos` writes {OPENAPI_JSON}, "
+            f"the {DOCS_PACKAGE.replace('_', '-')} package (requirements/dev.txt) has the assets"
+        )
+    bundled = docs_files_in(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, target in bundled.items():
+        shutil.copyfile(found[name], target)
+    return bundled
 
 
 def docs_response(path: Path | None) -> str:
@@ -244,4 +275,7 @@ def write(out_dir: Path, settings: GatewaySettings) -> Path:
 
 if __name__ == "__main__":
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "/etc/envoy")
-    print(write(target, GatewaySettings.from_env(target)))
+    settings = GatewaySettings.from_env(target)
+    if docs_dir := os.environ.get("DOCS_DIR"):
+        settings = replace(settings, docs_files=bundle_docs(Path(docs_dir)))
+    print(write(target, settings))
