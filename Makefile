@@ -27,7 +27,7 @@ test-fast: $(GEN) lint  ## the inner loop: lint, unit, use-case and adapter test
 lint: $(GEN)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs/common/tm_common libs/devstack/tm_devstack bench/tm_bench $(patsubst %/__init__.py,%,$(wildcard services/*/tm_*/__init__.py))
+	$(VENV)/bin/mypy libs/common/tm_common libs/devstack/tm_devstack bench/tm_bench clients/python/src/taskmanager_client $(patsubst %/__init__.py,%,$(wildcard services/*/tm_*/__init__.py))
 	$(VENV)/bin/buf lint
 	@# Contracts only change compatibly: with the last released contract and with main.
 	bash tools/contract.sh check
