@@ -113,3 +113,25 @@ def test_native_grpc_is_told_apart_as_envoy_does(content_type: str, native: bool
     runtime = luajit.LuaRuntime()
     runtime.execute(lua_source())
     assert runtime.globals().is_native_grpc(content_type) is native
+
+
+@pytest.mark.parametrize(
+    "name, dropped",
+    [
+        ("authorization", False),
+        ("x-request-id", False),
+        ("content-type", False),
+        ("x.custom_1", False),
+        (":path", False),
+        ("grpc-timeout", True),
+        ("x-trace-bin", True),  # binary metadata: a JSON client's value need not be base64
+        ("ndv%nwlov", True),  # a legal HTTP token, not a legal gRPC metadata key
+        ("#r3jd", True),
+        ("*", True),
+        ("a|b", True),
+    ],
+)
+def test_json_requests_drop_headers_grpc_metadata_cannot_carry(name: str, dropped: bool) -> None:
+    runtime = luajit.LuaRuntime()
+    runtime.execute(lua_source())
+    assert runtime.globals().not_for_grpc(name) is dropped
