@@ -9,8 +9,10 @@ sets preserve_proto_field_names (snake_case) and always_print_primitive_fields (
 scalars, lists and maps are always there; `optional` fields and unset messages are left out).
 int32 is a JSON integer, int64 a string, Timestamp an RFC 3339 string, Value any JSON, Struct an
 object. `body` and `response_body` are honoured (`body: "tags"` is a bare JSON array;
-`response_body: "comments"` answers one). Descriptions are the proto comments. What the protos
-cannot say (statuses the services set, public routes, which errors a route can answer, value sets
+`response_body: "comments"` answers one). Descriptions are the proto comments. A 201 answering a
+resource links (OpenAPI links) to the operations whose path variables it fills: POST /tasks's
+`id` to GET/PATCH/DELETE /tasks/{id} and to {task_id} under /tasks, a comment's to its own. What
+the protos cannot say (statuses the services set, public routes, which errors a route can answer, value sets
 and limits the domain checks) is in the tables below; tests/contract/test_openapi.py checks the
 statuses, the public routes and most limits against the code and config that define them.
 Built by `make protos`; never committed.
@@ -118,12 +120,17 @@ PRIORITY = {"enum": ["low", "medium", "high"]}
 SHARE_PERMISSION = {"enum": ["view", "edit"]}
 TASK_PERMISSION = {"enum": ["owner", "edit", "view"]}
 DATE = {"format": "date"}
-TITLE = {"minLength": 1, "maxLength": 200}
+# Titles, tags and usernames are trimmed before their length is checked (a title of 200
+# characters between spaces is taken, tests/e2e/test_tasks_http.py), so no maxLength bounds what
+# may be sent; TRIMMED_MAX_LENGTH carries the limit, and the description says it.
+TRIMMED_MAX_LENGTH = "x-trimmedMaxLength"
+TITLE = {"minLength": 1, TRIMMED_MAX_LENGTH: 200}
 DESCRIPTION = {"maxLength": 1000}
-TAGS = {"maxItems": 50, "items": {"type": "string", "minLength": 1, "maxLength": 50}}
+TAGS = {"maxItems": 50, "items": {"type": "string", "minLength": 1, TRIMMED_MAX_LENGTH: 50}}
 CONTENT = {"minLength": 1, "maxLength": 1000}
 RESOURCE_TYPE = {"enum": ["task", "comment", "file"]}
 ACTION = {"enum": ["created", "updated", "deleted", "shared", "unshared", "uploaded"]}
+PAGED = ("GetTaskTimelineRequest", "ListSharedWithMeRequest", "ListCommentsRequest", "ListFilesRequest")
 LIMITS: dict[str, Schema] = {
     **{
         f"{m}.priority": PRIORITY
@@ -147,7 +154,7 @@ LIMITS: dict[str, Schema] = {
     "ListTasksRequest.skip": {"minimum": 0, "maximum": 1_000_000_000},
     "ListTasksRequest.limit": {"minimum": 1, "maximum": 100},
     "BulkUpdateTasksRequest.task_ids": {"minItems": 1, "maxItems": 100},
-    "RegisterRequest.username": {"minLength": 3, "maxLength": 50},
+    "RegisterRequest.username": {"minLength": 3, TRIMMED_MAX_LENGTH: 50},
     "RegisterRequest.password": {"minLength": 8, "maxLength": 100},
     "RegisterRequest.email": {"format": "email"},
     "ListActivityRequest.resource_type": RESOURCE_TYPE,
@@ -156,7 +163,7 @@ LIMITS: dict[str, Schema] = {
     "ListActivityRequest.offset": {"minimum": 0, "maximum": 100_000},
     "ActivityEntry.resource_type": RESOURCE_TYPE,
     "ActivityEntry.action": ACTION,
-    "GetTaskTimelineRequest.page_size": {"minimum": 0, "maximum": 1000},
+    **{f"{m}.page_size": {"minimum": 0, "maximum": 1000} for m in PAGED},  # 0: all
     "LoginResponse.token_type": {"enum": ["bearer"]},
     # A patch's Values (tasks.proto TaskPatch): the kinds the service takes, null where it clears.
     "TaskPatch.title": {"type": "string", **TITLE},
@@ -322,11 +329,15 @@ class Document:
     def field(self, owner: str, field: descriptor_pb2.FieldDescriptorProto, direction: str) -> Schema:
         """A field's schema with its description and the LIMITS that apply to it."""
         entry = self.protos.messages.get(field.type_name)
+        # A request may send null for a field with presence (a message, `optional`) or for a list
+        # or map: the gateway takes it as the default (gateway/lua/json_types.lua).
+        kind = "object" if entry is not None and entry.options.map_entry else "array"
+        nullable = [kind, "null"] if direction == "in" else kind
         if entry is not None and entry.options.map_entry:
             value = self.single(entry.field[1], direction)
-            schema: Schema = {"type": "object", "additionalProperties": value}
+            schema: Schema = {"type": nullable, "additionalProperties": value}
         elif field.label == Field.LABEL_REPEATED:
-            schema = {"type": "array", "items": self.single(field, direction)}
+            schema = {"type": nullable, "items": self.single(field, direction)}
         else:
             schema = self.single(field, direction)
             may_be_null = field.type == Field.TYPE_MESSAGE or field.proto3_optional
@@ -341,7 +352,12 @@ class Document:
         if "null" in schema.get("type", ()) and "enum" in schema:
             schema["enum"] = [*schema["enum"], None]
         comment = self.protos.comments.get(f"{owner}.{field.name}")
-        return {"description": comment, **schema} if comment else schema
+        schema = {"description": comment, **schema} if comment else schema
+        for part in (schema, schema.get("items", {})):
+            if TRIMMED_MAX_LENGTH in part and "trim" not in part.get("description", ""):
+                note = f"At most {part[TRIMMED_MAX_LENGTH]} characters once trimmed of surrounding space."
+                part["description"] = "\n".join(filter(None, [part.get("description"), note]))
+        return schema
 
     def single(self, field: descriptor_pb2.FieldDescriptorProto, direction: str) -> Schema:
         if field.type == Field.TYPE_ENUM:
@@ -426,8 +442,10 @@ class Document:
 
     def request_body(self, type_name: str, body: str, bound: list[str]) -> Schema:
         if body == "*":
+            # The transcoder takes a missing body as the empty message, so `{}` and no body are
+            # the same request (what the fields require, the service checks either way).
             schema = self.message(type_name, "in", bound) if bound else self.ref(type_name, "in")
-            return {"required": True, "content": {"application/json": {"schema": schema}}}
+            return {"required": False, "content": {"application/json": {"schema": schema}}}
         field = self.protos.field(type_name, body)
         if field.type_name == HTTP_BODY:  # the raw HTTP body: an upload
             multipart = {
@@ -508,6 +526,7 @@ class Document:
 
     def render(self) -> dict[str, Any]:
         paths = self.operations()
+        add_links(paths, self.schemas)
         self.ref(STATUS, "out")
         tags = []
         for service_name in TRANSCODED_SERVICES:
@@ -540,6 +559,80 @@ class Document:
                 "schemas": dict(sorted(self.schemas.items())),
             },
         }
+
+
+def created_resource(operation: dict[str, Any], schemas: dict[str, Schema]) -> tuple[str, Schema] | None:
+    """(message name, schema) of what a 201 answers, when it is a resource with an `id`."""
+    ref = operation["responses"].get("201", {}).get("content", {}).get("application/json", {})
+    ref = ref.get("schema", {}).get("$ref", "")
+    name = ref.rsplit("/", 1)[-1]
+    schema = schemas.get(name, {})
+    return (name, schema) if "id" in schema.get("required", ()) else None
+
+
+def referenced_noun(variable: str, template: str) -> str | None:
+    """The resource a path variable names: `{task_id}` a task, `{id}` after `/files` a file."""
+    if variable.endswith("_id"):
+        return variable.removesuffix("_id")
+    before = template.split("/{" + variable + "}", 1)[0].rsplit("/", 1)[-1]
+    return before.removesuffix("s") if variable == "id" and before.endswith("s") else None
+
+
+def link_value(variable: str, template: str, resource: str, fields: Iterable[str]) -> str | None:
+    """Where a path variable of `template` comes from in the 201 answering a `resource`: the
+    resource's id (`{comment_id}`, or `{id}` after `/comments`), its reference to what the variable
+    names (`{task_id}` or `{id}` after `/tasks` <- a comment's `task_id`), or, for a variable that
+    names no resource, the one field ending in its name (`{username}` <- `shared_with_username`)."""
+    fields = list(fields)
+    noun = referenced_noun(variable, template)
+    if noun == resource.lower():
+        return "$response.body#/id"
+    if noun is not None:
+        return f"$response.body#/{noun}_id" if f"{noun}_id" in fields else None
+    named = [field for field in fields if field.endswith(f"_{variable}")]
+    return f"$response.body#/{named[0]}" if len(named) == 1 else None
+
+
+def operation_links(
+    creator_template: str, resource: str, fields: Iterable[str], paths: dict[str, dict[str, Any]]
+) -> dict[str, Schema]:
+    """OpenAPI links from a 201 to every operation whose path variables it can fill; variables
+    it does not name but the creator's path has (`{task_id}`) are copied from the request."""
+    fields = list(fields)
+    links: dict[str, Schema] = {}
+    for template, verbs in paths.items():
+        from_response = {
+            name: value
+            for name in template_variables(template)
+            if (value := link_value(name, template, resource, fields)) is not None
+        }
+        if not from_response:
+            continue
+        parameters = {
+            f"path.{name}": from_response.get(name, f"$request.path.{name}")
+            for name in template_variables(template)
+            if name in from_response or name in template_variables(creator_template)
+        }
+        for operation in verbs.values():
+            links[operation["operationId"]] = {
+                "operationId": operation["operationId"],
+                "parameters": parameters,
+            }
+    return links
+
+
+def add_links(paths: dict[str, dict[str, Any]], schemas: dict[str, Schema]) -> None:
+    """Link each 201 that answers a resource to the operations that take it (stateful clients and
+    fuzzers follow them: create a task, then get, patch, comment, share and delete it)."""
+    for template, verbs in paths.items():
+        for operation in verbs.values():
+            created = created_resource(operation, schemas)
+            if created is None:
+                continue
+            name, schema = created
+            links = operation_links(template, name, schema["properties"], paths)
+            if links:
+                operation["responses"]["201"]["links"] = links
 
 
 def generate(descriptors: descriptor_pb2.FileDescriptorSet, version: str) -> dict[str, Any]:

@@ -30,6 +30,7 @@ DOCUMENT = ROOT / "build" / "openapi" / "openapi.json"
 PROTO_MODULES = (auth_pb2, ops_pb2, tasks_pb2, files_pb2, activity_pb2, notify_pb2)
 ERROR_CODES = {"400", "401", "403", "404", "409", "413", "429", "default"}
 STATUS_REF = "#/components/schemas/Status"
+TRIMMED = "x-trimmedMaxLength"
 
 
 def load_generator() -> ModuleType:
@@ -345,21 +346,139 @@ def test_enums_and_limits_are_the_domains(document) -> None:
     assert query["skip"]["maximum"] == listing.MAX_SKIP
     assert query["search"]["maxLength"] == listing.MAX_SEARCH
     create = schemas["CreateTaskRequest"]["properties"]
-    assert create["title"]["maxLength"] == rules.MAX_TITLE
+    assert create["title"][TRIMMED] == rules.MAX_TITLE
     assert create["description"]["maxLength"] == rules.MAX_DESCRIPTION
-    assert (
-        create["tags"]["maxItems"] == rules.MAX_TAGS and create["tags"]["items"]["maxLength"] == rules.MAX_TAG
-    )
+    assert create["tags"]["maxItems"] == rules.MAX_TAGS and create["tags"]["items"][TRIMMED] == rules.MAX_TAG
     assert create["priority"]["enum"] == [*rules.PRIORITIES, None]  # may be null: "medium"
     assert schemas["Comment"]["properties"]["content"]["maxLength"] == comments.MAX_CONTENT
     register = schemas["RegisterRequest"]["properties"]
-    assert (register["username"]["minLength"], register["username"]["maxLength"]) == (3, MAX_USERNAME)
+    assert (register["username"]["minLength"], register["username"][TRIMMED]) == (3, MAX_USERNAME)
     password = (register["password"]["minLength"], register["password"]["maxLength"])
     assert password == (accounts.MIN_PASSWORD, accounts.MAX_PASSWORD)
     activity = {p["name"]: p["schema"] for p in operations(document)[("get", "/activity")]["parameters"]}
     assert activity["limit"]["maximum"] == queries.MAX_LIMIT
     assert activity["offset"]["maximum"] == queries.MAX_OFFSET
     assert schemas["Share"]["properties"]["permission"]["enum"] == ["view", "edit"]
+    from tm_files.service import files
+    from tm_tasks.service import comments as comment_use_cases
+    from tm_tasks.service import sharing
+
+    # Found by schemathesis (positive data): page_size -1 was documented as valid on these lists.
+    for path, limit in [
+        ("/tasks/shared-with-me", sharing.MAX_PAGE),
+        ("/tasks/{task_id}/comments", comment_use_cases.MAX_PAGE),
+        ("/tasks/{task_id}/files", files.MAX_PAGE),
+        ("/activity/tasks/{task_id}", queries.MAX_TIMELINE_PAGE),
+    ]:
+        query = {p["name"]: p["schema"] for p in operations(document)[("get", path)]["parameters"]}
+        assert (query["page_size"]["minimum"], query["page_size"]["maximum"]) == (0, limit), path
+
+
+def test_a_json_body_may_be_left_out_where_the_transcoder_takes_it_as_empty(document) -> None:
+    # Found by schemathesis: PATCH /notifications/preferences without a body answered 200, as `{}`
+    # does; the document said the body was required. A bare-list body is refused when missing.
+    for (verb, path), operation in operations(document).items():
+        body = operation.get("requestBody")
+        if body is None:
+            continue
+        rule = http_rules()[(verb, path)][2]
+        assert body["required"] is (rule.body != "*"), (verb, path)
+    assert operations(document)[("post", "/tasks/{id}/tags")]["requestBody"]["required"] is True
+
+
+def test_request_lists_may_be_null_as_the_gateway_takes_them(document) -> None:
+    # Found by schemathesis: POST /tasks with "tags": null was a 201 (null is a list's default,
+    # gateway/lua/json_types.lua); the document allowed only an array. Answers always print lists.
+    schemas = document["components"]["schemas"]
+    assert schemas["CreateTaskRequest"]["properties"]["tags"]["type"] == ["array", "null"]
+    assert schemas["BulkUpdateTasksRequest"]["properties"]["task_ids"]["type"] == ["array", "null"]
+    assert schemas["Task"]["properties"]["tags"]["type"] == "array"
+    tags = operations(document)[("post", "/tasks/{id}/tags")]["requestBody"]
+    assert json_schema(tags)["type"] == "array"  # a bare list body must be a list
+    query = {p["name"]: p["schema"] for p in operations(document)[("get", "/tasks")]["parameters"]}
+    assert query["tags"]["type"] == "array"
+
+
+def test_limits_checked_after_trimming_are_no_max_length(document) -> None:
+    # Found by schemathesis: a tag of 51 characters whose first is "\x1f" was a 201 (the service
+    # trims, then counts 50), against the document's maxLength of 50. Titles, tags and usernames
+    # are counted once trimmed (tests/e2e/test_tasks_http.py takes 200 characters between spaces),
+    # so no maxLength can bound what is sent: the limit is x-trimmedMaxLength and the description.
+    schemas = document["components"]["schemas"]
+    trimmed = [
+        schemas["CreateTaskRequest"]["properties"]["title"],
+        schemas["TaskPatch"]["properties"]["title"],
+        schemas["CreateTaskRequest"]["properties"]["tags"]["items"],
+        schemas["TaskPatch"]["properties"]["tags"]["items"],
+        json_schema(operations(document)[("post", "/tasks/{id}/tags")]["requestBody"])["items"],
+        schemas["RegisterRequest"]["properties"]["username"],
+    ]
+    for schema in trimmed:
+        assert "maxLength" not in schema and schema[TRIMMED] in (200, 50), schema
+        assert "trim" in schema["description"], schema
+    # Counted as sent: these keep their maxLength.
+    assert schemas["CreateTaskRequest"]["properties"]["description"]["maxLength"] == 1000
+    comment = json_schema(operations(document)[("post", "/tasks/{task_id}/comments")]["requestBody"])
+    assert comment["properties"]["content"]["maxLength"] == 1000
+
+
+# -- links --------------------------------------------------------------------------------------
+
+
+def links_of(document: dict[str, Any], verb: str, path: str) -> dict[str, dict[str, str]]:
+    links = operations(document)[(verb, path)]["responses"]["201"].get("links", {})
+    return {name: link["parameters"] for name, link in links.items()}
+
+
+def test_a_created_task_links_to_the_operations_on_it(document) -> None:
+    links = links_of(document, "post", "/tasks")
+    by_id = {"path.id": "$response.body#/id"}
+    assert links["GetTask"] == links["UpdateTask"] == links["DeleteTask"] == by_id
+    by_task = {"path.task_id": "$response.body#/id"}
+    for name in ("ShareTask", "CreateComment", "ListComments", "CreateFile", "ListFiles", "GetTaskTimeline"):
+        assert links[name] == by_task, name
+    assert links["RemoveTaskTag"] == by_id  # {tag} is left to the client
+    assert not {"GetFileContent", "UpdateComment_1", "GetMe"} & set(links)  # other resources' ids
+
+
+def test_created_comments_shares_and_files_link_to_their_own_operations(document) -> None:
+    comment = links_of(document, "post", "/tasks/{task_id}/comments")
+    assert comment["UpdateComment"] == {
+        "path.task_id": "$response.body#/task_id",
+        "path.comment_id": "$response.body#/id",
+    }
+    assert comment["DeleteComment_1"] == {"path.comment_id": "$response.body#/id"}
+    assert comment["GetTask"] == {"path.id": "$response.body#/task_id"}
+    share = links_of(document, "post", "/tasks/{task_id}/share")
+    assert share["UnshareTask"] == {
+        "path.task_id": "$response.body#/task_id",
+        "path.username": "$response.body#/shared_with_username",
+    }
+    file = links_of(document, "post", "/tasks/{task_id}/files")
+    assert file["GetFileContent"] == file["DeleteFile"] == {"path.id": "$response.body#/id"}
+    assert links_of(document, "post", "/auth/register") == {}  # a user: no path takes its id
+
+
+def test_every_link_names_an_operation_and_its_path_variables(document) -> None:
+    by_id = {op["operationId"]: path for (_, path), op in operations(document).items()}
+    for (verb, path), operation in operations(document).items():
+        for name, link in operation["responses"].get("201", {}).get("links", {}).items():
+            assert link["operationId"] == name and name in by_id, (verb, path, name)
+            variables = {f"path.{v}" for v in re.findall(r"\{(\w+)\}", by_id[name])}
+            assert set(link["parameters"]) <= variables, (verb, path, name)
+            assert link["parameters"], (verb, path, name)
+
+
+def test_link_values_come_from_the_resource_or_what_it_references(generator) -> None:
+    fields = ["id", "task_id", "shared_with_username", "user_id"]
+    assert generator.link_value("id", "/tasks/{id}", "Task", fields) == "$response.body#/id"
+    assert generator.link_value("id", "/tasks/{id}", "Share", fields) == "$response.body#/task_id"
+    assert generator.link_value("task_id", "/x/{task_id}", "Task", fields) == "$response.body#/id"
+    assert generator.link_value("id", "/files/{id}", "Task", fields) is None
+    assert generator.link_value("username", "/s/{username}", "Share", fields) == (
+        "$response.body#/shared_with_username"
+    )
+    assert generator.link_value("tag", "/t/{tag}", "Task", fields) is None
 
 
 # -- pure helpers -------------------------------------------------------------------------------
