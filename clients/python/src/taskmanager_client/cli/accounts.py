@@ -8,7 +8,6 @@ from taskmanager.auth.v1 import auth_pb2
 
 from . import config
 from .app import Context, ask, read_password
-from .output import print_json
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,11 +33,10 @@ def login(ctx: Context) -> int:
     username = ctx.args.username or ask("Username: ")
     password = read_password(ctx.args.password_stdin)
     session = ctx.log_in(username, password)
-    if ctx.json:
-        print_json({"server": session.server, "username": session.username, "expires_at": session.expires_at})
-    else:
-        print(f"Logged in as {username} at {ctx.server} (until {session.expires_at}).")
-    return 0
+    return ctx.report(
+        {"server": session.server, "username": session.username, "expires_at": session.expires_at},
+        f"Logged in as {username} at {ctx.server} (until {session.expires_at}).",
+    )
 
 
 def register(ctx: Context) -> int:
@@ -50,11 +48,10 @@ def register(ctx: Context) -> int:
         auth_pb2.RegisterRequest(username=username, email=email, password=password)
     )
     session = ctx.log_in(username, password)
-    if ctx.json:
-        print_json({"id": user.id, "username": user.username, "email": user.email, "server": session.server})
-    else:
-        print(f"Registered {user.username} (id {user.id}) and logged in at {ctx.server}.")
-    return 0
+    return ctx.report(
+        {"id": user.id, "username": user.username, "email": user.email, "server": session.server},
+        f"Registered {user.username} (id {user.id}) and logged in at {ctx.server}.",
+    )
 
 
 def logout(ctx: Context) -> int:
@@ -66,8 +63,4 @@ def logout(ctx: Context) -> int:
 
 def whoami(ctx: Context) -> int:
     user = ctx.client.auth.GetMe(auth_pb2.GetMeRequest())
-    if ctx.json:
-        print_json(user)
-    else:
-        print(f"{user.username} (id {user.id}, {user.email}) at {ctx.server}")
-    return 0
+    return ctx.report(user, f"{user.username} (id {user.id}, {user.email}) at {ctx.server}")

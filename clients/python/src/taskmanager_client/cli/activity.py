@@ -12,6 +12,7 @@ from taskmanager.notify.v1 import notify_pb2
 from .app import Context
 from .errors import USAGE, CliError
 from .output import key_values, print_json, print_table, truncate, when
+from .pages import every_page
 
 # prefs set flag -> UpdatePreferencesRequest field.
 SWITCHES = {
@@ -87,14 +88,11 @@ def show_activity(ctx: Context) -> int:
 
 
 def _timeline(ctx: Context, task_id: int) -> list[activity_pb2.ActivityEntry]:
-    entries: list[activity_pb2.ActivityEntry] = []
-    request = activity_pb2.GetTaskTimelineRequest(task_id=task_id, page_size=100)
-    while True:
-        reply = ctx.client.activity.GetTaskTimeline(request)
-        entries += reply.entries
-        if not reply.next_page_token:
-            return entries
-        request.page_token = reply.next_page_token
+    return every_page(
+        ctx.client.activity.GetTaskTimeline,
+        activity_pb2.GetTaskTimelineRequest(task_id=task_id, page_size=100),
+        "entries",
+    )
 
 
 def summary(entry: activity_pb2.ActivityEntry) -> str:
@@ -150,17 +148,9 @@ def _print_prefs(ctx: Context, prefs: notify_pb2.Preferences) -> int:
 
 def subscribe_email(ctx: Context) -> int:
     reply = ctx.client.notify.Subscribe(notify_pb2.SubscribeRequest())
-    if ctx.json:
-        print_json(reply)
-    else:
-        print(f"{reply.message} ({reply.email}); then run `taskctl prefs verify CODE`.")
-    return 0
+    return ctx.report(reply, f"{reply.message} ({reply.email}); then run `taskctl prefs verify CODE`.")
 
 
 def verify_email(ctx: Context) -> int:
     reply = ctx.client.notify.VerifyEmail(notify_pb2.VerifyEmailRequest(code=ctx.args.code))
-    if ctx.json:
-        print_json(reply)
-    else:
-        print(f"{reply.message} ({reply.email})")
-    return 0
+    return ctx.report(reply, f"{reply.message} ({reply.email})")

@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 
@@ -16,6 +17,7 @@ from ..client import Client
 from . import config
 from .config import Session
 from .errors import AUTH, USAGE, CliError
+from .output import print_json
 
 Handler = Callable[["Context"], int]
 
@@ -60,6 +62,14 @@ class Context:
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+
+    def report(self, value: Any, sentence: str) -> int:
+        """A command's outcome: `value` as JSON with --json, else the sentence; exit code 0."""
+        if self.json:
+            print_json(value)
+        else:
+            print(sentence)
+        return 0
 
     def log_in(self, username: str, password: str) -> Session:
         # An old token must not ride along: the gateway refuses a bad token even where none is needed.

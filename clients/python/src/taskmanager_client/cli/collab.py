@@ -10,6 +10,7 @@ from taskmanager.tasks.v1 import tasks_pb2
 
 from .app import Context
 from .output import print_json, print_table, truncate, when
+from .pages import every_page
 from .tasks import task_row
 
 
@@ -55,32 +56,24 @@ def share_task(ctx: Context) -> int:
                 task_id=args.task_id, username=args.username, permission=args.permission
             )
         )
-    if ctx.json:
-        print_json(share)
-    else:
-        print(f"Task {share.task_id} shared with {share.shared_with_username} ({share.permission}).")
-    return 0
+    return ctx.report(
+        share, f"Task {share.task_id} shared with {share.shared_with_username} ({share.permission})."
+    )
 
 
 def unshare_task(ctx: Context) -> int:
     args = ctx.args
     ctx.client.sharing.UnshareTask(tasks_pb2.UnshareTaskRequest(task_id=args.task_id, username=args.username))
-    if ctx.json:
-        print_json({"task_id": args.task_id, "username": args.username, "shared": False})
-    else:
-        print(f"Task {args.task_id} no longer shared with {args.username}.")
-    return 0
+    return ctx.report(
+        {"task_id": args.task_id, "username": args.username, "shared": False},
+        f"Task {args.task_id} no longer shared with {args.username}.",
+    )
 
 
 def shared_with_me(ctx: Context) -> int:
-    tasks: list[tasks_pb2.Task] = []
-    request = tasks_pb2.ListSharedWithMeRequest(page_size=100)
-    while True:
-        reply = ctx.client.sharing.ListSharedWithMe(request)
-        tasks += reply.tasks
-        if not reply.next_page_token:
-            break
-        request.page_token = reply.next_page_token
+    tasks = every_page(
+        ctx.client.sharing.ListSharedWithMe, tasks_pb2.ListSharedWithMeRequest(page_size=100), "tasks"
+    )
     if ctx.json:
         print_json(tasks)
     else:
@@ -93,22 +86,15 @@ def add_comment(ctx: Context) -> int:
     comment = ctx.client.comments.CreateComment(
         tasks_pb2.CreateCommentRequest(task_id=ctx.args.task_id, content=ctx.args.text)
     )
-    if ctx.json:
-        print_json(comment)
-    else:
-        print(f"Comment {comment.id} added to task {comment.task_id}.")
-    return 0
+    return ctx.report(comment, f"Comment {comment.id} added to task {comment.task_id}.")
 
 
 def list_comments(ctx: Context) -> int:
-    comments: list[tasks_pb2.Comment] = []
-    request = tasks_pb2.ListCommentsRequest(task_id=ctx.args.task_id, page_size=100)
-    while True:
-        reply = ctx.client.comments.ListComments(request)
-        comments += reply.comments
-        if not reply.next_page_token:
-            break
-        request.page_token = reply.next_page_token
+    comments = every_page(
+        ctx.client.comments.ListComments,
+        tasks_pb2.ListCommentsRequest(task_id=ctx.args.task_id, page_size=100),
+        "comments",
+    )
     if ctx.json:
         print_json(comments)
     else:

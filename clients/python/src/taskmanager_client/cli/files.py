@@ -17,6 +17,7 @@ from taskmanager.files.v1 import files_pb2
 from .app import Context
 from .errors import ERROR, INVALID, CliError
 from .output import print_json, print_table, size, when
+from .pages import every_page
 from .progress import Progress
 
 # The service takes chunks of at most 1 MiB; smaller ones move the progress bar more smoothly.
@@ -113,11 +114,10 @@ def download_file(ctx: Context) -> int:
     if target.exists() and not args.force:
         raise CliError(f"{target} exists; use --force to overwrite it", INVALID)
     _write(target, chunks, file)
-    if ctx.json:
-        print_json({"file": file.id, "path": str(target), "bytes": file.file_size})
-    else:
-        print(f"Downloaded {file.original_filename} to {target} ({size(file.file_size)}).")
-    return 0
+    return ctx.report(
+        {"file": file.id, "path": str(target), "bytes": file.file_size},
+        f"Downloaded {file.original_filename} to {target} ({size(file.file_size)}).",
+    )
 
 
 def _target(output: str | None, file: files_pb2.File) -> Path:
@@ -163,14 +163,11 @@ def _umask() -> int:
 
 
 def list_files(ctx: Context) -> int:
-    files: list[files_pb2.File] = []
-    request = files_pb2.ListFilesRequest(task_id=ctx.args.task_id, page_size=100)
-    while True:
-        reply = ctx.client.files.ListFiles(request)
-        files += reply.files
-        if not reply.next_page_token:
-            break
-        request.page_token = reply.next_page_token
+    files = every_page(
+        ctx.client.files.ListFiles,
+        files_pb2.ListFilesRequest(task_id=ctx.args.task_id, page_size=100),
+        "files",
+    )
     if ctx.json:
         print_json(files)
     else:
@@ -184,8 +181,4 @@ def list_files(ctx: Context) -> int:
 
 def remove_file(ctx: Context) -> int:
     ctx.client.files.DeleteFile(files_pb2.DeleteFileRequest(id=ctx.args.file_id))
-    if ctx.json:
-        print_json({"deleted": ctx.args.file_id})
-    else:
-        print(f"Deleted file {ctx.args.file_id}.")
-    return 0
+    return ctx.report({"deleted": ctx.args.file_id}, f"Deleted file {ctx.args.file_id}.")

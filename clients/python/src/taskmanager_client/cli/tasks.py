@@ -150,11 +150,7 @@ def add_task(ctx: Context) -> int:
     if args.done:
         request.completed = True
     task = ctx.client.tasks.CreateTask(request)
-    if ctx.json:
-        print_json(task)
-    else:
-        print(f"Created task {task.id}: {task.title}")
-    return 0
+    return ctx.report(task, f"Created task {task.id}: {task.title}")
 
 
 def show_task(ctx: Context) -> int:
@@ -222,17 +218,9 @@ def complete_task(ctx: Context) -> int:
 
 def _update(ctx: Context, patch: tasks_pb2.TaskPatch, verb: str) -> int:
     task = ctx.client.tasks.UpdateTask(tasks_pb2.UpdateTaskRequest(id=ctx.args.id, patch=patch))
-    if ctx.json:
-        print_json(task)
-    else:
-        print(f"{verb} task {task.id}: {task.title}")
-    return 0
+    return ctx.report(task, f"{verb} task {task.id}: {task.title}")
 
 
 def remove_task(ctx: Context) -> int:
     ctx.client.tasks.DeleteTask(tasks_pb2.DeleteTaskRequest(id=ctx.args.id))
-    if ctx.json:
-        print_json({"deleted": ctx.args.id})
-    else:
-        print(f"Deleted task {ctx.args.id}.")
-    return 0
+    return ctx.report({"deleted": ctx.args.id}, f"Deleted task {ctx.args.id}.")
