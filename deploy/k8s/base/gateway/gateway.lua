@@ -891,6 +891,7 @@ JSON_SHAPES = {
 -- * JSON responses do not leak gRPC headers. Native gRPC responses pass untouched.
 -- Marks JSON requests before the transcoder turns them into gRPC, so that Envoy's own error
 -- replies (e.g. the transcoder's 400 for a body it cannot parse) still get the JSON error shape.
+-- Drops the headers of a JSON request that gRPC metadata cannot carry (not_for_grpc).
 -- Refuses URIs over MAX_URI_BYTES with 414: the transcoder would pass them on in headers
 -- (x-envoy-original-path) that no upstream should have to take.
 MAX_URI_BYTES = 8192
@@ -900,6 +901,19 @@ MAX_URI_BYTES = 8192
 function is_native_grpc(content_type)
   local rest = string.sub(content_type, 17, 17)
   return string.sub(content_type, 1, 16) == "application/grpc" and (rest == "" or rest == "+" or rest == ";")
+end
+
+-- The headers of a JSON request that must not reach the service as gRPC metadata:
+-- * gRPC's call options mean nothing on a JSON request, yet the service would obey them: a 1 ns
+--   grpc-timeout was a 504, a grpc-encoding the body is not in a 500;
+-- * HTTP allows names gRPC does not (only 0-9 a-z _ . -), and a "-bin" value must be base64:
+--   the service's gRPC stack failed the whole call on either (500 "Illegal header key").
+function not_for_grpc(name)
+  if string.sub(name, 1, 1) == ":" then
+    return false
+  end
+  return string.sub(name, 1, 5) == "grpc-" or string.sub(name, -4) == "-bin"
+    or string.find(name, "[^0-9a-z_.-]") ~= nil
 end
 
 function envoy_on_request(request_handle)
@@ -913,13 +927,11 @@ function envoy_on_request(request_handle)
     headers:remove("x-json-client")
   else
     headers:replace("x-json-client", "1")
-    -- gRPC's call options mean nothing on a JSON request, yet the service would obey them: a
-    -- 1 ns grpc-timeout was a 504, a grpc-encoding the body is not in a 500.
-    local grpc_headers = {}
+    local dropped = {}
     for name, _ in pairs(headers) do
-      if string.sub(name, 1, 5) == "grpc-" then grpc_headers[#grpc_headers + 1] = name end
+      if not_for_grpc(name) then dropped[#dropped + 1] = name end
     end
-    for _, name in ipairs(grpc_headers) do headers:remove(name) end
+    for _, name in ipairs(dropped) do headers:remove(name) end
   end
   refuse_loose_json(request_handle)
 end
