@@ -65,6 +65,8 @@ RUN python -m compileall -q gen "services/${SERVICE}"
 FROM python:3.11.14-slim-bookworm AS runtime
 ARG SERVICE
 ARG GRPC_PORT=50051
+# Prometheus metrics (/metrics), on the gRPC host (tm_common.metrics).
+ARG METRICS_PORT=9464
 LABEL org.opencontainers.image.title="taskmanager-${SERVICE}" \
       org.opencontainers.image.description="Task Manager ${SERVICE} service (gRPC)"
 # DATA_DIR is writable by the service user: mount a volume there for state (auth: JWT_KEYS_DIR).
@@ -81,11 +83,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     GRPC_HOST=0.0.0.0 \
     GRPC_PORT=${GRPC_PORT} \
+    METRICS_PORT=${METRICS_PORT} \
     DATA_DIR=/var/lib/taskmanager
 WORKDIR /app
 # taskmanager:taskmanager, by number so that orchestrators can check runAsNonRoot.
 USER 10001:10001
-EXPOSE ${GRPC_PORT}
+EXPOSE ${GRPC_PORT} ${METRICS_PORT}
 # The standard grpc.health.v1 check of the whole server (service ""): SERVING only while the
 # service's own dependency checks (database, Redis, ...) pass.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \

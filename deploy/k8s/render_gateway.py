@@ -55,6 +55,7 @@ def settings() -> GatewaySettings:
         listen_host="0.0.0.0",
         listen_port=8080,
         admin_port=9901,  # loopback only (the template binds the admin port to 127.0.0.1)
+        stats_port=9902,  # Envoy's stats (the container port `metrics`, scraped by Prometheus)
         edge_limits=dict(DEFAULT_EDGE_LIMITS),  # per gateway replica
         docs_files=docs_files_in(IMAGE_DOCS_DIR),  # baked into the gateway image
     )

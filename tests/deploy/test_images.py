@@ -305,6 +305,7 @@ def test_gateway_healthcheck_against_a_real_envoy(tmp_path: Path) -> None:
         "GATEWAY_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(listen),
         "ADMIN_PORT": str(admin),
+        "GATEWAY_STATS_PORT": str(free_port()),
     }
     subprocess.run(
         [sys.executable, "-m", "tm_devstack.gateway", tmp_path], env=env, check=True, capture_output=True
@@ -365,6 +366,7 @@ def test_gateway_image_render_serves_the_api_docs(tmp_path: Path) -> None:
         "GATEWAY_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(listen),
         "ADMIN_PORT": str(admin),
+        "GATEWAY_STATS_PORT": str(free_port()),
     }
     subprocess.run(
         [sys.executable, "-m", "tm_devstack.gateway", tmp_path], env=env, check=True, capture_output=True
@@ -393,6 +395,83 @@ def test_gateway_image_render_serves_the_api_docs(tmp_path: Path) -> None:
             response = httpx.get(base + page, timeout=5)
             assert response.status_code == 200, page
             assert marker in response.text.lower()
+    finally:
+        envoy.terminate()
+        envoy.wait(timeout=30)
+
+
+def raw_status(port: int, path: str) -> int:
+    """The status of a GET of path exactly as written (no client-side normalisation)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
+        return int(sock.makefile("rb").readline().split()[1])
+
+
+def test_gateway_image_exposes_envoys_stats_port() -> None:
+    text = GATEWAY_DOCKERFILE.read_text()
+    assert re.search(r"^ARG GATEWAY_STATS_PORT=9902$", text, re.MULTILINE)
+    (exposed,) = [args.split() for keyword, args in stages(text)[-1] if keyword == "EXPOSE"]
+    assert exposed == ["${GATEWAY_PORT}", "${GATEWAY_STATS_PORT}"]
+
+
+def test_gateway_image_render_serves_envoys_stats_and_no_other_admin_endpoint(tmp_path: Path) -> None:
+    """Rendered as the image renders it (admin on a loopback port), a real Envoy answers the stats
+    in Prometheus text on the stats port, and 404 for every other admin endpoint there."""
+    admin, listen, stats = free_port(), free_port(), free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(ROOT / "libs" / "devstack"),
+        "DESCRIPTOR_SET": str(ROOT / "build" / "descriptors" / "taskmanager.pb"),
+        "GATEWAY_HOST": "127.0.0.1",
+        "GATEWAY_PORT": str(listen),
+        "ADMIN_PORT": str(admin),
+        "GATEWAY_STATS_PORT": str(stats),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "tm_devstack.gateway", tmp_path], env=env, check=True, capture_output=True
+    )
+    envoy = subprocess.Popen(
+        [BIN / "envoy", "-c", tmp_path / "envoy.yaml", "--disable-hot-restart", "--log-level", "critical"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{stats}"
+    check = healthcheck(GATEWAY_DOCKERFILE.read_text())
+    assert check
+    try:
+        wait_until(
+            lambda: subprocess.run(check, env={"ADMIN_PORT": str(admin)}, timeout=10).returncode,
+            "the gateway to be ready",
+            20,
+            accept=lambda code: code == 0,
+            every=0.2,
+        )
+        for path in ("/stats/prometheus", "/metrics", "/stats/prometheus?usedonly"):
+            response = httpx.get(base + path, timeout=5)
+            assert response.status_code == 200, path
+            assert response.headers["content-type"].startswith("text/plain"), path
+            assert "# TYPE envoy_server_live gauge" in response.text, path
+        refused = [
+            ("GET", "/stats"),
+            ("GET", "/config_dump"),
+            ("GET", "/ready"),
+            ("GET", "/server_info"),
+            ("POST", "/quitquitquit"),
+            ("POST", "/logging?level=trace"),
+            ("POST", "/runtime_modify?login_rl_enabled=0"),
+            ("POST", "/drain_listeners"),
+        ]
+        for method, path in refused:
+            assert httpx.request(method, base + path, timeout=5).status_code == 404, (method, path)
+        # Sent as it is (httpx would resolve the dot segments itself): Envoy resolves them first.
+        assert raw_status(stats, "/stats/prometheus/../../config_dump") == 404
+        assert raw_status(stats, "/stats/prometheus/..%2F..%2Fconfig_dump") == 400
+        assert httpx.post(base + "/stats/prometheus", timeout=5).status_code == 405
+        assert envoy.poll() is None
+        assert subprocess.run(check, env={"ADMIN_PORT": str(admin)}, timeout=10).returncode == 0
+        # ... and the API's port does not serve them.
+        api = httpx.get(f"http://127.0.0.1:{listen}/stats/prometheus", timeout=5)
+        assert api.status_code == 401 and "envoy_" not in api.text
     finally:
         envoy.terminate()
         envoy.wait(timeout=30)

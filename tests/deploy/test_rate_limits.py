@@ -84,7 +84,7 @@ def test_kubernetes_gives_auth_every_login_limit() -> None:
 
 def test_kubernetes_gateway_has_a_bucket_per_client_on_every_limited_route() -> None:
     config = yaml.safe_load((ROOT / "deploy" / "k8s" / "base" / "gateway" / "envoy.yaml").read_text())
-    (listener,) = config["static_resources"]["listeners"]
+    listener = {item["name"]: item for item in config["static_resources"]["listeners"]}["gateway"]
     manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
     (host,) = manager["route_config"]["virtual_hosts"]
     limited = [

@@ -136,7 +136,7 @@ def test_docs_paths_are_case_sensitive_and_exact(http: httpx.Client) -> None:
 
 def docs_routes(settings: gateway.GatewaySettings) -> dict[str, dict]:
     config = yaml.safe_load(gateway.envoy_config(settings))
-    (listener,) = config["static_resources"]["listeners"]
+    listener = {item["name"]: item for item in config["static_resources"]["listeners"]}["gateway"]
     (host,) = listener["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]["virtual_hosts"]
     return {r["match"]["path"]: r for r in host["routes"] if "direct_response" in r and "path" in r["match"]}
 

@@ -16,6 +16,8 @@ class ServiceSettings(BaseSettings):
     service_name: str = "service"
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
+    # Prometheus text at http://GRPC_HOST:METRICS_PORT/metrics (tm_common.metrics); 0: no endpoint.
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
     # SQLAlchemy URL of this service's own role; search_path is pinned to `db_schema`.
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/taskmanager"
     db_schema: str = "public"

@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from tm_common import metrics
 from tm_common.config import ServiceSettings
 
 
@@ -63,6 +64,8 @@ class Database:
         )
         self._pool_lock = asyncio.Lock()
         self._pool_open = False
+        self._engine_max = settings.db_pool_size * 2  # pool_size + max_overflow
+        metrics.DB_POOLS.track(self)  # tm_db_pool_* read pool_stats() at every scrape
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A connection in a transaction that commits on success and rolls back on error."""
@@ -102,11 +105,25 @@ class Database:
                     self._pool_open = True
         return self._pool
 
+    def pool_stats(self) -> metrics.PoolStats:
+        """Both pools together. Called from the metrics thread: reads of plain counters only.
+        SQLAlchemy's pool does not tell how many wait; psycopg's does."""
+        engine = self.engine.pool
+        in_use, idle = engine.checkedout(), engine.checkedin()  # type: ignore[attr-defined]
+        waiting = 0
+        if self._pool_open:
+            stats = self._pool.get_stats()
+            in_use += stats["pool_size"] - stats["pool_available"]
+            idle += stats["pool_available"]
+            waiting = stats.get("requests_waiting", 0)
+        return metrics.PoolStats(in_use, idle, waiting, self._engine_max + self._pool.max_size)
+
     async def check(self) -> None:
         async with self.read() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
+        metrics.DB_POOLS.untrack(self)
         await self.engine.dispose()
         if self._pool_open:
             await self._pool.close()

@@ -2,7 +2,8 @@
 
 Per RPC it: adopts the request id Envoy generated (or makes one), verifies the bearer token unless
 the method is public, maps domain errors to a rich google.rpc.Status, hides unexpected errors
-behind INTERNAL, and writes one access-log line.
+behind INTERNAL, writes one access-log line, and counts the RPC in the gRPC server metrics
+(tm_common.metrics) with the status code the caller gets.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import psycopg_pool
 import sqlalchemy.exc
 from grpc_status import rpc_status
 
-from tm_common import decoding
+from tm_common import decoding, metrics
 from tm_common.context import principal_var, request_id_var
 from tm_common.errors import INTERNAL_STATUS, UNAVAILABLE_STATUS, DomainError, to_rpc_status
 from tm_common.http import gateway_metadata, pending_headers, pending_http_status, pending_trailers
@@ -54,7 +55,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             return handler
         method = handler_call_details.method
         metadata = {k: v for k, v in (handler_call_details.invocation_metadata or ())}
-        call = _Call(self, method, metadata)
+        call = _Call(self, method, metadata, metrics.for_method(method, metrics.rpc_type(handler)))
         # Bad request bytes reach the behaviour as an Undecodable, which it turns into a 400.
         deserializer = decoding.tolerant(handler.request_deserializer)
         if handler.unary_unary:
@@ -88,28 +89,37 @@ def _checked(request: Any, streaming: bool) -> Any:
 class _Call:
     """The wrapping of one RPC's behaviour."""
 
-    def __init__(self, owner: ServiceInterceptor, method: str, metadata: dict[str, Any]) -> None:
+    def __init__(
+        self, owner: ServiceInterceptor, method: str, metadata: dict[str, Any], rpc: metrics.RpcMetrics
+    ) -> None:
         self.owner = owner
         self.method = method
         self.metadata = metadata
+        self.rpc = rpc
         self.code = grpc.StatusCode.OK
+        self.started = 0.0
+        self.ended = False
 
     def unary(
         self, behaviour: Callable[..., Awaitable[Any]], streaming: bool = False
     ) -> Callable[..., Awaitable[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            started = self._begin()
+            self._begin()
             try:
                 await self._authenticate()
                 request = _checked(request, streaming)
                 response = await behaviour(request, context)
                 await self._send_gateway_metadata(context)
                 _set_trailers(context)
+                self._adopt_set_code(context)
                 return response
             except Exception as exc:
                 await self._fail(exc, context)
+            except BaseException:
+                self._cancelled(context)
+                raise
             finally:
-                self._end(started)
+                self._end()
 
         return wrapped
 
@@ -117,7 +127,7 @@ class _Call:
         self, behaviour: Callable[..., Any], streaming: bool = False
     ) -> Callable[..., AsyncIterator[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            started = self._begin()
+            self._begin()
             try:
                 await self._authenticate()
                 request = _checked(request, streaming)
@@ -128,21 +138,38 @@ class _Call:
                         first = False
                     yield item
                 _set_trailers(context)
+                self._adopt_set_code(context)
             except Exception as exc:
                 await self._fail(exc, context)
+            except BaseException:
+                self._cancelled(context)
+                raise
             finally:
-                self._end(started)
+                self._end()
 
         return wrapped
 
-    def _begin(self) -> float:
+    def _begin(self) -> None:
         request_id = self.metadata.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
         request_id_var.set(str(request_id))
         principal_var.set(None)
         pending_http_status.set(None)
         pending_headers.set(())
         pending_trailers.set(())
-        return time.perf_counter()
+        self.rpc.started.inc()
+        self.started = time.perf_counter()
+
+    def _adopt_set_code(self, context: grpc.aio.ServicerContext) -> None:
+        """A behaviour may set a status with context.set_code and return: that is the RPC's code."""
+        code = context.code()
+        if isinstance(code, grpc.StatusCode):
+            self.code = code
+
+    def _cancelled(self, context: grpc.aio.ServicerContext) -> None:
+        """The client went away (cancelled, or its deadline passed) or the server is stopping."""
+        remaining = context.time_remaining()
+        expired = remaining is not None and remaining <= 0
+        self.code = grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
 
     async def _send_gateway_metadata(self, context: grpc.aio.ServicerContext) -> None:
         metadata = gateway_metadata(self.method)
@@ -164,18 +191,31 @@ class _Call:
             self.code = exc.code
             status = rpc_status.to_status(to_rpc_status(exc))
             metadata = (*status.trailing_metadata, *exc.trailing_metadata())
-            await context.abort(status.code, status.details, metadata)
+            await self._abort(context, status.code, status.details, metadata)
         if isinstance(exc, OUTAGES):
             log.warning("dependency unavailable in %s: %s", self.method, type(exc).__name__)
             self.code = grpc.StatusCode.UNAVAILABLE
             status = rpc_status.to_status(UNAVAILABLE_STATUS)
-            await context.abort(status.code, status.details, status.trailing_metadata)
+            await self._abort(context, status.code, status.details, status.trailing_metadata)
         log.exception("unhandled error in %s", self.method)
         self.code = grpc.StatusCode.INTERNAL
         status = rpc_status.to_status(INTERNAL_STATUS)
-        await context.abort(status.code, status.details, status.trailing_metadata)
+        await self._abort(context, status.code, status.details, status.trailing_metadata)
 
-    def _end(self, started: float) -> None:
+    async def _abort(
+        self, context: grpc.aio.ServicerContext, code: grpc.StatusCode, details: str, metadata: Any
+    ) -> None:
+        # abort() sends the status before it raises: count the RPC first, so that whoever has
+        # the answer finds it counted.
+        self._end()
+        await context.abort(code, details, metadata)
+
+    def _end(self) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        seconds = time.perf_counter() - self.started
+        self.rpc.handled(self.code, seconds)
         # Envoy logs every request it passes; here successes are DEBUG (one line per RPC cost
         # ~10% of a simple read) and failures INFO, or WARNING when they are ours.
         level = (
@@ -192,6 +232,6 @@ class _Call:
                 extra={
                     "method": self.method,
                     "code": self.code.name,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(seconds * 1000, 2),
                 },
             )

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from tm_common.errors import RateLimited
+from tm_common.metrics import RATE_LIMIT_REFUSALS
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class RateLimiter:
             log.warning("rate limiter unavailable; allowing request", extra={"limit": limit.name})
             return
         if int(count) > limit.max_hits:
+            RATE_LIMIT_REFUSALS.labels(limit.name).inc()
             raise RateLimited(
                 f"too many attempts; try again in {max(int(ttl), 1)} seconds",
                 retry_after_seconds=int(ttl) if int(ttl) > 0 else limit.window_seconds,

@@ -1,15 +1,55 @@
 """The Redis client every service uses, with short timeouts: Redis is a cache and a limiter
-here, and a slow Redis must not hold requests for long."""
+here, and a slow Redis must not hold requests for long.
+
+Its failed commands are counted in tm_redis_errors_total{operation=<command>}: the callers mostly
+carry on without Redis (tm_common.ratelimit, the caches), so without the counter an outage would
+show only as warnings in the logs.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import RedisError, ResponseError
 
 from tm_common.config import ServiceSettings
+from tm_common.metrics import REDIS_ERRORS
+
+
+def _count(operation: str, exc: RedisError) -> None:
+    # An error reply (BUSYGROUP, NOSCRIPT, WRONGTYPE) is Redis answering, not Redis failing: the
+    # callers expect some of them, and a real one surfaces as a failed request.
+    if not isinstance(exc, ResponseError):
+        REDIS_ERRORS.labels(operation).inc()
+
+
+class CountingPipeline(Pipeline):
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        try:
+            return await super().execute(raise_on_error)
+        except RedisError as exc:
+            _count("PIPELINE", exc)
+            raise
+
+
+class CountingRedis(Redis):
+    """redis.asyncio.Redis that counts the commands that fail."""
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        try:
+            return await super().execute_command(*args, **options)
+        except RedisError as exc:
+            _count(str(args[0]).split(" ")[0].upper(), exc)
+            raise
+
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
+        return CountingPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
 
 
 def connect(settings: ServiceSettings) -> Redis:
-    return Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    return CountingRedis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
 
 
 async def check(redis: Redis) -> None:

@@ -16,10 +16,14 @@ the batch again on the next run: consumers drop the repeats by event id (tm_comm
   within `live_group_seconds`, or a new one) has not read and acknowledged. If it would, publishing waits (the
   events stay safe in the outbox) and a warning names the stream.
 * Published rows stay in the outbox for `keep_published_hours`, then are deleted.
+* Metrics (tm_common.metrics): rows published, and, sampled every `OUTBOX_SAMPLE_SECONDS` by a
+  loop of its own (so they keep telling while the relay is stuck), the unpublished rows and the
+  age of the oldest.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -29,7 +33,7 @@ from typing import Any
 import psycopg
 from redis.asyncio import Redis
 
-from tm_common import outbox
+from tm_common import metrics, outbox
 from tm_common.config import ServiceSettings
 from tm_common.db import Database
 from tm_common.loops import Backoff, listening, run_forever
@@ -49,6 +53,13 @@ UPDATE outbox SET published_at = now(), stream_id = entry.stream_id
 FROM unnest(%s::bigint[], %s::text[]) AS entry(id, stream_id) WHERE outbox.id = entry.id
 """
 _FORGET = "DELETE FROM outbox WHERE published_at < now() - make_interval(hours => %s)"
+# Both on the index of unpublished rows; the oldest by id, which follows commit order.
+_BACKLOG = """
+SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL) AS rows,
+       (SELECT extract(epoch FROM now() - created_at)::float8 FROM outbox
+        WHERE published_at IS NULL ORDER BY id LIMIT 1) AS oldest_age
+"""
+OUTBOX_SAMPLE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -65,8 +76,10 @@ class RelaySettings:
 def relay_loops(
     settings: ServiceSettings, db: Database, redis: Redis
 ) -> list[Callable[[], Coroutine[Any, Any, None]]]:
-    """The service's background loops for its outbox: the relay, unless turned off."""
-    return [OutboxRelay(db, redis, relay_settings(settings)).run] if settings.outbox_relay else []
+    """The service's background loops for its outbox: the relay, unless turned off, and the
+    sampling of its backlog for the metrics."""
+    relay = [OutboxRelay(db, redis, relay_settings(settings)).run] if settings.outbox_relay else []
+    return [*relay, OutboxBacklog(db).run]
 
 
 def relay_settings(settings: ServiceSettings) -> RelaySettings:
@@ -115,6 +128,7 @@ class OutboxRelay:
                 return 0
             entry_ids = await self._xadd(rows)
             await self._mark_published(conn, [row.id for row in rows], entry_ids)
+        metrics.OUTBOX.published += len(rows)
         return len(rows)
 
     async def _xadd(self, rows: Sequence[Any]) -> list[str]:
@@ -184,6 +198,29 @@ class OutboxRelay:
         self._next_housekeeping = time.monotonic() + self.settings.housekeeping_seconds
         async with self._db.connection() as conn:
             await conn.execute(_FORGET, (self.settings.keep_published_hours,))
+
+
+class OutboxBacklog:
+    """Samples the unpublished rows and the oldest one's age into the metrics."""
+
+    def __init__(self, db: Database, every: float = OUTBOX_SAMPLE_SECONDS) -> None:
+        self._db = db
+        self._every = every
+        self._backoff = Backoff()
+
+    async def run(self) -> None:
+        await run_forever("outbox metrics", self._serve, self._backoff)
+
+    async def _serve(self) -> None:
+        while True:
+            await self.sample()
+            self._backoff.reset()
+            await asyncio.sleep(self._every)
+
+    async def sample(self) -> None:
+        row = await self._db.fetch_one(_BACKLOG)
+        assert row is not None  # an aggregate always has its row
+        metrics.OUTBOX.record(row.rows, row.oldest_age)
 
 
 def _bytes(value: bytes | str) -> bytes:

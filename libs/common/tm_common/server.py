@@ -26,6 +26,7 @@ from tm_common.config import ServiceSettings
 from tm_common.health import DependencyCheck, DiagnosticsServicer, OpsServicer, keep_health_current
 from tm_common.interceptors import ServiceInterceptor
 from tm_common.logs import configure_logging
+from tm_common.metrics import serve_metrics
 from tm_common.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -117,9 +118,25 @@ async def start_server(
 
 
 async def serve(definition: ServiceDefinition, settings: ServiceSettings) -> None:
-    """Run until SIGTERM or SIGINT, then stop gracefully and release resources."""
-    running = await start_server(definition, settings)
-    log.info("serving", extra={"address": settings.grpc_address, "port": running.port})
+    """Run until SIGTERM or SIGINT, then stop gracefully and release resources.
+
+    The process's /metrics endpoint starts here, not in start_server: it serves the process-wide
+    registry, so it belongs to the process (tests start several servers in one)."""
+    endpoint = serve_metrics(settings.grpc_host, settings.metrics_port)
+    try:
+        await _serve_until_signalled(definition, settings, await start_server(definition, settings))
+    finally:
+        if endpoint is not None:
+            endpoint.stop()
+
+
+async def _serve_until_signalled(
+    definition: ServiceDefinition, settings: ServiceSettings, running: RunningServer
+) -> None:
+    log.info(
+        "serving",
+        extra={"address": settings.grpc_address, "port": running.port, "metrics_port": settings.metrics_port},
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -184,6 +184,9 @@ class GatewaySettings:
     listen_port: int = 8080
     admin_port: int = 9901
     admin_socket: Path | None = None  # a Unix socket (mode 0600) instead of the port
+    # Envoy's stats for Prometheus (GET /stats/prometheus, forwarded to the admin interface), on
+    # listen_host. 0: any free port, for gateways nobody scrapes (from_env's default is 9902).
+    stats_port: int = 0
     jwt_issuer: str = "taskmanager-auth"
     jwt_audience: str = "taskmanager"
     # Proxies in front of Envoy that append to X-Forwarded-For (1 behind a load balancer that does,
@@ -199,7 +202,8 @@ class GatewaySettings:
 
     @classmethod
     def from_env(cls, out_dir: Path) -> GatewaySettings:
-        """GATEWAY_HOST/PORT, ADMIN_PORT, <SERVICE>_ADDRESS (host:port), DESCRIPTOR_SET, the edge limits."""
+        """GATEWAY_HOST/PORT, GATEWAY_STATS_PORT, ADMIN_PORT, <SERVICE>_ADDRESS (host:port),
+        DESCRIPTOR_SET, the edge limits."""
         env = os.environ
         upstreams = {}
         for name, default in UPSTREAM_DEFAULTS.items():
@@ -212,6 +216,7 @@ class GatewaySettings:
             listen_host=env.get("GATEWAY_HOST", "0.0.0.0"),
             listen_port=int(env.get("GATEWAY_PORT", "8080")),
             admin_port=int(env.get("ADMIN_PORT", "9901")),
+            stats_port=int(env.get("GATEWAY_STATS_PORT") or "9902"),
             jwt_issuer=env.get("JWT_ISSUER", "taskmanager-auth"),
             jwt_audience=env.get("JWT_AUDIENCE", "taskmanager"),
             xff_trusted_hops=int(env.get("XFF_NUM_TRUSTED_HOPS", "0")),
@@ -231,16 +236,22 @@ def lua_source() -> str:
     return "\n".join(part.read_text() for part in parts)
 
 
+def admin_address(settings: GatewaySettings, listening: bool) -> str:
+    """The admin interface's address: where it listens, or where the stats listener reaches it."""
+    if settings.admin_socket:
+        mode = ", mode: 384" if listening else ""  # 384 = 0o600
+        return f"{{pipe: {{path: {settings.admin_socket}{mode}}}}}"
+    return f"{{socket_address: {{address: 127.0.0.1, port_value: {settings.admin_port}}}}}"
+
+
 def envoy_config(settings: GatewaySettings) -> str:
     template = string.Template((GATEWAY_DIR / "envoy.yaml.in").read_text())
     values: dict[str, object] = {
-        "ADMIN_ADDRESS": (
-            f"{{pipe: {{path: {settings.admin_socket}, mode: 384}}}}"  # 384 = 0o600
-            if settings.admin_socket
-            else f"{{socket_address: {{address: 127.0.0.1, port_value: {settings.admin_port}}}}}"
-        ),
+        "ADMIN_ADDRESS": admin_address(settings, listening=True),
+        "ADMIN_ENDPOINT": admin_address(settings, listening=False),
         "GATEWAY_HOST": settings.listen_host,
         "GATEWAY_PORT": settings.listen_port,
+        "GATEWAY_STATS_PORT": settings.stats_port,
         "JWT_ISSUER": settings.jwt_issuer,
         "JWT_AUDIENCE": settings.jwt_audience,
         "XFF_NUM_TRUSTED_HOPS": settings.xff_trusted_hops,

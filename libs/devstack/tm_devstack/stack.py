@@ -107,12 +107,20 @@ class Stack:
         self.pg_port = self._port(55432)
         self.redis_port = self._port(56379)
         self.service_ports = {s.name: self._port(s.default_port) for s in SERVICES}
+        # Every service process serves /metrics (tm_common.metrics); 9464 is the default of one.
+        self.metrics_ports = {s.name: self._port(9464 + i) for i, s in enumerate(SERVICES)}
         self.gateway_port = self._port(config.gateway_port, fixed=config.gateway_port is not None)
+        self.gateway_stats_port = self._port(9902)
 
     # -- facts for callers and tests ------------------------------------------------------
     @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def gateway_stats_url(self) -> str:
+        """Envoy's own stats, in Prometheus text."""
+        return f"http://127.0.0.1:{self.gateway_stats_port}/stats/prometheus"
 
     @property
     def admin_url(self) -> str:
@@ -126,6 +134,10 @@ class Stack:
 
     def service_address(self, name: str) -> str:
         return f"127.0.0.1:{self.service_ports[name]}"
+
+    def metrics_urls(self) -> dict[str, str]:
+        """Where each service process serves its Prometheus metrics."""
+        return {name: f"http://127.0.0.1:{port}/metrics" for name, port in self.metrics_ports.items()}
 
     def role(self, service: ServiceSpec) -> postgres.ServiceRole:
         return postgres.ServiceRole(
@@ -241,6 +253,7 @@ class Stack:
             "PATH": os.environ.get("PATH", ""),
             "GRPC_HOST": "127.0.0.1",
             "GRPC_PORT": str(self.service_ports[service.name]),
+            "METRICS_PORT": str(self.metrics_ports[service.name]),
             "DATABASE_URL": self.service_database_url(service),
             "DB_SCHEMA": service.schema,
             "REDIS_URL": self.redis_url,
@@ -390,6 +403,7 @@ class Stack:
             lua_file=self.run_dir / "gateway.lua",
             listen_host=self.config.gateway_host,
             listen_port=self.gateway_port,
+            stats_port=self.gateway_stats_port,
             admin_socket=self.run_dir / "envoy-admin.sock",
             jwks_cache_seconds=self.config.jwks_cache_seconds,
             edge_limits=self.config.edge_limits,
