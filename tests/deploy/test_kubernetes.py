@@ -44,6 +44,7 @@ KUSTOMIZATIONS = {"base": BASE, "production": PRODUCTION}
 SERVICE_NAMES = [spec.name for spec in SERVICES]
 SPECS = {spec.name: spec for spec in SERVICES}
 KUBERNETES_VERSION = "1.33"
+METRICS_PORT = 9464  # every service pod's (METRICS_CONTRACT: the default of METRICS_PORT)
 # Environment variables whose values are secrets: they may only come from a Secret.
 SECRET_ENV = {
     "DATABASE_URL",
@@ -381,7 +382,7 @@ def test_service_objects(service: str, overlay: str, built: Built) -> None:
 
     container = main_container(deployment)
     assert container["name"] == service
-    assert container["ports"] == [{"name": "grpc", "containerPort": port, "protocol": "TCP"}]
+    assert container["ports"][0] == {"name": "grpc", "containerPort": port, "protocol": "TCP"}
     assert env_of(container)["GRPC_PORT"]["value"] == str(port)
 
     hpa = find(docs, "HorizontalPodAutoscaler", service)
@@ -553,13 +554,45 @@ def test_service_ports_are_reachable_only_from_the_system(built: Built) -> None:
     deny = find(docs, "NetworkPolicy", "default-deny-ingress")
     assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
     policy = find(docs, "NetworkPolicy", "services")
-    (rule,) = policy["spec"]["ingress"]
+    (rule,) = [r for r in policy["spec"]["ingress"] if r["ports"][0]["port"] == "grpc"]
     (expression,) = rule["from"][0]["podSelector"]["matchExpressions"]
     for name in [*SERVICE_NAMES, "gateway"]:
         labels = find(docs, "Deployment", name)["spec"]["template"]["metadata"]["labels"]
         if name != "gateway":
             assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items(), name
         assert labels[expression["key"]] in expression["values"], name
+
+
+@pytest.mark.parametrize("overlay", list(KUSTOMIZATIONS))
+@pytest.mark.parametrize("service", SERVICE_NAMES)
+def test_service_metrics_are_scraped_from_the_monitoring_namespace(
+    service: str, overlay: str, built: Built
+) -> None:
+    """Every service pod serves Prometheus text on port 9464 (`metrics`, METRICS_PORT), says so in the
+    scrape annotations, and only the monitoring namespace may reach that port; the Service keeps it off."""
+    docs = built[overlay]
+    deployment = find(docs, "Deployment", service)
+    container = main_container(deployment)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"grpc": SPECS[service].default_port, "metrics": METRICS_PORT}
+    assert env_of(container)["METRICS_PORT"]["value"] == str(METRICS_PORT)
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(METRICS_PORT),
+        "prometheus.io/path": "/metrics",
+    }
+    assert [p["targetPort"] for p in find(docs, "Service", service)["spec"]["ports"]] == ["grpc"]
+    policy = find(docs, "NetworkPolicy", "services")
+    assert (
+        policy["spec"]["podSelector"]["matchLabels"].items()
+        <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    )
+    (rule,) = [r for r in policy["spec"]["ingress"] if r["ports"][0]["port"] == "metrics"]
+    assert rule == {
+        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+        "ports": [{"port": "metrics", "protocol": "TCP"}],
+    }
 
 
 # --- secrets --------------------------------------------------------------------------------------
@@ -712,7 +745,7 @@ def test_gateway_deployment_runs_the_rendered_config(overlay: str, built: Built)
     assert data == {name: (BASE / "gateway" / name).read_text() for name in ("envoy.yaml", "gateway.lua")}
 
     envoy = yaml.safe_load(data["envoy.yaml"])
-    (listener,) = envoy["static_resources"]["listeners"]
+    listener = {item["name"]: item for item in envoy["static_resources"]["listeners"]}["gateway"]
     port = listener["address"]["socket_address"]["port_value"]
     assert container["ports"][0]["containerPort"] == port
     assert find(docs, "Service", "gateway")["spec"]["ports"][0]["targetPort"] == container["ports"][0]["name"]
@@ -735,6 +768,47 @@ def test_gateway_deployment_runs_the_rendered_config(overlay: str, built: Built)
     jwt = next(f for f in http_filters if f["name"] == "envoy.filters.http.jwt_authn")
     provider = jwt["typed_config"]["providers"]["taskmanager"]
     assert (provider["issuer"], provider["audiences"]) == (config["JWT_ISSUER"], [config["JWT_AUDIENCE"]])
+
+
+@pytest.mark.parametrize("overlay", list(KUSTOMIZATIONS))
+def test_gateway_stats_are_scraped_from_a_listener_of_their_own(overlay: str, built: Built) -> None:
+    """Prometheus finds Envoy's stats by the pod's annotations, on the stats listener's port, which
+    forwards the stats path alone to the admin interface (on loopback); only the monitoring
+    namespace may reach it, and the Service does not carry it."""
+    docs = built[overlay]
+    deployment = find(docs, "Deployment", "gateway")
+    envoy = yaml.safe_load(config_map(docs, "gateway-config")["envoy.yaml"])
+    listeners = {item["name"]: item for item in envoy["static_resources"]["listeners"]}
+    assert set(listeners) == {"gateway", "stats"}
+    port = listeners["stats"]["address"]["socket_address"]["port_value"]
+    ports = {p["name"]: p["containerPort"] for p in main_container(deployment)["ports"]}
+    assert ports == {"http": 8080, "metrics": port} and port == 9902
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(port)
+
+    manager = listeners["stats"]["filter_chains"][0]["filters"][-1]["typed_config"]
+    (host,) = manager["route_config"]["virtual_hosts"]
+    forwarded = {r["match"]["path"]: r["route"] for r in host["routes"] if "route" in r}
+    assert forwarded.keys() == {annotations["prometheus.io/path"], "/metrics"}
+    assert {route["cluster"] for route in forwarded.values()} == {"envoy_admin"}
+    assert forwarded["/metrics"]["prefix_rewrite"] == "/stats/prometheus"
+    assert host["routes"][-1] == {
+        "match": {"prefix": "/"},
+        "direct_response": {"status": 404, "body": {"inline_string": "not found"}},
+    }
+    clusters = {c["name"]: c for c in envoy["static_resources"]["clusters"]}
+    (endpoint,) = clusters["envoy_admin"]["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    assert endpoint["endpoint"]["address"] == envoy["admin"]["address"]
+    assert envoy["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
+
+    assert [p["name"] for p in find(docs, "Service", "gateway")["spec"]["ports"]] == ["http"]
+    rules = find(docs, "NetworkPolicy", "gateway")["spec"]["ingress"]
+    by_port = {rule["ports"][0]["port"]: rule for rule in rules}
+    assert by_port.keys() == {"http", "metrics"}
+    assert by_port["metrics"]["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
 
 
 # --- the schema gate (the services' init container) ------------------------------------------------

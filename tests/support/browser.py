@@ -1,18 +1,13 @@
 """Headless Chromium for browser tests: Debian's `chromium` and `chromium-driver`, driven by Selenium.
 
-The packages are installed on first use when missing (as root, with apt-get), one process at a
-time. Selenium is given the driver's path, so Selenium Manager never tries to download one.
+The packages are installed on first use when missing (tests/support/apt.py: as root, with
+apt-get, one process at a time). Selenium is given the driver's path, so Selenium Manager never
+tries to download one.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
 import shutil
-import subprocess
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,16 +21,16 @@ from selenium.webdriver.support.expected_conditions import (
 )
 from selenium.webdriver.support.wait import WebDriverWait
 
+from support import apt
+
 PACKAGES = ("chromium", "chromium-driver")
 # Debian's names first; a hosted CI runner (GitHub's Ubuntu images) ships Google Chrome and its driver.
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 DRIVER_NAMES = ("chromedriver",)
-INSTALL_LOCK = Path(tempfile.gettempdir()) / "tm-chromium-install.lock"
-INSTALL_TIMEOUT = 900  # seconds: chromium and its libraries are about 100 MB from the mirror
 WINDOW_SIZE = (1400, 1000)
 
 
-class BrowserUnavailable(RuntimeError):
+class BrowserUnavailable(apt.AptUnavailable):
     """Chromium or its driver is missing and could not be installed."""
 
 
@@ -48,54 +43,12 @@ def _found() -> tuple[str, str] | None:
     return (browser, driver) if browser and driver else None
 
 
-@contextmanager
-def _install_lock() -> Iterator[None]:
-    with INSTALL_LOCK.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _apt_get(*args: str) -> subprocess.CompletedProcess[str]:
-    # DPkg::Lock::Timeout: wait for another apt (not ours) rather than fail at once.
-    command = ["apt-get", "-q", "-o", "DPkg::Lock::Timeout=300", *args]
-    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=INSTALL_TIMEOUT)
-
-
-def _install() -> None:
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise BrowserUnavailable(
-            f"chromium and chromedriver are not on PATH, and this process cannot install them "
-            f"(needs root and apt-get): apt-get install {' '.join(PACKAGES)}"
-        )
-    install = ("install", "-y", "--no-install-recommends", *PACKAGES)
-    result = _apt_get(*install)
-    if result.returncode != 0:  # most often: no package lists yet
-        _apt_get("update")
-        result = _apt_get(*install)
-    if result.returncode != 0:
-        raise BrowserUnavailable(
-            f"apt-get install {' '.join(PACKAGES)} failed ({result.returncode}):\n"
-            f"{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
-        )
-
-
 def ensure_chromium() -> tuple[str, str]:
     """(browser, driver) paths, installing Debian's packages first when either is missing."""
-    if found := _found():
-        return found
-    with _install_lock():
-        if not (found := _found()):  # another test process may have installed them meanwhile
-            _install()
-            found = _found()
-    if not found:
-        raise BrowserUnavailable(
-            f"apt-get installed {' '.join(PACKAGES)} but chromium/chromedriver are not on PATH"
-        )
-    return found
+    try:
+        return apt.ensure(PACKAGES, _found)
+    except apt.AptUnavailable as error:
+        raise BrowserUnavailable(str(error)) from error
 
 
 def headless_chrome(browser: str, driver: str) -> webdriver.Chrome:
