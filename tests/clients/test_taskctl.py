@@ -13,8 +13,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import pytest
 from taskmanager_client.cli import config, main
+from taskmanager_client.cli.errors import from_rpc
 from taskmanager_client.cli.progress import Progress
 
 from support.accounts import PASSWORD, unique
@@ -566,5 +568,64 @@ def test_the_installed_taskctl_from_register_to_tasks_ls(
     )
     assert (downloaded.returncode, downloaded.stdout) == (0, note.read_bytes())
     missing = run("tasks", "show", "2000000000")
-    assert (missing.returncode, missing.stderr.startswith("taskctl: not found")) == (4, True), missing
+    assert (missing.returncode, missing.stderr) == (4, "taskctl: task 2000000000 not found\n"), missing
     assert "Traceback" not in missing.stderr
+
+
+class _Failure(grpc.RpcError, grpc.Call):
+    """A finished call's error as grpc raises it (code, details, trailers), for from_rpc alone."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        self._code, self._details = code, details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+    def trailing_metadata(self) -> tuple[()]:
+        return ()
+
+    def initial_metadata(self) -> tuple[()]:
+        return ()
+
+    def is_active(self) -> bool:
+        return False
+
+    def time_remaining(self) -> None:
+        return None
+
+    def cancel(self) -> bool:
+        return False
+
+    def add_callback(self, callback: object) -> bool:
+        return False
+
+
+@pytest.mark.parametrize(
+    "code, details, message, exit_code",
+    [
+        # The server answered: its reason is kept, not blamed on the connection.
+        (
+            grpc.StatusCode.UNAVAILABLE,
+            "a service this depends on is unavailable; try again",
+            "server unavailable: a service this depends on is unavailable; try again",
+            7,
+        ),
+        (
+            grpc.StatusCode.UNAVAILABLE,
+            "failed to connect to all addresses; last error: connection refused",
+            "server unavailable: cannot reach gw:1",
+            7,
+        ),
+        # A detail that already says what happened is not prefixed with the same words.
+        (grpc.StatusCode.NOT_FOUND, "task 9 not found", "task 9 not found", 4),
+        (grpc.StatusCode.PERMISSION_DENIED, "owner only", "permission denied: owner only", 5),
+    ],
+)
+def test_rpc_errors_become_one_line_that_says_what_happened(
+    code: grpc.StatusCode, details: str, message: str, exit_code: int
+) -> None:
+    error = from_rpc(_Failure(code, details), "gw:1")
+    assert (str(error), error.code) == (message, exit_code)

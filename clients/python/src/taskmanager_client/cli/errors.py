@@ -56,13 +56,19 @@ def from_rpc(error: grpc.RpcError, server: str) -> CliError:
     code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
     exit_code, summary = _BY_CODE.get(code, (ERROR, f"server error ({code.name.lower()})"))
     detail = error.details() if isinstance(error, grpc.Call) else ""
-    if code is grpc.StatusCode.UNAVAILABLE:
+    if code is grpc.StatusCode.UNAVAILABLE and _unreachable(detail):
         detail = f"cannot reach {server}"
     fields = [(field, why) for field, why in _violations(error) if f"{field}: {why}" not in detail]
-    message = f"{summary}: {detail}" if detail else summary
+    message = f"{summary}: {detail}" if detail and summary not in detail.lower() else detail or summary
     if fields:
         message += "".join(f"\n  {field}: {why}" for field, why in fields)
     return CliError(message, exit_code)
+
+
+def _unreachable(detail: str) -> bool:
+    """gRPC's own UNAVAILABLE (no connection), as opposed to one the server answered with."""
+    detail = detail.lower()
+    return not detail or any(sign in detail for sign in ("failed to connect", "connection refused", "dns"))
 
 
 def _violations(error: grpc.RpcError) -> list[tuple[str, str]]:
