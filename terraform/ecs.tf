@@ -70,6 +70,39 @@ locals {
     { sourceVolume = "data", containerPath = local.data_dir, readOnly = false },
     { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
   ]
+
+  # The telemetry sidecar of every service task and the gateway task (observability.tf; its
+  # configuration is otel-collector.yaml). Not essential: a collector that fails costs telemetry,
+  # never requests, and ECS restarts it in place. The main container starts once the collector
+  # has started, so that its first spans have a receiver.
+  otel_collector_containers = {
+    for name, config in local.otel_collector_config : name => {
+      name                   = "otel-collector"
+      image                  = "public.ecr.aws/aws-observability/aws-otel-collector:${var.otel_collector_version}"
+      essential              = false
+      cpu                    = var.otel_collector_cpu
+      memory                 = var.otel_collector_memory
+      readonlyRootFilesystem = true
+      environment            = [{ name = "AOT_CONFIG_CONTENT", value = config }]
+      restartPolicy          = { enabled = true, restartAttemptPeriod = 60 }
+      healthCheck = {
+        command     = ["CMD", "/healthcheck"]
+        interval    = 10
+        timeout     = 5
+        retries     = 3
+        startPeriod = 10
+      }
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-group         = aws_cloudwatch_log_group.workload[name].name
+          awslogs-region        = local.region
+          awslogs-stream-prefix = "otel-collector"
+        }
+      }
+    }
+  }
+  otel_collector_started = { containerName = "otel-collector", condition = "START" }
 }
 
 resource "aws_ecs_task_definition" "service" {
@@ -123,9 +156,9 @@ resource "aws_ecs_task_definition" "service" {
       essential              = true
       user                   = "10001:10001"
       readonlyRootFilesystem = true
-      dependsOn              = [{ containerName = "init", condition = "SUCCESS" }]
+      dependsOn              = [{ containerName = "init", condition = "SUCCESS" }, local.otel_collector_started]
       portMappings           = [{ name = each.key, containerPort = each.value.port, protocol = "tcp", appProtocol = "grpc" }]
-      environment            = [for k, v in merge(local.service_common_env, local.service_env[each.key], lookup(var.extra_environment, each.key, {})) : { name = k, value = tostring(v) }]
+      environment            = [for k, v in merge(local.service_common_env, local.service_env[each.key], local.otel_env[each.key], lookup(var.extra_environment, each.key, {})) : { name = k, value = tostring(v) }]
       secrets                = [for k, v in local.service_secrets[each.key] : { name = k, valueFrom = v }]
       mountPoints            = local.task_volumes
       stopTimeout            = 30
@@ -145,7 +178,15 @@ resource "aws_ecs_task_definition" "service" {
         }
       }
     },
+    local.otel_collector_containers[each.key],
   ])
+
+  lifecycle {
+    precondition {
+      condition     = var.otel_collector_cpu * 2 <= var.task_sizes[each.key].cpu && var.otel_collector_memory * 2 <= var.task_sizes[each.key].memory
+      error_message = "task_sizes.${each.key}: the collector (otel_collector_cpu, otel_collector_memory) may take at most half of the task."
+    }
+  }
 }
 
 resource "aws_ecs_service" "service" {
@@ -222,6 +263,7 @@ resource "aws_ecs_task_definition" "gateway" {
   cpu                      = var.task_sizes["gateway"].cpu
   memory                   = var.task_sizes["gateway"].memory
   execution_role_arn       = aws_iam_role.execution["gateway"].arn
+  task_role_arn            = aws_iam_role.gateway_task.arn # its collector's, not Envoy's
 
   runtime_platform {
     operating_system_family = "LINUX"
@@ -230,13 +272,15 @@ resource "aws_ecs_task_definition" "gateway" {
 
   # The image carries the rendered config (upstreams auth:50051, ... and the listener on 8080);
   # the load balancer checks it (alb.tf), so the container has no health check of its own (the
-  # Envoy image has no HTTP client).
+  # Envoy image has no HTTP client). Envoy's tracing sends OTLP to the collector beside it on
+  # 127.0.0.1:4317 (local.otlp_endpoint), which also scrapes its stats listener.
   container_definitions = jsonencode([
     {
       name                   = "gateway"
       image                  = "${aws_ecr_repository.image["gateway"].repository_url}:${local.image_tag}"
       essential              = true
       readonlyRootFilesystem = true
+      dependsOn              = [local.otel_collector_started]
       portMappings           = [{ name = "gateway", containerPort = local.gateway_port, protocol = "tcp", appProtocol = "http2" }]
       environment            = []
       stopTimeout            = 30
@@ -249,7 +293,15 @@ resource "aws_ecs_task_definition" "gateway" {
         }
       }
     },
+    local.otel_collector_containers["gateway"],
   ])
+
+  lifecycle {
+    precondition {
+      condition     = var.otel_collector_cpu * 2 <= var.task_sizes["gateway"].cpu && var.otel_collector_memory * 2 <= var.task_sizes["gateway"].memory
+      error_message = "task_sizes.gateway: the collector (otel_collector_cpu, otel_collector_memory) may take at most half of the task."
+    }
+  }
 }
 
 resource "aws_ecs_service" "gateway" {

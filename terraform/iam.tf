@@ -1,7 +1,10 @@
 # IAM, least privilege:
 # * task roles (what the code may do), one per service: only files may use the bucket and its
-#   key, only notify the topic and its key; auth, tasks and activity get no AWS permissions at
-#   all. The gateway, db-init and the migrations run with no task role (no AWS credentials).
+#   key, only notify the topic and its key; auth, tasks and activity get no AWS permissions of
+#   their own. Every service task and the gateway task may send telemetry (their collector,
+#   observability.tf): remote write to this deployment's Prometheus workspace, and X-Ray segments.
+#   The gateway's role has nothing else; db-init and the migrations run with no task role (no AWS
+#   credentials).
 # * task execution roles (what ECS does to start a task), one per workload: pull its own image,
 #   write its own log group, read its own secrets.
 
@@ -112,6 +115,38 @@ resource "aws_iam_role_policy" "notify_task" {
   name   = "notifications"
   role   = aws_iam_role.task["notify"].id
   policy = data.aws_iam_policy_document.notify_task.json
+}
+
+# The gateway runs with no AWS permissions of its own: this role is its collector's.
+resource "aws_iam_role" "gateway_task" {
+  name               = "${local.prefix}-gateway-task"
+  description        = "The gateway task's telemetry collector: metrics and traces only"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+# Every task's collector (otel-collector.yaml): Prometheus remote write to this workspace only,
+# and traces to X-Ray.
+data "aws_iam_policy_document" "telemetry" {
+  statement {
+    sid       = "RemoteWriteMetrics"
+    actions   = ["aps:RemoteWrite"]
+    resources = [aws_prometheus_workspace.main.arn]
+  }
+
+  # X-Ray's segment and telemetry uploads have no resource-level permissions: "*" is the only form.
+  statement {
+    sid       = "SendTraces"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "telemetry" {
+  for_each = toset(concat(keys(local.services), ["gateway"]))
+
+  name   = "telemetry"
+  role   = each.key == "gateway" ? aws_iam_role.gateway_task.id : aws_iam_role.task[each.key].id
+  policy = data.aws_iam_policy_document.telemetry.json
 }
 
 # --- task execution roles ------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 #   data   - RDS storage, Performance Insights, Secrets Manager secrets, ElastiCache, ECR
 #   files  - the attachments bucket (only the files task role may use it)
 #   notify - the SNS topic (only the notify task role may use it)
+#   observability - the Prometheus workspace and the alerts topic (its alert manager publishes)
 # Key policies keep the account's IAM in charge ("Enable IAM policies"); iam.tf grants the use.
 
 data "aws_iam_policy_document" "kms_account" {
@@ -106,4 +107,36 @@ resource "aws_kms_key" "notify" {
 resource "aws_kms_alias" "notify" {
   name          = "alias/${local.prefix}-notify"
   target_key_id = aws_kms_key.notify.key_id
+}
+
+# Amazon Managed Prometheus encrypts the workspace through grants it creates for whoever creates
+# the workspace (the account's IAM, above); its alert manager publishes to the alerts topic,
+# which SNS encrypts with this key on its behalf.
+data "aws_iam_policy_document" "kms_observability" {
+  #checkov:skip=CKV_AWS_111:Key policy: the resource "*" is this key, and the principal is the Prometheus service alone, as AWS documents for alert manager topics encrypted with a customer managed key.
+  #checkov:skip=CKV_AWS_356:Key policy: in a key policy the only possible resource is the key itself, written "*".
+  source_policy_documents = [data.aws_iam_policy_document.kms_account.json]
+
+  statement {
+    sid       = "AlertManagerPublishesToTheAlertsTopic"
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["aps.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_kms_key" "observability" {
+  description             = "${local.prefix}: Prometheus workspace, alerts topic"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_deletion_window_days
+  policy                  = data.aws_iam_policy_document.kms_observability.json
+}
+
+resource "aws_kms_alias" "observability" {
+  name          = "alias/${local.prefix}-observability"
+  target_key_id = aws_kms_key.observability.key_id
 }

@@ -42,6 +42,14 @@ locals {
   # Envoy listens on 8080 inside its container (gateway/Dockerfile).
   gateway_port = 8080
 
+  # Telemetry inside each task (observability.tf): the services serve Prometheus text on
+  # METRICS_PORT at /metrics, Envoy its stats on GATEWAY_STATS_PORT (gateway/Dockerfile) at
+  # /stats/prometheus; the task's collector takes OTLP gRPC on loopback. 127.0.0.1, not localhost:
+  # localhost may resolve to ::1 first, where nothing listens.
+  metrics_port       = 9464
+  gateway_stats_port = 9902
+  otlp_endpoint      = "127.0.0.1:4317"
+
   # One ECR repository per image; one log group and one task execution role per workload.
   images    = toset(concat(keys(local.services), ["gateway"]))
   workloads = toset(concat(keys(local.services), ["gateway", "db-init"]))
@@ -65,6 +73,7 @@ locals {
     JWT_ISSUER        = var.jwt_issuer
     JWT_AUDIENCE      = var.jwt_audience
     AUTH_ADDRESS      = "auth:${local.services.auth.port}"
+    METRICS_PORT      = local.metrics_port
     SERVICE_ADDRESSES = join(",", [for name, svc in local.services : "${name}=${name}:${svc.port}"])
   }
 

@@ -87,3 +87,18 @@ output "log_groups" {
   description = "CloudWatch log group of each workload."
   value       = { for name, group in aws_cloudwatch_log_group.workload : name => group.name }
 }
+
+output "prometheus_endpoint" {
+  description = "Amazon Managed Prometheus workspace endpoint (queries: <endpoint>api/v1/query, signed with SigV4 for the aps service; Grafana's Prometheus data source with SigV4 auth)."
+  value       = aws_prometheus_workspace.main.prometheus_endpoint
+}
+
+output "prometheus_workspace_id" {
+  description = "The Prometheus workspace that evaluates deploy/observability/alerts.yml."
+  value       = aws_prometheus_workspace.main.id
+}
+
+output "alerts_topic_arn" {
+  description = "SNS topic the workspace's alert manager publishes alerts to (message attribute severity: page or ticket): subscribe the on-call tooling here."
+  value       = aws_sns_topic.alerts.arn
+}

@@ -143,7 +143,7 @@ variable "jwt_audience" {
 }
 
 variable "task_sizes" {
-  description = "Fargate CPU units, memory (MiB) and task counts (auto scaling between min and max on CPU) of each service and the gateway."
+  description = "Fargate CPU units, memory (MiB) and task counts (auto scaling between min and max on CPU) of each service and the gateway. CPU and memory are the whole task's, the telemetry collector's share (otel_collector_cpu, otel_collector_memory) included."
   type = map(object({
     cpu       = number
     memory    = number
@@ -154,8 +154,8 @@ variable "task_sizes" {
     auth     = { cpu = 512, memory = 1024, min_count = 2, max_count = 6 }
     tasks    = { cpu = 1024, memory = 2048, min_count = 2, max_count = 8 }
     files    = { cpu = 512, memory = 1024, min_count = 2, max_count = 4 }
-    activity = { cpu = 256, memory = 512, min_count = 2, max_count = 4 }
-    notify   = { cpu = 256, memory = 512, min_count = 2, max_count = 4 }
+    activity = { cpu = 256, memory = 1024, min_count = 2, max_count = 4 }
+    notify   = { cpu = 256, memory = 1024, min_count = 2, max_count = 4 }
     gateway  = { cpu = 512, memory = 1024, min_count = 2, max_count = 6 }
   }
 }
@@ -170,6 +170,48 @@ variable "extra_environment" {
   description = "Extra environment variables per service (README, Configuration), e.g. { auth = { ACCESS_TOKEN_TTL_SECONDS = \"600\" } }. Never secrets."
   type        = map(map(string))
   default     = {}
+}
+
+# --- metrics, traces, alerts (observability.tf) --------------------------------------------------
+
+variable "otel_collector_version" {
+  description = "Tag of the AWS Distro for OpenTelemetry collector image (public.ecr.aws/aws-observability/aws-otel-collector) run beside every service and the gateway."
+  type        = string
+  default     = "v0.45.1"
+
+  validation {
+    condition     = can(regex("^v[0-9]+\\.[0-9]+\\.[0-9]+$", var.otel_collector_version))
+    error_message = "otel_collector_version: an exact release tag such as v0.45.1 (never latest)."
+  }
+}
+
+variable "otel_collector_cpu" {
+  description = "CPU units reserved for the collector in each task (out of the task's task_sizes cpu; a share, not a cap)."
+  type        = number
+  default     = 64
+}
+
+variable "otel_collector_memory" {
+  description = "Memory (MiB) of the collector in each task: a hard limit, out of the task's task_sizes memory (its memory_limiter keeps it under 80%)."
+  type        = number
+  default     = 256
+}
+
+variable "metrics_scrape_interval" {
+  description = "How often each task's collector scrapes its service (or Envoy) for Amazon Managed Prometheus, as the Kubernetes PodMonitor does."
+  type        = string
+  default     = "30s"
+
+  validation {
+    condition     = can(regex("^[1-9][0-9]*[sm]$", var.metrics_scrape_interval))
+    error_message = "metrics_scrape_interval: seconds or minutes, e.g. 30s or 1m."
+  }
+}
+
+variable "alert_email_addresses" {
+  description = "Addresses subscribed to the alerts topic (each confirms by email). Subscribe a pager or chat integration to the output alerts_topic_arn instead or as well; alerts carry a severity message attribute (page or ticket) to filter on."
+  type        = list(string)
+  default     = []
 }
 
 # --- PostgreSQL ----------------------------------------------------------------------------------

@@ -6,9 +6,13 @@ check what the README promises of the deployment - every service of the local st
 failed deployment, a migration task and a log group; it gets exactly the settings its pydantic
 settings class reads, secrets only from Secrets Manager; only the files service may touch the
 attachments bucket and only notify may publish; data stores are private and encrypted; the load
-balancer speaks HTTP/2 (and gRPC) to Envoy on 8080. checkov must find nothing that is not
-suppressed with a reason, and `terraform fmt` must be clean (skipped, and reported as such, only
-where the terraform binary is missing).
+balancer speaks HTTP/2 (and gRPC) to Envoy on 8080. Every service and the gateway carry a telemetry
+collector that scrapes them under the job names deploy/observability/alerts.yml expects and sends
+their spans to X-Ray; Amazon Managed Prometheus evaluates that very rules file, and its alert
+manager (checked and routed by amtool, from Debian's prometheus-alertmanager, installed when
+missing) tags each alert with its severity. checkov must find nothing that is not suppressed with a
+reason, and `terraform fmt` must be clean (skipped, and reported as such, only where the terraform
+binary is missing).
 """
 
 from __future__ import annotations
@@ -27,7 +31,11 @@ from typing import Any
 
 import hcl2
 import pytest
+import yaml
+from yamllint import linter
+from yamllint.config import YamlLintConfig
 
+from support import apt
 from tm_common.config import ServiceSettings
 from tm_devstack.gateway import UPSTREAM_DEFAULTS
 from tm_devstack.services import PAGE_TOKEN_ISSUERS, SERVICES
@@ -58,6 +66,38 @@ EXPECTED_FILES = {
     "alb.tf",
     "migrations.tf",
     "ci.tf",
+    "observability.tf",
+}
+ALERTS = ROOT / "deploy" / "observability" / "alerts.yml"
+COLLECTOR_TEMPLATE = TF_DIR / "otel-collector.yaml"
+ALERTMANAGER_TEMPLATE = TF_DIR / "alertmanager.yaml"
+COLLECTOR_IMAGE = "public.ecr.aws/aws-observability/aws-otel-collector"
+# Component types the ADOT collector distribution is built with (its pkg/defaultcomponents), of
+# the kinds this configuration could plausibly name: a typo or an upstream-only component would
+# stop the collector at start.
+ADOT_COMPONENTS = {
+    "extensions": {
+        "health_check",
+        "sigv4auth",
+        "pprof",
+        "zpages",
+        "file_storage",
+        "awsproxy",
+        "ecs_observer",
+    },
+    "receivers": {"otlp", "prometheus", "awsxray", "awsecscontainermetrics", "statsd", "zipkin", "jaeger"},
+    "processors": {
+        "batch",
+        "memory_limiter",
+        "resourcedetection",
+        "resource",
+        "attributes",
+        "filter",
+        "metricstransform",
+        "probabilistic_sampler",
+        "tail_sampling",
+    },
+    "exporters": {"awsxray", "prometheusremotewrite", "awsemf", "otlp", "otlphttp", "debug", "prometheus"},
 }
 
 
@@ -275,7 +315,9 @@ def test_every_service_has_a_task_definition_and_a_service_that_rolls_back(tf: C
     text = container_text(task)
     assert text.count("readonlyRootFilesystem = true") == 2, "init and service: read-only root"
     assert 'user = "10001:10001"' in text, "the service runs as the image's unprivileged user"
-    assert 'dependsOn = [{containerName = "init", condition = "SUCCESS"}]' in text
+    assert (
+        'dependsOn = [{containerName = "init", condition = "SUCCESS"}, local.otel_collector_started]' in text
+    )
     assert (
         "portMappings = [{name = each.key, containerPort = each.value.port, "
         'protocol = "tcp", appProtocol = "grpc"}]' in text
@@ -535,7 +577,7 @@ def test_only_the_files_task_role_may_touch_the_bucket(tf: Config) -> None:
     assert roles["files_task"] == {'aws_iam_role.task["files"].id'}
     files_key = _allows(tf, lambda a, res: a.startswith("kms:") and "${aws_kms_key.files.arn}" in res)
     assert files_key == {"files_task"}
-    wildcards = _allows(tf, lambda a, res: a in ("*", "s3:*", "sns:*", "iam:*"))
+    wildcards = _allows(tf, lambda a, res: a in ("*", "s3:*", "sns:*", "iam:*", "aps:*", "xray:*"))
     assert not wildcards, f"wildcard actions in {wildcards}"
     # Resource side: whatever IAM says, the bucket denies object access to every other principal.
     statements = _statements(tf.data[("aws_iam_policy_document", "files_bucket")])
@@ -566,7 +608,8 @@ def test_only_the_files_task_role_may_touch_the_bucket(tf: Config) -> None:
 def test_only_the_notify_task_role_may_publish(tf: Config) -> None:
     roles = _attached_roles(tf)
     publishers = _allows(tf, lambda a, res: a in ("sns:Publish", "sns:Subscribe"))
-    assert publishers == {"notify_task"}, f"sns:Publish/Subscribe allowed in {publishers}"
+    # alerts_topic is the alerts topic's own policy (its alert manager publishes there).
+    assert publishers == {"notify_task", "alerts_topic"}, f"sns:Publish/Subscribe allowed in {publishers}"
     assert roles["notify_task"] == {'aws_iam_role.task["notify"].id'}
     notify_key = _allows(tf, lambda a, res: a.startswith("kms:") and "${aws_kms_key.notify.arn}" in res)
     assert notify_key == {"notify_task"}
@@ -582,20 +625,28 @@ def test_only_the_notify_task_role_may_publish(tf: Config) -> None:
 
 def test_task_roles_and_trust(tf: Config) -> None:
     assert for_each_keys(tf, tf.resource("aws_iam_role", "task")) == NAMES
-    # auth, tasks and activity get no permissions at all; files and notify one policy each.
-    attached = {ref(body["role"]) for body in tf.of_type("aws_iam_role_policy").values()}
+    # auth, tasks and activity get no permissions of their own; files and notify one policy each;
+    # every task role, and the gateway's, the collector's telemetry policy (checked below).
+    policies = {name: body for name, body in tf.of_type("aws_iam_role_policy").items() if name != "telemetry"}
+    attached = {ref(body["role"]) for body in policies.values()}
     assert {r for r in attached if r.startswith("aws_iam_role.task[")} == {
         'aws_iam_role.task["files"].id',
         'aws_iam_role.task["notify"].id',
     }
+    assert "aws_iam_role.gateway_task.id" not in attached, "the gateway's role is its collector's alone"
     assert not tf.of_type("aws_iam_policy"), "no managed policies of our own: inline, per role"
     managed = [body["policy_arn"] for body in tf.of_type("aws_iam_role_policy_attachment").values()]
     assert all("AmazonRDSEnhancedMonitoringRole" in arn for arn in managed), managed
     trust = _statements(tf.data[("aws_iam_policy_document", "ecs_tasks_assume")])[0]
     assert trust["principals"][0]["identifiers"] == ["ecs-tasks.amazonaws.com"]
     assert {c["variable"] for c in trust["condition"]} == {"aws:SourceAccount", "aws:SourceArn"}
-    for name in ("gateway", "db_init", "migrate"):
+    for name in ("db_init", "migrate"):
         assert "task_role_arn" not in tf.resource("aws_ecs_task_definition", name), name
+    gateway = tf.resource("aws_ecs_task_definition", "gateway")
+    assert ref(gateway["task_role_arn"]) == "aws_iam_role.gateway_task.arn"
+    assert ref(tf.resource("aws_iam_role", "gateway_task")["assume_role_policy"]) == (
+        "data.aws_iam_policy_document.ecs_tasks_assume.json"
+    )
 
 
 # --- data stores --------------------------------------------------------------------------------
@@ -677,7 +728,7 @@ def test_buckets_block_public_access_and_the_files_bucket_is_encrypted_versioned
 
 def test_every_key_rotates_and_every_store_uses_one(tf: Config) -> None:
     keys = tf.of_type("aws_kms_key")
-    assert set(keys) == {"logs", "data", "files", "notify"}
+    assert set(keys) == {"logs", "data", "files", "notify", "observability"}
     for name, key in keys.items():
         assert key["enable_key_rotation"] is True, name
         assert key.get("policy"), f"aws_kms_key.{name} has no explicit key policy"
@@ -733,6 +784,337 @@ def test_the_load_balancer_speaks_http2_and_grpc_to_envoy_on_8080(tf: Config) ->
     text = container_text(tf.resource("aws_ecs_task_definition", "gateway"))
     assert "containerPort = local.gateway_port" in text and 'appProtocol = "http2"' in text
     assert tf.resource("aws_lb", "main")["drop_invalid_header_fields"] is True
+
+
+# --- metrics, traces, alerts (observability.tf) ------------------------------------------------------
+
+EXAMPLE_REGION = "eu-west-1"
+EXAMPLE_REMOTE_WRITE = (
+    f"https://aps-workspaces.{EXAMPLE_REGION}.amazonaws.com/workspaces/ws-0/api/v1/remote_write"
+)
+EXAMPLE_TOPIC = f"arn:aws:sns:{EXAMPLE_REGION}:123456789012:taskmanager-production-alerts"
+YAMLLINT_CONFIG = """
+extends: default
+rules:
+  document-start: disable
+  line-length: {max: 110, allow-non-breakable-inline-mappings: true}
+"""
+
+
+def template_arguments(expression: str, template: str) -> set[str]:
+    """The names an expression passes to templatefile("${path.module}/<template>", {...})."""
+    match = re.search(
+        r'templatefile\("\$\{path\.module\}/' + re.escape(template) + r'", \{(.*?)\}\)', expression
+    )
+    assert match, f"no templatefile of {template} in {expression[:200]}"
+    return set(re.findall(r"(\w+) = ", match.group(1)))
+
+
+def render(template: Path, values: dict[str, Any]) -> str:
+    """templatefile() for templates of plain ${name} placeholders, as these are; the result must
+    be yamllint-clean (the configuration the other YAML of the repository is held to)."""
+    text = template.read_text()
+    assert "%{" not in text, f"{template.name}: directives are not expected"
+    placeholders = set(re.findall(r"(?<!\$)\$\{(\w+)\}", text))
+    assert placeholders == set(values), f"{template.name}: placeholders {placeholders} != {set(values)}"
+    rendered = re.sub(r"(?<!\$)\$\{(\w+)\}", lambda m: str(values[m.group(1)]), text)
+    problems = [f"{p.line}: {p.message}" for p in linter.run(rendered, YamlLintConfig(YAMLLINT_CONFIG))]
+    assert not problems, f"{template.name} rendered: {problems}"
+    return rendered
+
+
+def alert_jobs() -> set[str]:
+    """The job names alerts.yml's up{job=~"..."} selectors expect."""
+    selectors = re.findall(r'up\{job=~"([^"]+)"\}', ALERTS.read_text())
+    assert selectors, "alerts.yml selects no up{job=~...}"
+    names = {frozenset(selector.split("|")) for selector in selectors}
+    assert len(names) == 1, f"alerts.yml names different job sets: {names}"
+    return set(next(iter(names)))
+
+
+def metrics_targets(tf: Config) -> dict[str, tuple[int, str]]:
+    """job -> (port, path) each task's collector scrapes (local.metrics_targets)."""
+    assert tf.locals["metrics_targets"] == (
+        "${merge({for name in keys(local.services) : name => "
+        '{port = local.metrics_port, path = "/metrics"}}, '
+        '{gateway = {port = local.gateway_stats_port, path = "/stats/prometheus"}})}'
+    )
+    targets = {name: (tf.locals["metrics_port"], "/metrics") for name in NAMES}
+    targets["gateway"] = (tf.locals["gateway_stats_port"], "/stats/prometheus")
+    return targets
+
+
+def collector_config(tf: Config, job: str) -> dict[str, Any]:
+    """otel-collector.yaml as rendered for one task's collector, with example AWS values."""
+    port, path = metrics_targets(tf)[job]
+    values = {
+        "region": EXAMPLE_REGION,
+        "job": job,
+        "metrics_port": port,
+        "metrics_path": path,
+        "scrape_interval": tf.variables["metrics_scrape_interval"]["default"],
+        "otlp_endpoint": tf.locals["otlp_endpoint"],
+        "remote_write_url": EXAMPLE_REMOTE_WRITE,
+    }
+    assert template_arguments(tf.locals["otel_collector_config"], COLLECTOR_TEMPLATE.name) == set(values)
+    text = render(COLLECTOR_TEMPLATE, values)
+    # The collector expands ${...} from its environment: nothing of the kind may be left over.
+    assert "$" not in text.replace("$$", ""), "otel-collector.yaml: an unescaped $ the collector would expand"
+    return yaml.safe_load(text)
+
+
+def collector_problems(config: dict[str, Any]) -> list[str]:
+    """What would stop the collector or leave a signal nowhere: pipelines naming undefined (or
+    non-ADOT) components, components defined but never used, a pipeline without its ends."""
+    problems = []
+    service = config.get("service", {})
+    used: dict[str, set[str]] = {kind: set() for kind in ADOT_COMPONENTS}
+    used["extensions"] = set(service.get("extensions", []))
+    for name, pipeline in service.get("pipelines", {}).items():
+        if not pipeline.get("receivers") or not pipeline.get("exporters"):
+            problems.append(f"pipeline {name} lacks receivers or exporters")
+        for kind in ("receivers", "processors", "exporters"):
+            used[kind] |= set(pipeline.get(kind, []))
+    for kind, names in used.items():
+        defined = set(config.get(kind) or {})
+        problems += [f"{kind}: {n} is used but not defined" for n in sorted(names - defined)]
+        problems += [f"{kind}: {n} is defined but not used" for n in sorted(defined - names)]
+        problems += [
+            f"{kind}: {n} is no component of the ADOT collector"
+            for n in sorted(defined)
+            if n.split("/", 1)[0] not in ADOT_COMPONENTS[kind]
+        ]
+    return problems
+
+
+def test_amp_evaluates_the_very_rules_file_promtool_tests(tf: Config) -> None:
+    namespace = tf.resource("aws_prometheus_rule_group_namespace", "alerts")
+    assert namespace["data"] == '${file("${path.module}/../deploy/observability/alerts.yml")}'
+    assert (TF_DIR / ".." / "deploy" / "observability" / "alerts.yml").resolve() == ALERTS.resolve()
+    assert ref(namespace["workspace_id"]) == "aws_prometheus_workspace.main.id"
+    # No copy of the rules anywhere under terraform/ (which would drift from the tested file).
+    for path in sorted(TF_DIR.rglob("*")):
+        if path.is_file() and ".terraform" not in path.parts:
+            text = path.read_text(errors="replace")
+            assert not re.search(r"(?m)^\s*groups:", text), f"{path.name} holds a rules file of its own"
+            assert "grpc_server_handled_total" not in text, f"{path.name} copies rule expressions"
+    workspace = tf.resource("aws_prometheus_workspace", "main")
+    assert ref(workspace["kms_key_arn"]) == "aws_kms_key.observability.arn"
+    assert (
+        workspace["logging_configuration"][0]["log_group_arn"]
+        == "${aws_cloudwatch_log_group.prometheus.arn}:*"
+    )
+    assert tf.locals["prometheus_remote_write_url"] == (
+        "${aws_prometheus_workspace.main.prometheus_endpoint}api/v1/remote_write"
+    )
+    assert (
+        ref(tf.outputs["prometheus_endpoint"]["value"]) == "aws_prometheus_workspace.main.prometheus_endpoint"
+    )
+
+
+def test_every_long_running_task_carries_the_collector_and_its_services_export_to_it(tf: Config) -> None:
+    containers = tf.locals["otel_collector_containers"]
+    assert containers.startswith("${{for name, config in local.otel_collector_config : name => {")
+    for fragment in (
+        'name = "otel-collector"',
+        f'image = "{COLLECTOR_IMAGE}:${{var.otel_collector_version}}"',
+        "essential = false",  # a failing collector costs telemetry, never requests
+        "cpu = var.otel_collector_cpu, memory = var.otel_collector_memory",
+        "readonlyRootFilesystem = true",
+        'environment = [{name = "AOT_CONFIG_CONTENT", value = config}]',
+        'healthCheck = {command = ["CMD", "/healthcheck"]',
+        "awslogs-group = aws_cloudwatch_log_group.workload[name].name",
+    ):
+        assert fragment in containers, f"local.otel_collector_containers lacks {fragment}"
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", tf.variables["otel_collector_version"]["default"]), "pin a release"
+    assert tf.locals["otel_collector_config"].startswith(
+        "${{for name, target in local.metrics_targets : name => "
+        'templatefile("${path.module}/otel-collector.yaml"'
+    )
+    # One collector per task of every service and the gateway; the one-off jobs have none.
+    assert set(metrics_targets(tf)) == {*NAMES, "gateway"} == alert_jobs()
+    sidecars = {
+        name: body
+        for name, body in tf.of_type("aws_ecs_task_definition").items()
+        if "local.otel_collector_containers[" in container_text(body)
+    }
+    assert set(sidecars) == {"service", "gateway"}
+    assert "local.otel_collector_containers[each.key]])}" in container_text(sidecars["service"])
+    assert 'local.otel_collector_containers["gateway"]])}' in container_text(sidecars["gateway"])
+    # Each main container starts once its collector has.
+    assert tf.locals["otel_collector_started"] == {"containerName": "otel-collector", "condition": "START"}
+    for name, body in sidecars.items():
+        assert "local.otel_collector_started]" in container_text(body), f"{name}: dependsOn the collector"
+    # The services' OpenTelemetry SDK exports to it (the standard variables).
+    service_text = container_text(sidecars["service"])
+    assert (
+        "merge(local.service_common_env, local.service_env[each.key], local.otel_env[each.key], "
+        "lookup(var.extra_environment, each.key, {}))" in service_text
+    )
+    assert tf.locals["otel_env"] == (
+        "${{for name in keys(local.services) : name => "
+        '{OTEL_EXPORTER_OTLP_ENDPOINT = "http://${local.otlp_endpoint}", OTEL_SERVICE_NAME = name}}}'
+    )
+    # ... and the collector listens there, on loopback only.
+    assert re.fullmatch(r"127\.0\.0\.1:4317", tf.locals["otlp_endpoint"])
+    for job in sorted(alert_jobs()):
+        endpoint = collector_config(tf, job)["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]
+        assert endpoint == tf.locals["otlp_endpoint"], job
+
+
+def test_the_collector_scrapes_what_the_code_serves_under_the_alerts_job_names(tf: Config) -> None:
+    assert tf.locals["metrics_port"] == ServiceSettings.model_fields["metrics_port"].default
+    assert tf.locals["service_common_env"]["METRICS_PORT"] == "${local.metrics_port}"
+    stats_port = re.search(
+        r"^ARG GATEWAY_STATS_PORT=(\d+)$", (ROOT / "gateway" / "Dockerfile").read_text(), re.M
+    )
+    assert stats_port and tf.locals["gateway_stats_port"] == int(stats_port.group(1))
+    for job, (port, path) in metrics_targets(tf).items():
+        config = collector_config(tf, job)
+        assert collector_problems(config) == [], job
+        pipelines = config["service"]["pipelines"]
+        assert {name.split("/")[0] for name in pipelines} == {"traces", "metrics"}, job
+        assert pipelines["traces"]["receivers"] == ["otlp"] and pipelines["traces"]["exporters"] == [
+            "awsxray"
+        ]
+        assert pipelines["metrics"]["receivers"] == ["prometheus"]
+        assert pipelines["metrics"]["exporters"] == ["prometheusremotewrite"]
+        for pipeline in pipelines.values():
+            assert pipeline["processors"][0] == "memory_limiter", f"{job}: memory_limiter first"
+        (scrape,) = config["receivers"]["prometheus"]["config"]["scrape_configs"]
+        assert scrape["job_name"] == job
+        assert scrape["metrics_path"] == path
+        assert scrape["static_configs"] == [{"targets": [f"127.0.0.1:{port}"]}]
+        # Every task scrapes 127.0.0.1: the instance label must become the task's own.
+        instance = config["processors"]["resource/instance"]["attributes"]
+        assert instance == [
+            {"key": "service.instance.id", "from_attribute": "aws.ecs.task.arn", "action": "upsert"}
+        ]
+        assert config["processors"]["resourcedetection"]["detectors"] == ["ecs"]
+        remote_write = config["exporters"]["prometheusremotewrite"]
+        assert remote_write["endpoint"] == EXAMPLE_REMOTE_WRITE
+        authenticator = remote_write["auth"]["authenticator"]
+        assert config["extensions"][authenticator] == {"region": EXAMPLE_REGION, "service": "aps"}
+        assert config["exporters"]["awsxray"] == {"region": EXAMPLE_REGION}
+
+
+def test_collector_problems_are_found() -> None:
+    """The pipeline check above can fail: each kind of mistake is reported."""
+    config = {
+        "extensions": {"sigv4auth": {}},
+        "receivers": {"otlp": {}, "prometheus": {}},
+        "processors": {"batch": {}},
+        "exporters": {"awsxray": {}, "jaeger": {}},
+        "service": {
+            "extensions": ["health_check"],
+            "pipelines": {
+                "traces": {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["awsxray"]},
+                "metrics": {"receivers": ["prometheus"], "exporters": ["prometheusremotewrite"]},
+                "logs": {"receivers": ["otlp"]},
+            },
+        },
+    }
+    assert collector_problems(config) == [
+        "pipeline logs lacks receivers or exporters",
+        "extensions: health_check is used but not defined",
+        "extensions: sigv4auth is defined but not used",
+        "exporters: prometheusremotewrite is used but not defined",
+        "exporters: jaeger is defined but not used",
+        "exporters: jaeger is no component of the ADOT collector",
+    ]
+
+
+def test_the_collector_fits_in_every_task(tf: Config) -> None:
+    cpu = tf.variables["otel_collector_cpu"]["default"]
+    memory = tf.variables["otel_collector_memory"]["default"]
+    for name, size in tf.variables["task_sizes"]["default"].items():
+        assert 2 * cpu <= size["cpu"] and 2 * memory <= size["memory"], (
+            f"{name}: the collector takes over half"
+        )
+        # What the main container keeps: at least what the smallest task had before the collector.
+        assert size["memory"] - memory >= 512, name
+    for name in ("service", "gateway"):
+        (condition,) = tf.resource("aws_ecs_task_definition", name)["lifecycle"][0]["precondition"]
+        assert "var.otel_collector_cpu * 2 <=" in condition["condition"], name
+        assert "var.otel_collector_memory * 2 <=" in condition["condition"], name
+
+
+def test_only_the_collectors_may_write_metrics_and_traces(tf: Config) -> None:
+    writers = _allows(tf, lambda a, res: a.startswith(("aps:", "xray:")))
+    assert writers == {"telemetry"}, f"aps:/xray: actions allowed in {writers}"
+    statements = {s["sid"]: s for s in _statements(tf.data[("aws_iam_policy_document", "telemetry")])}
+    assert set(statements) == {"RemoteWriteMetrics", "SendTraces"}
+    assert statements["RemoteWriteMetrics"]["actions"] == ["aps:RemoteWrite"]
+    assert statements["RemoteWriteMetrics"]["resources"] == ["${aws_prometheus_workspace.main.arn}"]
+    assert set(statements["SendTraces"]["actions"]) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    policy = tf.resource("aws_iam_role_policy", "telemetry")
+    assert set(for_each_keys(tf, policy)) == {*NAMES, "gateway"}
+    assert ref(policy["role"]) == (
+        'each.key == "gateway" ? aws_iam_role.gateway_task.id : aws_iam_role.task[each.key].id'
+    )
+    assert ref(policy["policy"]) == "data.aws_iam_policy_document.telemetry.json"
+
+
+@pytest.fixture(scope="module")
+def amtool() -> str:
+    """Alertmanager's own checker (Debian's prometheus-alertmanager, installed when missing)."""
+    try:
+        return apt.ensure(("prometheus-alertmanager",), lambda: shutil.which("amtool"))
+    except apt.AptUnavailable as error:
+        pytest.fail(f"amtool is needed to check the alert manager configuration: {error}", pytrace=False)
+
+
+def test_alerts_reach_the_alerts_topic_by_severity(tf: Config, amtool: str, tmp_path: Path) -> None:
+    definition = tf.resource("aws_prometheus_alert_manager_definition", "main")
+    assert template_arguments(definition["definition"], ALERTMANAGER_TEMPLATE.name) == {"topic_arn", "region"}
+    assert "topic_arn = aws_sns_topic.alerts.arn" in definition["definition"]
+    rendered = yaml.safe_load(
+        render(ALERTMANAGER_TEMPLATE, {"topic_arn": EXAMPLE_TOPIC, "region": EXAMPLE_REGION})
+    )
+    assert set(rendered) == {"alertmanager_config"}, "AMP's format: alertmanager_config (and template_files)"
+    config = yaml.safe_load(rendered["alertmanager_config"])
+    receivers = {receiver["name"]: receiver for receiver in config["receivers"]}
+    for receiver in receivers.values():
+        for sns in receiver["sns_configs"]:
+            assert sns["topic_arn"] == EXAMPLE_TOPIC and sns["sigv4"] == {"region": EXAMPLE_REGION}
+    config_file = tmp_path / "alertmanager.yml"
+    config_file.write_text(rendered["alertmanager_config"])
+    checked = subprocess.run(
+        [amtool, "check-config", str(config_file)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # Every alert of alerts.yml, routed by Alertmanager itself, reaches a receiver that tags the
+    # message with the alert's own severity.
+    rules = [rule for group in yaml.safe_load(ALERTS.read_text())["groups"] for rule in group["rules"]]
+    alerts = {rule["alert"]: rule for rule in rules if "alert" in rule}
+    assert {rule["labels"]["severity"] for rule in alerts.values()} == {"page", "ticket"}
+    for name, rule in alerts.items():
+        labels = [f"alertname={name}", *(f"{key}={value}" for key, value in rule["labels"].items())]
+        routed = subprocess.run(
+            [amtool, "config", "routes", "test", f"--config.file={config_file}", *labels],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert routed.returncode == 0, routed.stdout + routed.stderr
+        (receiver,) = routed.stdout.split()
+        attributes = [sns.get("attributes") for sns in receivers[receiver]["sns_configs"]]
+        assert attributes == [{"severity": rule["labels"]["severity"]}], f"{name} reaches {receiver}"
+    for inhibit in config.get("inhibit_rules", []):
+        for matcher in inhibit["source_matchers"] + inhibit["target_matchers"]:
+            name = re.fullmatch(r'alertname="(\w+)"', matcher)
+            assert name and name.group(1) in alerts, f"inhibit rule names an unknown alert: {matcher}"
+    # The topic: encrypted, and only this workspace's alert manager may publish to it.
+    topic = tf.resource("aws_sns_topic", "alerts")
+    assert ref(topic["kms_master_key_id"]) == "aws_kms_key.observability.arn"
+    statements = _statements(tf.data[("aws_iam_policy_document", "alerts_topic")])
+    allows = [s for s in statements if s.get("effect", "Allow") == "Allow"]
+    assert len(allows) == 1 and allows[0]["principals"][0]["identifiers"] == ["aps.amazonaws.com"]
+    conditions = {c["variable"]: c["values"] for c in allows[0]["condition"]}
+    assert conditions["aws:SourceArn"] == ["${aws_prometheus_workspace.main.arn}"]
+    assert conditions["aws:SourceAccount"] == ["${local.account_id}"]
+    assert ref(tf.outputs["alerts_topic_arn"]["value"]) == "aws_sns_topic.alerts.arn"
 
 
 # --- tools -----------------------------------------------------------------------------------------
