@@ -104,6 +104,10 @@ def target() -> Iterator[Target]:
             version=(ROOT / "VERSION").read_text().strip(),
             service_env=SERVICE_ENV,
             edge_limits=edge_limits,
+            # As deployed (README, Observability): the default sampling, unless told otherwise;
+            # OTEL_SDK_DISABLED=true measures the same stack with tracing off.
+            trace_sample_ratio=float(os.environ.get("TRACE_SAMPLE_RATIO") or "0.1"),
+            tracing=os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true",
         )
     )
     tasks_spec = next(s for s in SERVICES if s.name == "tasks")

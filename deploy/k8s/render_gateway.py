@@ -34,6 +34,9 @@ from tm_devstack.gateway import (  # noqa: E402
 )
 
 OUT_DIR = Path(__file__).resolve().parent / "base" / "gateway"
+# The OpenTelemetry Collector (OTLP/gRPC) in the monitoring namespace, where the services' traces
+# go too (OTEL_EXPORTER_OTLP_ENDPOINT in the base kustomization's taskmanager-config).
+OTLP_COLLECTOR_HOST = "otel-collector.monitoring.svc.cluster.local"
 MOUNT_DIR = Path("/etc/gateway")  # where the Deployment mounts the gateway-config ConfigMap
 DESCRIPTOR_SET = Path("/etc/envoy/taskmanager.pb")  # baked into the gateway image
 HEADER = (
@@ -58,6 +61,8 @@ def settings() -> GatewaySettings:
         stats_port=9902,  # Envoy's stats (the container port `metrics`, scraped by Prometheus)
         edge_limits=dict(DEFAULT_EDGE_LIMITS),  # per gateway replica
         docs_files=docs_files_in(IMAGE_DOCS_DIR),  # baked into the gateway image
+        otlp_collector=(OTLP_COLLECTOR_HOST, 4317),
+        trace_sample_ratio=0.1,
     )
 
 

@@ -1,6 +1,6 @@
-"""Channels for calling other services: every call carries the current request id and, unless
-the caller set one, the end user's token, so the next hop logs the same id and re-verifies the
-same user."""
+"""Channels for calling other services: every call carries the current request id, the trace
+(a client span and its traceparent, tm_common.tracing) and, unless the caller set one, the end
+user's token, so the next hop logs the same ids and re-verifies the same user."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import grpc
 
 from tm_common.context import principal_var, request_id_var
 from tm_common.interceptors import REQUEST_ID_HEADER
+from tm_common.tracing import client_interceptors
 
 
 def propagated_metadata(metadata: Any) -> grpc.aio.Metadata:
@@ -75,7 +76,8 @@ def service_channel(address: str, max_message_bytes: int = 32 * 1024 * 1024) -> 
     """A channel to another service that propagates the request context."""
     return grpc.aio.insecure_channel(
         address,
-        interceptors=[_Propagate()],  # type: ignore[list-item]  # grpc-stubs predate aio interceptors
+        # grpc-stubs predate aio interceptors
+        interceptors=[*client_interceptors(), _Propagate()],  # type: ignore[list-item]
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),

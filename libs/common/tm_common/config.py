@@ -18,6 +18,12 @@ class ServiceSettings(BaseSettings):
     grpc_port: int = 50051
     # Prometheus text at http://GRPC_HOST:METRICS_PORT/metrics (tm_common.metrics); 0: no endpoint.
     metrics_port: int = Field(default=9464, ge=0, le=65535)
+    # Tracing (tm_common.tracing): the share of traces that start here which are kept (a trace
+    # started upstream, at Envoy, keeps its own decision); where spans go when no
+    # OTEL_EXPORTER_OTLP_ENDPOINT is set ("": nowhere); OTEL_SDK_DISABLED=true: no tracing.
+    trace_sample_ratio: float = Field(default=0.1, ge=0, le=1)
+    traces_file: str = ""
+    otel_sdk_disabled: bool = False
     # SQLAlchemy URL of this service's own role; search_path is pinned to `db_schema`.
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/taskmanager"
     db_schema: str = "public"

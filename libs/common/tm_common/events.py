@@ -11,6 +11,7 @@ from google.protobuf.message import DecodeError, Message
 from taskmanager.events.v1.events_pb2 import EventEnvelope
 from tm_common.context import principal_var
 from tm_common.convert import timestamp
+from tm_common.tracing import inject
 
 # Bumped only on an incompatible change of EventEnvelope; consumers dead-letter other versions.
 SCHEMA_VERSION = 1
@@ -65,8 +66,8 @@ def envelope(
     audience: Iterable[int] = (),
 ) -> EventEnvelope:
     """A new event carrying `payload` (one of the payload messages), of the type that payload
-    names, with a fresh id and the current time. The actor's username is the caller's when the
-    actor is the caller, unless given."""
+    names, with a fresh id, the current time and the current trace context. The actor's username
+    is the caller's when the actor is the caller, unless given."""
     field = _PAYLOAD_FIELDS[payload.DESCRIPTOR.full_name]
     event = EventEnvelope(
         event_id=str(uuid.uuid4()),
@@ -79,6 +80,7 @@ def envelope(
         producer=producer,
     )
     getattr(event, field).CopyFrom(payload)
+    inject(event.trace_context)  # the consumers' spans join the trace of the request
     if task_id is not None:
         event.task_id = task_id
     if task_owner_user_id is not None:

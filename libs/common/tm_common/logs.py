@@ -1,4 +1,5 @@
-"""Structured JSON logs, one object a line, carrying the service name and the request id."""
+"""Structured JSON logs, one object a line, carrying the service name, the request id and the
+trace (trace_id and span_id of the current span, as in the exported spans)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 
 from tm_common.context import principal_var, request_id_var
+from tm_common.tracing import current_ids
 
 _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -28,6 +30,9 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
+        ids = current_ids()
+        if ids is not None:
+            entry["trace_id"], entry["span_id"] = ids
         principal = principal_var.get()
         if principal is not None:
             entry["user_id"] = principal.user_id

@@ -16,6 +16,8 @@ the batch again on the next run: consumers drop the repeats by event id (tm_comm
   within `live_group_seconds`, or a new one) has not read and acknowledged. If it would, publishing waits (the
   events stay safe in the outbox) and a warning names the stream.
 * Published rows stay in the outbox for `keep_published_hours`, then are deleted.
+* Traces (tm_common.tracing): a PRODUCER span per event, in the trace of the request that wrote
+  it (the envelope's trace_context), around the XADD and the marking.
 * Metrics (tm_common.metrics): rows published, and, sampled every `OUTBOX_SAMPLE_SECONDS` by a
   loop of its own (so they keep telling while the relay is stuck), the unpublished rows and the
   age of the oldest.
@@ -24,16 +26,20 @@ the batch again on the next run: consumers drop the repeats by event id (tm_comm
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 
-from tm_common import metrics, outbox
+from taskmanager.events.v1.events_pb2 import EventEnvelope
+from tm_common import metrics, outbox, tracing
 from tm_common.config import ServiceSettings
 from tm_common.db import Database
 from tm_common.loops import Backoff, listening, run_forever
@@ -126,10 +132,32 @@ class OutboxRelay:
             rows = rows[: await self._room(len(rows))]
             if not rows:
                 return 0
-            entry_ids = await self._xadd(rows)
-            await self._mark_published(conn, [row.id for row in rows], entry_ids)
+            with self._publish_spans(rows):
+                entry_ids = await self._xadd(rows)
+                await self._mark_published(conn, [row.id for row in rows], entry_ids)
         metrics.OUTBOX.published += len(rows)
         return len(rows)
+
+    def _publish_spans(self, rows: Sequence[Any]) -> AbstractContextManager[object]:
+        """A span per event, in the trace of the request that wrote it."""
+        if not tracing.is_enabled():
+            return contextlib.nullcontext()
+        stream = self.settings.stream
+        return tracing.spans_in_their_traces(
+            f"{stream} publish",
+            [EventEnvelope.FromString(bytes(row.payload)).trace_context for row in rows],
+            SpanKind.PRODUCER,
+            [
+                {
+                    "messaging.system": "redis",
+                    "messaging.destination.name": stream,
+                    "messaging.message.id": str(row.event_id),
+                    "messaging.operation.type": "send",
+                    "tm.event.type": row.event_type,
+                }
+                for row in rows
+            ],
+        )
 
     async def _xadd(self, rows: Sequence[Any]) -> list[str]:
         """The rows on the stream, in one pipeline; their entry ids."""

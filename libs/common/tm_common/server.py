@@ -28,6 +28,7 @@ from tm_common.interceptors import ServiceInterceptor
 from tm_common.logs import configure_logging
 from tm_common.metrics import serve_metrics
 from tm_common.tokens import TokenVerifier
+from tm_common.tracing import configure_tracing, server_interceptors
 
 log = logging.getLogger(__name__)
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
@@ -85,7 +86,8 @@ async def start_server(
     """Build, bind and start the server; returns it with the port actually bound."""
     server = grpc.aio.server(
         interceptors=[
-            ServiceInterceptor(definition.verifier, ALWAYS_PUBLIC | set(definition.public_methods))
+            *server_interceptors(),
+            ServiceInterceptor(definition.verifier, ALWAYS_PUBLIC | set(definition.public_methods)),
         ],
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -158,11 +160,16 @@ def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 
 def service_main(settings: SettingsT, build: Callable[[SettingsT], ServiceDefinition]) -> None:
-    """The body of every service's `main`: JSON logs, then serve until SIGTERM."""
+    """The body of every service's `main`: JSON logs and tracing, then serve until SIGTERM."""
     configure_logging(settings.service_name, settings.log_level)
+    tracing = configure_tracing(settings)
 
     async def main() -> None:
         # Built inside the running loop: gRPC aio channels and pools bind to the loop they see.
         await serve(build(settings), settings)
 
-    run(main)
+    try:
+        run(main)
+    finally:
+        if tracing is not None:
+            tracing.shutdown()  # export the spans still buffered

@@ -199,11 +199,16 @@ class GatewaySettings:
     edge_guards: EdgeGuards = field(default_factory=EdgeGuards)
     # Absolute paths of the docs files by placeholder (local_docs_files); one left out answers 404.
     docs_files: dict[str, Path] = field(default_factory=dict)
+    # Tracing: the OpenTelemetry collector (OTLP/gRPC) the gateway's spans go to, and the share of
+    # requests traced. By default a collector sidecar beside the gateway (ADOT on ECS, README).
+    otlp_collector: tuple[str, int] = ("127.0.0.1", 4317)
+    trace_sample_ratio: float = 0.1
 
     @classmethod
     def from_env(cls, out_dir: Path) -> GatewaySettings:
         """GATEWAY_HOST/PORT, GATEWAY_STATS_PORT, ADMIN_PORT, <SERVICE>_ADDRESS (host:port),
-        DESCRIPTOR_SET, the edge limits."""
+        DESCRIPTOR_SET, the edge limits, OTLP_COLLECTOR_ADDRESS (host:port) and
+        TRACE_SAMPLE_RATIO (0 to 1)."""
         env = os.environ
         upstreams = {}
         for name, default in UPSTREAM_DEFAULTS.items():
@@ -223,7 +228,21 @@ class GatewaySettings:
             jwks_cache_seconds=int(env.get("JWKS_CACHE_SECONDS", "60")),
             edge_limits=edge_limits_from_env(env),
             edge_guards=EdgeGuards.from_env(env),
+            otlp_collector=otlp_collector_from_env(env),
+            trace_sample_ratio=trace_sample_ratio_from_env(env),
         )
+
+
+def otlp_collector_from_env(env: Mapping[str, str]) -> tuple[str, int]:
+    host, _, port = (env.get("OTLP_COLLECTOR_ADDRESS") or "127.0.0.1:4317").rpartition(":")
+    return host, int(port)
+
+
+def trace_sample_ratio_from_env(env: Mapping[str, str]) -> float:
+    ratio = float(env.get("TRACE_SAMPLE_RATIO") or "0.1")
+    if not 0 <= ratio <= 1:
+        raise ValueError(f"TRACE_SAMPLE_RATIO must be between 0 and 1, not {ratio}")
+    return ratio
 
 
 def lua_source() -> str:
@@ -259,6 +278,9 @@ def envoy_config(settings: GatewaySettings) -> str:
         "LUA_HTTP_STATUS": settings.lua_file,
         "DESCRIPTOR_SET": settings.descriptor_set,
         "TRANSCODED_SERVICES": ", ".join(TRANSCODED_SERVICES),
+        "OTLP_COLLECTOR_HOST": settings.otlp_collector[0],
+        "OTLP_COLLECTOR_PORT": settings.otlp_collector[1],
+        "TRACE_SAMPLE_PERCENT": f"{settings.trace_sample_ratio * 100:g}",
         **DEFAULT_EDGE_LIMITS,  # a setting left out keeps its default
         **settings.edge_limits,
         **settings.edge_guards.template_values(),

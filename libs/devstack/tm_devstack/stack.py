@@ -68,6 +68,11 @@ class StackConfig:
     jwks_cache_seconds: int = 60  # Envoy's; auth's JWT_KEY_ACTIVATION_SECONDS must be longer
     edge_limits: dict[str, int] = field(default_factory=lambda: dict(gateway.DEFAULT_EDGE_LIMITS))
     edge_guards: gateway.EdgeGuards = field(default_factory=gateway.EdgeGuards)
+    # Tracing (README, Observability): locally every request is traced, so that any one can be
+    # followed in DATA_DIR/logs/*.spans.jsonl. tracing=False: the services do not trace at all
+    # and the gateway samples nothing (the bench's "tracing off").
+    trace_sample_ratio: float = 1.0
+    tracing: bool = True
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -85,6 +90,8 @@ class StackConfig:
             jwks_cache_seconds=int(env.get("JWKS_CACHE_SECONDS", "60")),
             edge_limits=gateway.edge_limits_from_env(env),
             edge_guards=gateway.EdgeGuards.from_env(env),
+            trace_sample_ratio=float(env.get("TRACE_SAMPLE_RATIO") or "1"),
+            tracing=env.get("OTEL_SDK_DISABLED", "").strip().lower() != "true",
         )
 
 
@@ -111,6 +118,7 @@ class Stack:
         self.metrics_ports = {s.name: self._port(9464 + i) for i, s in enumerate(SERVICES)}
         self.gateway_port = self._port(config.gateway_port, fixed=config.gateway_port is not None)
         self.gateway_stats_port = self._port(9902)
+        self.otlp_sink_port = self._port(4317)  # tm_devstack.otlp_sink: the gateway's spans
 
     # -- facts for callers and tests ------------------------------------------------------
     @property
@@ -138,6 +146,10 @@ class Stack:
     def metrics_urls(self) -> dict[str, str]:
         """Where each service process serves its Prometheus metrics."""
         return {name: f"http://127.0.0.1:{port}/metrics" for name, port in self.metrics_ports.items()}
+
+    def spans_files(self) -> list[Path]:
+        """Where the spans are, one file per process (OTLP JSON, one export a line)."""
+        return sorted(self.log_dir.glob("*.spans.jsonl"))
 
     def role(self, service: ServiceSpec) -> postgres.ServiceRole:
         return postgres.ServiceRole(
@@ -265,6 +277,9 @@ class Stack:
             "SERVICE_ADDRESSES": ",".join(f"{s.name}={self.service_address(s.name)}" for s in SERVICES),
             "JWT_KEYS_DIR": str(self.data / "secrets" / "jwt"),
             "DATA_DIR": str(self.data),
+            "TRACES_FILE": str(self.log_dir / f"{service.name}.spans.jsonl"),
+            "TRACE_SAMPLE_RATIO": str(self.config.trace_sample_ratio),
+            "OTEL_SDK_DISABLED": str(not self.config.tracing).lower(),
         }
         if service.name == "notify":
             env["NOTIFY_CODE_SECRET"] = self.secrets["notify_code"]
@@ -330,6 +345,19 @@ class Stack:
                     directory=str(ROOT),
                 )
             )
+        programs.append(
+            Program(
+                "otlp-sink",
+                [
+                    sys.executable,
+                    "-m",
+                    "tm_devstack.otlp_sink",
+                    str(self.otlp_sink_port),
+                    str(self.log_dir / "gateway.spans.jsonl"),
+                ],
+                autostart=True,
+            )
+        )
         programs.append(
             Program(
                 "envoy",
@@ -409,4 +437,6 @@ class Stack:
             edge_limits=self.config.edge_limits,
             edge_guards=self.config.edge_guards,
             docs_files=gateway.local_docs_files(),
+            otlp_collector=("127.0.0.1", self.otlp_sink_port),
+            trace_sample_ratio=self.config.trace_sample_ratio if self.config.tracing else 0.0,
         )

@@ -1,0 +1,250 @@
+"""OpenTelemetry tracing of a service process, with the OpenTelemetry SDK and instrumentations.
+
+* A span per RPC, child of the W3C `traceparent` that Envoy (or the caller) sent: the gRPC
+  instrumentation's server interceptor. Calls to other services carry the trace on (its client
+  interceptors, on every channel of tm_common.clients).
+* SQL (psycopg, under SQLAlchemy too), Redis and AWS calls (botocore: S3, SNS, SES) are spans of
+  the trace they run in, threads included (boto3's transfer threads).
+* Events carry the trace context of the request that caused them (EventEnvelope.trace_context,
+  written by tm_common.events): the relay's and the consumers' spans join that trace.
+* Sampling is parent-based: a trace that starts here is kept with probability TRACE_SAMPLE_RATIO,
+  except one that would start at a client call (a background loop's poll of Postgres or Redis,
+  outside any request or event): those are never kept, or they would bury the requests.
+* Export: OTLP over gRPC when OTEL_EXPORTER_OTLP_ENDPOINT is set (the exporter reads the other
+  OTEL_EXPORTER_OTLP_* variables itself); otherwise OTLP JSON lines appended to TRACES_FILE when
+  set (the local stack: DATA_DIR/logs/<service>.spans.jsonl); otherwise nowhere, though log lines
+  still carry the trace ids. OTEL_SDK_DISABLED=true turns tracing off altogether.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor, filters
+from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+from opentelemetry.instrumentation.redis import RedisInstrumentor
+from opentelemetry.instrumentation.threading import ThreadingInstrumentor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
+from opentelemetry.util.types import Attributes
+
+from tm_common.config import ServiceSettings
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("tm_common")
+
+# Probes and tooling, not requests: never traced.
+_UNTRACED_SERVICES = ("grpc.health.v1.", "grpc.reflection.")
+
+
+class _RootSampler(Sampler):
+    """Decides for spans that start a trace here (ParentBased defers to the parent otherwise)."""
+
+    def __init__(self, ratio: float) -> None:
+        self._ratio = TraceIdRatioBased(ratio)
+
+    def should_sample(
+        self,
+        parent_context: otel_context.Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: trace.TraceState | None = None,
+    ) -> SamplingResult:
+        if kind == SpanKind.CLIENT:
+            return SamplingResult(Decision.DROP)
+        return self._ratio.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return f"RootUnlessClient{{{self._ratio.get_description()}}}"
+
+
+def sampler(ratio: float) -> Sampler:
+    return ParentBased(root=_RootSampler(ratio))
+
+
+# Off only when configure_tracing was told so: servers started in-process (tests) trace into the
+# API's no-op provider, as a service does before its provider is installed.
+_enabled = True
+
+
+@dataclass
+class Tracing:
+    """The process's tracer provider; `shutdown` flushes the spans not yet exported."""
+
+    provider: TracerProvider
+
+    def shutdown(self) -> None:
+        self.provider.shutdown()
+
+
+def configure_tracing(settings: ServiceSettings) -> Tracing | None:
+    """Install the process's tracer provider and the instrumentations; None when tracing is off.
+
+    Once per process (service_main): the provider is global, and the instrumentations patch
+    psycopg, redis and botocore for the whole process."""
+    global _enabled
+    _enabled = not settings.otel_sdk_disabled
+    if not _enabled:
+        return None
+    resource = Resource.create(
+        {
+            "service.name": settings.service_name,
+            "service.version": settings.app_version,
+            "deployment.environment.name": settings.environment,
+        }
+    )
+    provider = TracerProvider(resource=resource, sampler=sampler(settings.trace_sample_ratio))
+    exporter = _exporter(settings)
+    if exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    PsycopgInstrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
+    RedisInstrumentor().instrument(tracer_provider=provider)
+    BotocoreInstrumentor().instrument(tracer_provider=provider)
+    # boto3's transfers (S3 uploads and downloads) run in threads of their own: without this their
+    # calls would start traces of their own, and be dropped as client spans without a parent.
+    ThreadingInstrumentor().instrument()
+    return Tracing(provider)
+
+
+def _exporter(settings: ServiceSettings) -> SpanExporter | None:
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter()
+    if settings.traces_file:
+        from opentelemetry.exporter.otlp.json.file import FileSpanExporter
+
+        os.makedirs(os.path.dirname(os.path.abspath(settings.traces_file)), exist_ok=True)
+        return FileSpanExporter(settings.traces_file)
+    return None
+
+
+def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
+    """The span of each RPC, outermost, so that everything the RPC does (the access log line
+    included) runs in it."""
+    if not _enabled:
+        return []
+    untraced = filters.any_of(*(filters.service_prefix(prefix) for prefix in _UNTRACED_SERVICES))
+    return [aio_server_interceptor(filter_=filters.negate(untraced))]
+
+
+def client_interceptors() -> list[Any]:
+    """A client span per call to another service, and the traceparent it sends."""
+    if not _enabled:
+        return []
+    return list(aio_client_interceptors())
+
+
+# -- trace context in events --------------------------------------------------------------
+def inject(carrier: MutableMapping[str, str]) -> None:
+    """Write the current trace context (traceparent, tracestate) into carrier."""
+    propagate.inject(carrier)
+
+
+def extract(carrier: Mapping[str, str]) -> otel_context.Context:
+    """The context a carrier written by `inject` names (an empty one: a new trace)."""
+    return propagate.extract(carrier, context=otel_context.Context())
+
+
+def span_context_of(carrier: Mapping[str, str]) -> trace.SpanContext:
+    return trace.get_current_span(extract(carrier)).get_span_context()
+
+
+def is_enabled() -> bool:
+    return _enabled
+
+
+@contextlib.contextmanager
+def spans_in_their_traces(
+    name: str,
+    carriers: Sequence[Mapping[str, str]],
+    kind: SpanKind,
+    attributes: Sequence[Attributes],
+    links: Sequence[Link] = (),
+) -> Iterator[list[Span]]:
+    """One span named `name` in each carrier's trace (none for an empty carrier), all open while
+    the block runs: work done for several requests at once (a relay's batch, a consumer's), shown
+    in each request's trace. Failed, with the exception, if the block raises."""
+    spans = [
+        tracer.start_span(name, context=extract(carrier), kind=kind, attributes=attrs, links=links)
+        for carrier, attrs in zip(carriers, attributes, strict=True)
+        if carrier
+    ]
+    try:
+        yield spans
+    except BaseException as exc:
+        for span in spans:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+        raise
+    finally:
+        for span in spans:
+            span.end()
+
+
+@contextlib.contextmanager
+def consuming(
+    name: str, carriers: Sequence[Mapping[str, str]], attributes: Sequence[Attributes]
+) -> Iterator[Span]:
+    """The span of a consumer applying a batch of events, current while the block runs (so the
+    SQL it runs are its children).
+
+    Events of one trace (a batch of one, most often): the span is a child of the request that
+    caused them, so that request's trace goes on to the consumer's writes. Events of several: the
+    span starts a trace of its own, linked to each request, and each request's trace gets a span
+    of its event, linked back to the batch (OpenTelemetry's messaging conventions for batches)."""
+    contexts = [span_context_of(carrier) for carrier in carriers]
+    traces = {c.trace_id for c in contexts}
+    if len(traces) == 1 and contexts[0].is_valid:
+        links = [Link(c) for c in contexts[1:] if c.span_id != contexts[0].span_id]
+        first = {**(attributes[0] or {}), "messaging.batch.message_count": len(carriers)}
+        with tracer.start_as_current_span(
+            name, context=extract(carriers[0]), kind=SpanKind.CONSUMER, links=links, attributes=first
+        ) as span:
+            yield span
+        return
+    links = [Link(c) for c in contexts if c.is_valid]
+    batch_attributes = {"messaging.batch.message_count": len(carriers)}
+    with (
+        tracer.start_as_current_span(
+            name,
+            context=otel_context.Context(),
+            kind=SpanKind.CONSUMER,
+            links=links,
+            attributes=batch_attributes,
+        ) as batch,
+        spans_in_their_traces(
+            name, carriers, SpanKind.CONSUMER, attributes, [Link(batch.get_span_context())]
+        ),
+    ):
+        yield batch
+
+
+def current_ids() -> tuple[str, str] | None:
+    """The trace id and span id of the current span, as hex, for log lines; None outside a trace."""
+    span_context = trace.get_current_span().get_span_context()
+    if not span_context.is_valid:
+        return None
+    return format(span_context.trace_id, "032x"), format(span_context.span_id, "016x")
