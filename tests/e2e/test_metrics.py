@@ -155,3 +155,39 @@ def test_redis_errors_and_the_outbox_backlog_show_while_redis_is_down(http, acco
 
 def unpublished(samples: Samples) -> float:
     return value(samples, "tm_outbox_unpublished_rows")
+
+
+def handler_count(samples: Samples, stream: str, group: str) -> float:
+    return value(samples, "tm_consumer_handler_seconds_count", stream=stream, group=group)
+
+
+def test_a_consumer_group_reports_its_backlog_and_times_the_events_it_applies(http, account, stack) -> None:
+    url = stack.metrics_urls()["activity"]
+    before = scrape(url)
+    created = http.post("/tasks", json={"title": "seen by activity"}, headers=account.headers)
+    assert created.status_code == 201, created.text
+    after = wait_until(
+        lambda: scrape(url),
+        "activity to apply the task's event and sample its group",
+        accept=lambda s: (
+            handler_count(s, "events:tasks", "activity") > handler_count(before, "events:tasks", "activity")
+            and all(("tm_consumer_lag", _group(stream)) in s for stream in ("events:tasks", "events:files"))
+        ),
+    )
+    for stream in ("events:tasks", "events:files"):  # activity's streams
+        assert value(after, "tm_consumer_lag", stream=stream, group="activity") >= 0
+        assert value(after, "tm_consumer_pending", stream=stream, group="activity") >= 0
+
+
+def _group(stream: str) -> frozenset[tuple[str, str]]:
+    return frozenset({"stream": stream, "group": "activity"}.items())
+
+
+def test_notify_reports_its_send_queue(stack) -> None:
+    samples = wait_until(
+        lambda: scrape(stack.metrics_urls()["notify"]),
+        "notify's queue sampled",
+        accept=lambda s: ("tm_notify_queue_emails", frozenset({("state", "retrying")})) in s,
+    )
+    for state in ("queued", "retrying", "sent", "failed"):
+        assert value(samples, "tm_notify_queue_emails", state=state) >= 0

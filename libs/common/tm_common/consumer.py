@@ -15,13 +15,21 @@ of a dead consumer are taken over). After `max_deliveries` deliveries, or at onc
 is not an event this consumer can decode, it goes to the dead-letter stream `<stream>:dead` with
 the error, and is acked. A database or Redis outage is not the event's fault: it dead-letters
 nothing, and the loop retries with backoff.
+
+Traces (tm_common.tracing): a CONSUMER span per batch, in the trace of the request that caused
+its events (the envelope's trace_context), or linked to each of them when they are several.
+
+Metrics (tm_common.metrics): events dead-lettered and the handler's time per event; the group's
+lag and pending entries are sampled by a loop of their own (tm_common.consumer_backlog).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -33,7 +41,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from taskmanager.events.v1.events_pb2 import EventEnvelope
+from tm_common import metrics, tracing
 from tm_common.config import ServiceSettings
+from tm_common.consumer_backlog import ConsumerBacklog
 from tm_common.db import Database
 from tm_common.events import UndecodableEvent, decode
 from tm_common.loops import Backoff, run_forever
@@ -121,8 +131,9 @@ def consumer_loops(
     *,
     batches: bool = False,
 ) -> list[Callable[[], Coroutine[Any, Any, None]]]:
-    """The service's background loop consuming its streams (see ServiceSettings), if it has any.
-    `batches`: the handler is a BatchHandler."""
+    """The service's background loops consuming its streams (see ServiceSettings), if it has any:
+    the consumer, and the sampling of its group's backlog for the metrics. `batches`: the handler
+    is a BatchHandler."""
     if not settings.streams:
         return []
     config = ConsumerSettings(
@@ -132,7 +143,8 @@ def consumer_loops(
         event_types=event_types,
     )
     many = cast(BatchHandler, handler) if batches else one_by_one(cast(Handler, handler))
-    return [StreamConsumer(db, redis, config, batch_handler=many).run]
+    backlog = ConsumerBacklog(redis, config.group, config.streams)
+    return [StreamConsumer(db, redis, config, batch_handler=many).run, backlog.run]
 
 
 class StreamConsumer:
@@ -266,10 +278,14 @@ class StreamConsumer:
             except UndecodableEvent as exc:
                 entry.error = str(exc)
                 dead.append(entry)
-        if events and not await self._apply_all(events):
-            async with self._db.transaction() as conn:  # one handler failed: find it, apply the rest
-                for entry, event in events:
-                    await self._apply(conn, entry, event)
+        if events:
+            with self._span(events):
+                if not await self._apply_all(events):
+                    async with self._db.transaction() as conn:  # a handler failed: find it, apply the rest
+                        for entry, event in events:
+                            started = time.perf_counter()
+                            await self._apply(conn, entry, event)
+                            self._observe_handler(entry, time.perf_counter() - started)
         now = time.time()
         for entry, event in events:
             if not entry.error:
@@ -281,6 +297,25 @@ class StreamConsumer:
             await self._dead_letter(entry)
         await self._ack([*settled, *dead])
 
+    def _span(self, events: list[tuple[Entry, EventEnvelope]]) -> AbstractContextManager[object]:
+        """The span of applying the batch, in the trace of the request that caused its events."""
+        if not tracing.is_enabled():
+            return contextlib.nullcontext()
+        return tracing.consuming(
+            f"{self.settings.group} process",
+            [event.trace_context for _, event in events],
+            [
+                {
+                    "messaging.system": "redis",
+                    "messaging.destination.name": entry.stream,
+                    "messaging.consumer.group.name": self.settings.group,
+                    "messaging.message.id": event.event_id,
+                    "tm.event.type": event.type,
+                }
+                for entry, event in events
+            ],
+        )
+
     def _wanted(self, fields: dict[bytes, bytes]) -> bool:
         wanted = self.settings.event_types
         if wanted is None:
@@ -291,6 +326,7 @@ class StreamConsumer:
     async def _apply_all(self, events: list[tuple[Entry, EventEnvelope]]) -> bool:
         """The fast path: the whole batch in one transaction, its ids recorded by one statement.
         False (and nothing applied) if a handler raised."""
+        started = time.perf_counter()
         try:
             async with self._db.transaction() as conn:
                 rows = [
@@ -315,6 +351,9 @@ class StreamConsumer:
             return False
         self.counters.applied += applied
         self.counters.duplicates += len(events) - applied
+        seconds = time.perf_counter() - started
+        for entry, _ in events:  # once per event: the time its batch took
+            self._observe_handler(entry, seconds)
         return True
 
     async def _apply(self, conn: AsyncConnection, entry: Entry, event: EventEnvelope) -> None:
@@ -362,6 +401,7 @@ class StreamConsumer:
         )
         await self._redis.xadd(dead_letter_stream(entry.stream), fields)
         self.counters.dead_lettered += 1
+        metrics.CONSUMER_DEAD_LETTERED.labels(entry.stream, self.settings.group).inc()
         log.error(
             "event dead-lettered",
             extra={"stream": entry.stream, "message_id": _str(entry.message_id), "error": entry.error},
@@ -373,6 +413,9 @@ class StreamConsumer:
             by_stream.setdefault(entry.stream, []).append(entry.message_id)
         for stream, ids in by_stream.items():
             await self._redis.xack(stream, self.settings.group, *ids)
+
+    def _observe_handler(self, entry: Entry, seconds: float) -> None:
+        metrics.CONSUMER_HANDLER.labels(entry.stream, self.settings.group).observe(seconds)
 
     def _observe_lag(self, now: float, event: EventEnvelope) -> None:
         lags = self.counters.lag_seconds

@@ -167,6 +167,55 @@ OUTBOX = OutboxCollector()
 REGISTRY.register(OUTBOX)
 
 
+# -- consumer groups (tm_common.consumer), the backlog sampled by a loop of their own ----------
+CONSUMER_DEAD_LETTERED = Counter(
+    "tm_consumer_dead_lettered_total",
+    "Events a consumer group gave up on and moved to the dead-letter stream <stream>:dead.",
+    ("stream", "group"),
+)
+CONSUMER_HANDLER = Histogram(
+    "tm_consumer_handler_seconds",
+    "Time to apply events, observed once per event: the time of the transaction that applied it "
+    "(a whole batch read at once; after a handler failed in it, each event's own savepoint).",
+    ("stream", "group"),
+    buckets=LATENCY_BUCKETS,
+)
+
+
+class ConsumerGroupCollector(Collector):
+    """tm_consumer_lag and tm_consumer_pending of the process's groups, as last sampled (see
+    tm_common.consumer_backlog); a series is absent until its group was sampled once."""
+
+    def __init__(self) -> None:
+        self._samples: dict[tuple[str, str], tuple[int, int]] = {}  # (stream, group): lag, pending
+
+    def record(self, stream: str, group: str, lag: int, pending: int) -> None:
+        self._samples[(stream, group)] = (lag, pending)
+
+    def collect(self) -> Iterable[Metric]:
+        samples = dict(self._samples)  # the sampler may add a group meanwhile (another thread)
+        if not samples:
+            return
+        labels = ["stream", "group"]
+        lag = GaugeMetricFamily(
+            "tm_consumer_lag", "Entries of the stream not yet delivered to the consumer group.", labels=labels
+        )
+        pending = GaugeMetricFamily(
+            "tm_consumer_pending",
+            "Entries delivered to the consumer group and not yet acknowledged.",
+            labels=labels,
+        )
+        for key, (lag_value, pending_value) in samples.items():
+            lag.add_metric(list(key), lag_value)
+            pending.add_metric(list(key), pending_value)
+        yield lag
+        yield pending
+
+
+CONSUMER_GROUPS = ConsumerGroupCollector()
+REGISTRY.register(CONSUMER_GROUPS)
+
+
 # -- the endpoint ---------------------------------------------------------------------------
 @dataclass
 class MetricsEndpoint:

@@ -16,7 +16,7 @@ from tm_common.server import ServiceDefinition
 from tm_common.uow import UnitsOfWork
 from tm_common.users import UserDirectory
 from tm_common.wiring import service_definition
-from tm_notify.adapters.delivery_store import DeliveryWakeups
+from tm_notify.adapters.delivery_store import DeliveryQueueSampler, DeliveryWakeups
 from tm_notify.adapters.events import HANDLED
 from tm_notify.adapters.senders import LocalLogSender, SnsSender
 from tm_notify.adapters.unit_of_work import SqlNotifyUnitOfWork
@@ -104,5 +104,5 @@ def build(settings: NotifySettings) -> ServiceDefinition:
         redis,
         register,
         SERVICE_NAMES,
-        background=[*consumers, sending.run],
+        background=[*consumers, sending.run, DeliveryQueueSampler(db).run],
     )

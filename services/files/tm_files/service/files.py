@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from taskmanager.events.v1.events_pb2 import EventEnvelope
 from tm_common.errors import FailedPrecondition, InvalidArgument, NotFound, Problems, Unavailable
 from tm_common.paging import PageTokens
+from tm_files import metrics
 from tm_files.adapters import events
 from tm_files.domain.blobs import new_key
 from tm_files.domain.content import HEAD_BYTES, content_disposition, content_type
@@ -103,6 +104,7 @@ async def upload(
         with contextlib.suppress(Exception):  # if this fails too, the sweeper removes it later
             await deps.blobs.delete(key)
         raise
+    metrics.BYTES_IN.inc(meta.file_size)
     return meta
 
 
@@ -157,6 +159,7 @@ async def _content(deps: FilesDeps, meta: FileMeta) -> AsyncIterator[bytes]:
     try:
         async for chunk in deps.blobs.read(meta.blob_key):
             yield chunk
+            metrics.BYTES_OUT.inc(len(chunk))  # the caller took it: sent (or about to be)
     except FileNotFoundError:
         log.error("a file's blob is missing", extra={"file_id": meta.id, "blob_key": meta.blob_key})
         raise Unavailable(f"the content of file {meta.id} is missing; the operator has been told") from None

@@ -1,8 +1,10 @@
 """The delivery queue: one row per (event, recipient), claimed with a lease by the sender loop,
-in a unit of work's transaction (SQLAlchemy Core); and the wake-ups its insert trigger sends."""
+in a unit of work's transaction (SQLAlchemy Core); the wake-ups its insert trigger sends; and the
+sampling of its size for the metrics."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
@@ -12,8 +14,10 @@ from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tm_common import tracing
 from tm_common.db import Database
-from tm_common.loops import Listener, listening
+from tm_common.loops import Backoff, Listener, listening, run_forever
+from tm_notify import metrics
 from tm_notify.adapters.tables import deliveries
 from tm_notify.domain.deliveries import Delivery, NewDelivery
 
@@ -37,6 +41,50 @@ class DeliveryWakeups:
         return listening(self._db.libpq_url, channel(self._db.schema), "notify-sender")
 
 
+# Waiting emails through the partial index of pending rows. Sent and failed ones are kept for good,
+# so only the recent ones are counted: the rows after the newest one created before the window
+# (found by walking the primary key back from its end; ids follow creation), a range read of the
+# primary key.
+_QUEUE = """
+SELECT waiting.queued, waiting.retrying, recent.sent, recent.failed
+FROM (SELECT count(*) FILTER (WHERE attempts = 0) AS queued,
+             count(*) FILTER (WHERE attempts > 0) AS retrying
+      FROM deliveries WHERE status = 'pending') AS waiting,
+     (SELECT count(*) FILTER (WHERE status = 'sent') AS sent,
+             count(*) FILTER (WHERE status = 'failed') AS failed
+      FROM deliveries
+      WHERE id > coalesce((SELECT id FROM deliveries
+                           WHERE created_at < now() - make_interval(secs => %s)
+                           ORDER BY id DESC LIMIT 1), 0)) AS recent
+"""
+QUEUE_SAMPLE_SECONDS = 5.0
+
+
+class DeliveryQueueSampler:
+    """Samples the queue's emails by state into the metrics, every few seconds, surviving
+    database outages."""
+
+    def __init__(self, db: Database, every: float = QUEUE_SAMPLE_SECONDS) -> None:
+        self._db = db
+        self._every = every
+        self._backoff = Backoff()
+
+    async def run(self) -> None:
+        await run_forever("notify queue metrics", self._serve, self._backoff)
+
+    async def _serve(self) -> None:
+        while True:
+            await self.sample()
+            self._backoff.reset()
+            await asyncio.sleep(self._every)
+
+    async def sample(self) -> None:
+        row = await self._db.fetch_one(_QUEUE, (metrics.RECENT_SECONDS,))
+        assert row is not None  # aggregates always have their row
+        for state in ("queued", "retrying", "sent", "failed"):
+            metrics.QUEUE_EMAILS.labels(state).set(getattr(row, state))
+
+
 def _delivery(row: Any) -> Delivery:
     return Delivery(
         id=row.id,
@@ -49,6 +97,7 @@ def _delivery(row: Any) -> Delivery:
         subscription_ref=row.subscription_ref,
         attempts=row.attempts,
         expires_at=row.expires_at,
+        trace_context=row.trace_context or {},
     )
 
 
@@ -73,6 +122,8 @@ class DeliveryRepository:
         """Queue emails; one per (event, user) however often it is asked. How many are new."""
         if not new:
             return 0
+        trace_context: dict[str, str] = {}
+        tracing.inject(trace_context)  # the sender's span joins the trace that queued them
         rows = [
             {
                 "event_id": item.event_id,
@@ -83,6 +134,7 @@ class DeliveryRepository:
                 "body": item.body,
                 "subscription_ref": item.subscription_ref,
                 "expires_at": item.expires_at,
+                "trace_context": trace_context or None,
             }
             for item in new
         ]

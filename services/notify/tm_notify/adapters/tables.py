@@ -17,6 +17,7 @@ from sqlalchemy import (
     Uuid,
     func,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
 
@@ -78,6 +79,7 @@ deliveries = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True)),
     Column("provider_message_id", Text),
+    Column("trace_context", JSONB),  # the trace that queued it (tm_common.tracing)
     UniqueConstraint("event_id", "user_id", name="deliveries_event_user"),
 )
 

@@ -4,7 +4,8 @@ the provider. Pure, no I/O."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 
@@ -47,6 +48,8 @@ class Delivery:
     subscription_ref: str | None
     attempts: int  # failed sends so far
     expires_at: datetime | None
+    # W3C traceparent/tracestate of whatever queued it (an event's request, a subscribe call).
+    trace_context: Mapping[str, str] = field(default_factory=dict)
 
     def mail(self) -> OutgoingMail:
         return OutgoingMail(

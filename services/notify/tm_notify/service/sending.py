@@ -11,16 +11,26 @@
   CONSUMER_NAME) takes back the rows it had claimed and sends them again. The local delivery log
   absorbs that (one row per delivery); SNS would deliver the email twice.
 * Wake-up: an insert trigger NOTIFYs on commit; the loop also polls every `poll_seconds`.
+* Traces: each send is a span in the trace that queued the email (the request, through the
+  event that caused it), with the provider's call under it.
+* Metrics (tm_notify.metrics): each send's outcome once it is marked; the queue by state is
+  sampled by a loop of its own (adapters.delivery_store.DeliveryQueueSampler).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from opentelemetry.trace import SpanKind
+
+from tm_common import tracing
 from tm_common.loops import Backoff, run_forever
+from tm_notify import metrics
 from tm_notify.domain.deliveries import Delivery
 from tm_notify.domain.sending import Deferred, RetryPolicy, backoff, expired, gives_up
 from tm_notify.service.unit_of_work import EmailSender, UnitOfWorkFactory, Wakeups
@@ -99,19 +109,42 @@ class DeliveryLoop:
 
     async def _deliver(self, item: Delivery) -> None:
         async with self._slots:
-            try:
-                message_id = await self._sender.send(item.mail())
-            except asyncio.CancelledError:
-                raise
-            except Deferred as exc:
-                await self._defer(item, str(exc))
-            except Exception as exc:
-                await self._failed(item, f"{type(exc).__name__}: {exc}"[:500])
-            else:
-                async with self._uow() as uow:
-                    await uow.deliveries.mark_sent(item.id, message_id)
-                    await uow.commit()
-                self.counters.sent += 1
+            with self._span(item):
+                await self._send(item)
+
+    async def _send(self, item: Delivery) -> None:
+        try:
+            message_id = await self._sender.send(item.mail())
+        except asyncio.CancelledError:
+            raise
+        except Deferred as exc:
+            await self._defer(item, str(exc))
+        except Exception as exc:
+            await self._failed(item, f"{type(exc).__name__}: {exc}"[:500])
+        else:
+            async with self._uow() as uow:
+                await uow.deliveries.mark_sent(item.id, message_id)
+                await uow.commit()
+            self.counters.sent += 1
+            metrics.SENT.inc()
+
+    def _span(self, item: Delivery) -> AbstractContextManager[object]:
+        """The span of one send, in the trace that queued the email: the provider's call (SNS) and
+        the marking are its children."""
+        if not tracing.is_enabled():
+            return contextlib.nullcontext()
+        return tracing.tracer.start_as_current_span(
+            "notify send",
+            context=tracing.extract(item.trace_context),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "postgresql",
+                "messaging.destination.name": "deliveries",
+                "messaging.message.id": str(item.id),
+                "tm.email.kind": item.kind,
+                "tm.email.attempt": item.attempts + 1,
+            },
+        )
 
     async def _defer(self, item: Delivery, reason: str) -> None:
         gone = expired(item.expires_at, datetime.now(UTC))
@@ -123,6 +156,7 @@ class DeliveryLoop:
             await uow.commit()
         if gone:
             self.counters.failed += 1
+            metrics.FAILED.inc()
         else:
             self.counters.deferred += 1
 
@@ -137,12 +171,14 @@ class DeliveryLoop:
             await uow.commit()
         if final:
             self.counters.failed += 1
+            metrics.FAILED.inc()
             log.error(
                 "email given up",
                 extra={"delivery_id": item.id, "kind": item.kind, "attempts": attempts, "error": error},
             )
         else:
             self.counters.retried += 1
+            metrics.RETRIED.inc()
             log.warning(
                 "email send failed; will retry",
                 extra={"delivery_id": item.id, "kind": item.kind, "attempts": attempts, "error": error},
