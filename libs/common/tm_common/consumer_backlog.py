@@ -4,7 +4,6 @@ while the consumer is stuck, and waits out Redis outages with backoff."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +11,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from tm_common import metrics
-from tm_common.loops import Backoff, run_forever
+from tm_common.loops import every
 
 CONSUMER_SAMPLE_SECONDS = 5.0
 # The fallback count of undelivered entries stops here (it runs in Redis, which does nothing else
@@ -26,23 +25,16 @@ class ConsumerBacklog:
     and delivered but not acknowledged (pending), both from XINFO GROUPS."""
 
     def __init__(
-        self, redis: Redis, group: str, streams: Sequence[str], every: float = CONSUMER_SAMPLE_SECONDS
+        self, redis: Redis, group: str, streams: Sequence[str], seconds: float = CONSUMER_SAMPLE_SECONDS
     ) -> None:
         self._redis = redis
         self._group = group
         self._streams = list(streams)
-        self._every = every
-        self._backoff = Backoff()
+        self._seconds = seconds
         self._count_after = redis.register_script(_COUNT_AFTER)
 
     async def run(self) -> None:
-        await run_forever("consumer metrics", self._serve, self._backoff)
-
-    async def _serve(self) -> None:
-        while True:
-            await self.sample()
-            self._backoff.reset()
-            await asyncio.sleep(self._every)
+        await every("consumer metrics", self._seconds, self.sample)
 
     async def sample(self) -> None:
         for stream in self._streams:

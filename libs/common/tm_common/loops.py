@@ -1,5 +1,6 @@
 """Background loops that outlive their dependencies' outages: a retry with capped exponential
-backoff around the loop's body, and a LISTEN connection to wake on Postgres notifications."""
+backoff around the loop's body, a step repeated every few seconds, and a LISTEN connection to
+wake on Postgres notifications."""
 
 from __future__ import annotations
 
@@ -49,6 +50,20 @@ async def run_forever(
                 extra={"error": f"{type(exc).__name__}: {exc}"[:300], "retry_in": backoff.delay},
             )
             await backoff.wait()
+
+
+async def every(name: str, seconds: float, step: Callable[[], Awaitable[object]]) -> None:
+    """Run `step`, then again `seconds` after it ended, until cancelled; a failed step is logged
+    and retried with backoff (a sampler of the metrics, a scheduler's scan)."""
+    backoff = Backoff()
+
+    async def serve() -> None:
+        while True:
+            await step()
+            backoff.reset()
+            await asyncio.sleep(seconds)
+
+    await run_forever(name, serve, backoff)
 
 
 class Listener:

@@ -25,7 +25,6 @@ the batch again on the next run: consumers drop the repeats by event id (tm_comm
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -42,7 +41,7 @@ from taskmanager.events.v1.events_pb2 import EventEnvelope
 from tm_common import metrics, outbox, tracing
 from tm_common.config import ServiceSettings
 from tm_common.db import Database
-from tm_common.loops import Backoff, listening, run_forever
+from tm_common.loops import Backoff, every, listening, run_forever
 
 log = logging.getLogger(__name__)
 
@@ -231,19 +230,12 @@ class OutboxRelay:
 class OutboxBacklog:
     """Samples the unpublished rows and the oldest one's age into the metrics."""
 
-    def __init__(self, db: Database, every: float = OUTBOX_SAMPLE_SECONDS) -> None:
+    def __init__(self, db: Database, seconds: float = OUTBOX_SAMPLE_SECONDS) -> None:
         self._db = db
-        self._every = every
-        self._backoff = Backoff()
+        self._seconds = seconds
 
     async def run(self) -> None:
-        await run_forever("outbox metrics", self._serve, self._backoff)
-
-    async def _serve(self) -> None:
-        while True:
-            await self.sample()
-            self._backoff.reset()
-            await asyncio.sleep(self._every)
+        await every("outbox metrics", self._seconds, self.sample)
 
     async def sample(self) -> None:
         row = await self._db.fetch_one(_BACKLOG)

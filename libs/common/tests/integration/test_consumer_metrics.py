@@ -184,7 +184,7 @@ async def test_the_sampler_waits_out_a_redis_outage(
 ) -> None:
     stream = new_stream()
     await redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
-    backlog = ConsumerBacklog(redis, GROUP, [stream], every=0.05)
+    backlog = ConsumerBacklog(redis, GROUP, [stream], seconds=0.05)
     task = asyncio.create_task(backlog.run())
     try:
         await eventually(lambda: sample("tm_consumer_lag", stream) == 0)

@@ -4,7 +4,6 @@ sampling of its size for the metrics."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
@@ -16,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tm_common import tracing
 from tm_common.db import Database
-from tm_common.loops import Backoff, Listener, listening, run_forever
+from tm_common.loops import Listener, every, listening
 from tm_notify import metrics
 from tm_notify.adapters.tables import deliveries
 from tm_notify.domain.deliveries import Delivery, NewDelivery
@@ -64,19 +63,12 @@ class DeliveryQueueSampler:
     """Samples the queue's emails by state into the metrics, every few seconds, surviving
     database outages."""
 
-    def __init__(self, db: Database, every: float = QUEUE_SAMPLE_SECONDS) -> None:
+    def __init__(self, db: Database, seconds: float = QUEUE_SAMPLE_SECONDS) -> None:
         self._db = db
-        self._every = every
-        self._backoff = Backoff()
+        self._seconds = seconds
 
     async def run(self) -> None:
-        await run_forever("notify queue metrics", self._serve, self._backoff)
-
-    async def _serve(self) -> None:
-        while True:
-            await self.sample()
-            self._backoff.reset()
-            await asyncio.sleep(self._every)
+        await every("notify queue metrics", self._seconds, self.sample)
 
     async def sample(self) -> None:
         row = await self._db.fetch_one(_QUEUE, (metrics.RECENT_SECONDS,))

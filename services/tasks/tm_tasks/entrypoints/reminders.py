@@ -5,12 +5,11 @@ transaction that writes the event), and the outbox relay publishes what they wri
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from tm_common.loops import Backoff, run_forever
+from tm_common.loops import every
 from tm_tasks.service.reminders import RemindersUnitOfWorkFactory, send_due_soon_reminders
 
 log = logging.getLogger(__name__)
@@ -32,17 +31,10 @@ class DueSoonScheduler:
         self.scan_seconds = scan_seconds
         self.batch_size = batch_size
         self._clock = clock
-        self._backoff = Backoff()
 
     async def run(self) -> None:
         """Scan until cancelled, surviving database outages (retried with backoff)."""
-        await run_forever("due-soon scheduler", self._serve, self._backoff)
-
-    async def _serve(self) -> None:
-        while True:
-            await self.scan()
-            self._backoff.reset()
-            await asyncio.sleep(self.scan_seconds)
+        await every("due-soon scheduler", self.scan_seconds, self.scan)
 
     async def scan(self) -> int:
         """One scan: every reminder owed now, a batch per transaction; how many were sent."""
