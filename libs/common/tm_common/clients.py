@@ -11,7 +11,7 @@ import grpc
 
 from tm_common.context import principal_var, request_id_var
 from tm_common.interceptors import REQUEST_ID_HEADER
-from tm_common.tracing import client_interceptors
+from tm_common.tracing import client_interceptors, inject
 
 
 def propagated_metadata(metadata: Any) -> grpc.aio.Metadata:
@@ -19,6 +19,11 @@ def propagated_metadata(metadata: Any) -> grpc.aio.Metadata:
     request_id = request_id_var.get()
     if request_id and REQUEST_ID_HEADER not in merged:
         merged[REQUEST_ID_HEADER] = request_id
+    if "traceparent" not in merged:  # no client span (an unsampled request): the caller's trace
+        carrier: dict[str, str] = {}
+        inject(carrier)
+        for key, value in carrier.items():
+            merged[key] = value
     principal = principal_var.get()
     if principal is not None and "authorization" not in merged:
         merged["authorization"] = f"Bearer {principal.token}"

@@ -2,8 +2,9 @@
 
 Per RPC it: adopts the request id Envoy generated (or makes one), verifies the bearer token unless
 the method is public, maps domain errors to a rich google.rpc.Status, hides unexpected errors
-behind INTERNAL, writes one access-log line, and counts the RPC in the gRPC server metrics
-(tm_common.metrics) with the status code the caller gets.
+behind INTERNAL, writes one access-log line, counts the RPC in the gRPC server metrics
+(tm_common.metrics) with the status code the caller gets, and runs it in its request's trace
+(tm_common.tracing: an unsampled request without spans).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import psycopg_pool
 import sqlalchemy.exc
 from grpc_status import rpc_status
 
-from tm_common import decoding, metrics
+from tm_common import decoding, metrics, tracing
 from tm_common.context import principal_var, request_id_var
 from tm_common.errors import INTERNAL_STATUS, UNAVAILABLE_STATUS, DomainError, to_rpc_status
 from tm_common.http import gateway_metadata, pending_headers, pending_http_status, pending_trailers
@@ -105,21 +106,22 @@ class _Call:
     ) -> Callable[..., Awaitable[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
             self._begin()
-            try:
-                await self._authenticate()
-                request = _checked(request, streaming)
-                response = await behaviour(request, context)
-                await self._send_gateway_metadata(context)
-                _set_trailers(context)
-                self._adopt_set_code(context)
-                return response
-            except Exception as exc:
-                await self._fail(exc, context)
-            except BaseException:
-                self._cancelled(context)
-                raise
-            finally:
-                self._end()
+            with tracing.in_request_trace(self.metadata):
+                try:
+                    await self._authenticate()
+                    request = _checked(request, streaming)
+                    response = await behaviour(request, context)
+                    await self._send_gateway_metadata(context)
+                    _set_trailers(context)
+                    self._adopt_set_code(context)
+                    return response
+                except Exception as exc:
+                    await self._fail(exc, context)
+                except BaseException:
+                    self._cancelled(context)
+                    raise
+                finally:
+                    self._end()
 
         return wrapped
 
@@ -128,24 +130,25 @@ class _Call:
     ) -> Callable[..., AsyncIterator[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             self._begin()
-            try:
-                await self._authenticate()
-                request = _checked(request, streaming)
-                first = True
-                async for item in behaviour(request, context):
-                    if first:
-                        await self._send_gateway_metadata(context)
-                        first = False
-                    yield item
-                _set_trailers(context)
-                self._adopt_set_code(context)
-            except Exception as exc:
-                await self._fail(exc, context)
-            except BaseException:
-                self._cancelled(context)
-                raise
-            finally:
-                self._end()
+            with tracing.in_request_trace(self.metadata):
+                try:
+                    await self._authenticate()
+                    request = _checked(request, streaming)
+                    first = True
+                    async for item in behaviour(request, context):
+                        if first:
+                            await self._send_gateway_metadata(context)
+                            first = False
+                        yield item
+                    _set_trailers(context)
+                    self._adopt_set_code(context)
+                except Exception as exc:
+                    await self._fail(exc, context)
+                except BaseException:
+                    self._cancelled(context)
+                    raise
+                finally:
+                    self._end()
 
         return wrapped
 

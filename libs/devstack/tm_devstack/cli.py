@@ -40,6 +40,7 @@ def main() -> None:
         f"  try:  curl {stack.gateway_url}/health   docs: {stack.gateway_url}/docs\n"
         f"  metrics (Prometheus text): envoy {stack.gateway_stats_url}\n"
         + "".join(f"    {name:<8} {url}\n" for name, url in stack.metrics_urls().items())
+        + _traces_line(stack)
         + "  Ctrl-C stops everything.\n",
         flush=True,
     )
@@ -47,6 +48,15 @@ def main() -> None:
     if not stopping:
         sys.exit(f"supervisord exited unexpectedly ({code}); see {stack.log_dir}/supervisord.log")
     print("stopped.", flush=True)
+
+
+def _traces_line(stack: Stack) -> str:
+    if not stack.config.tracing:
+        return "  traces: off (OTEL_SDK_DISABLED)\n"
+    return (
+        f"  traces (OTLP JSON, {stack.config.trace_sample_ratio:g} of requests): "
+        f"{stack.log_dir}/*.spans.jsonl   one request: grep -h <trace_id> {stack.log_dir}/*.spans.jsonl\n"
+    )
 
 
 if __name__ == "__main__":

@@ -258,3 +258,52 @@ def test_a_consumer_applying_several_requests_events_links_them(finished: InMemo
     per_request = [span for span in spans if span is not batch_span]
     assert {span.parent.span_id for span in per_request if span.parent} == linked  # and in each one's trace
     assert all(span.links[0].context.span_id == batch_span.context.span_id for span in per_request)
+
+
+class _Details:
+    def __init__(self, method: str, metadata: tuple[tuple[str, str], ...] = ()) -> None:
+        self.method = method
+        self.invocation_metadata = metadata
+
+
+UNSAMPLED = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-00"
+SAMPLED = UNSAMPLED[:-2] + "01"
+
+
+def test_the_rpc_span_is_made_unless_the_caller_did_not_sample_or_it_is_a_probe() -> None:
+    method = "/taskmanager.tasks.v1.TasksService/GetTask"
+    assert tracing._traced(_Details(method))  # a trace that starts here: the sampler decides
+    assert tracing._traced(_Details(method, (("traceparent", SAMPLED),)))
+    assert not tracing._traced(_Details(method, (("traceparent", UNSAMPLED),)))
+    assert tracing._traced(_Details(method, (("traceparent", "garbage"),)))  # left to the propagator
+    assert not tracing._traced(_Details("/grpc.health.v1.Health/Check"))
+
+
+def test_an_unsampled_request_joins_its_trace_without_spans_or_instrumentation(
+    provider: TracerProvider,
+) -> None:
+    from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+    with tracing.in_request_trace({"traceparent": UNSAMPLED}):
+        assert tracing.current_ids() == ("ab" * 16, "cd" * 8)  # log lines name the caller's trace
+        assert not is_instrumentation_enabled()  # no SQL or Redis spans nobody keeps
+        carrier: dict[str, str] = {}
+        tracing.inject(carrier)
+        assert carrier["traceparent"] == UNSAMPLED  # events and calls carry the trace on
+    assert tracing.current_ids() is None and is_instrumentation_enabled()
+
+
+def test_a_sampled_request_keeps_its_instrumentation(provider: TracerProvider) -> None:
+    from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+    with trace.get_tracer("test").start_as_current_span("rpc"), tracing.in_request_trace({}):
+        assert is_instrumentation_enabled()
+
+
+def test_a_call_to_another_service_carries_an_unsampled_trace_on(provider: TracerProvider) -> None:
+    from tm_common.clients import propagated_metadata
+
+    with tracing.in_request_trace({"traceparent": UNSAMPLED}):
+        metadata = propagated_metadata(())
+    assert metadata["traceparent"] == UNSAMPLED
+    assert "traceparent" not in propagated_metadata(())  # outside any trace: nothing to carry
