@@ -18,8 +18,10 @@ import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from psycopg import sql
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError
 
-from tm_common.migrations import alembic_config
+from tm_common.migrations import alembic_config, session_statements
 from tm_devstack import postgres
 from tm_devstack.services import SERVICES
 from tm_devstack.stack import Stack
@@ -258,3 +260,197 @@ def upgrade():
     op.add_column("tasks", sa.Column("owner", sa.Integer, nullable=False, server_default="0"))
 '''
     assert problems(fine) == []
+
+
+# --- lock and statement timeouts ----------------------------------------------------------------
+
+SCRATCH_ENV = """from sqlalchemy import MetaData
+
+from tm_common.migrations import run_env
+
+run_env(MetaData())
+"""
+
+
+@pytest.fixture
+def scratch(fresh: FreshDatabase) -> Iterator[tuple[str, str]]:
+    """A schema of its own in the fresh database, holding a table `victim`, for migrations written
+    by the test: (its name, a SQLAlchemy URL of the superuser)."""
+    schema = f"scratch_{secrets.token_hex(4)}"
+    info = psycopg.conninfo.conninfo_to_dict(fresh.admin_url)
+    url = URL.create(
+        "postgresql+psycopg",
+        username=str(info.get("user", "postgres")),
+        password=str(info["password"]) if info.get("password") else None,
+        host=str(info.get("host", "127.0.0.1")),
+        port=int(info.get("port", 5432)),
+        database=str(info["dbname"]),
+    ).render_as_string(hide_password=False)
+    with psycopg.connect(fresh.admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        conn.execute(
+            sql.SQL("CREATE TABLE {}.victim (id integer PRIMARY KEY)").format(sql.Identifier(schema))
+        )
+    yield schema, url
+    with psycopg.connect(fresh.admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def one_migration(tmp_path: Path, body: str) -> Path:
+    """A migrations directory run by the shared run_env, with one revision whose upgrade() is
+    `body`."""
+    migrations = tmp_path / "migrations"
+    (migrations / "versions").mkdir(parents=True)
+    (migrations / "env.py").write_text(SCRATCH_ENV)
+    (migrations / "versions" / "0001_step.py").write_text(
+        '"""one step"""\n\nfrom alembic import op\n\n'
+        'revision = "0001"\ndown_revision = None\nbranch_labels = None\ndepends_on = None\n\n\n'
+        "def upgrade() -> None:\n" + "".join(f"    {line}\n" for line in body.strip().splitlines()) + "\n\n"
+        "def downgrade() -> None:\n    pass\n"
+    )
+    return migrations
+
+
+def columns(admin_url: str, schema: str) -> set[str]:
+    with psycopg.connect(admin_url) as conn:
+        rows = conn.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = %s AND table_name = 'victim'",
+            [schema],
+        )
+        return {name for (name,) in rows}
+
+
+def indexes(admin_url: str, schema: str) -> set[str]:
+    with psycopg.connect(admin_url) as conn:
+        rows = conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = 'victim'", [schema]
+        )
+        return {name for (name,) in rows}
+
+
+# A step in the migration's transaction, and one in autocommit_block() (CREATE INDEX CONCURRENTLY
+# commits first: a SET LOCAL would be gone by then), each with the lock that another session's
+# open transaction holds and that the step must wait for.
+LOCK_WAITS = {
+    "in the transaction": ('op.execute("ALTER TABLE victim ADD COLUMN added integer")', "ACCESS SHARE"),
+    "in autocommit_block": (
+        "with op.get_context().autocommit_block():\n"
+        '    op.execute("CREATE INDEX CONCURRENTLY victim_id ON victim (id)")',
+        "SHARE UPDATE EXCLUSIVE",
+    ),
+}
+
+
+@pytest.mark.timeout(120)  # without a lock timeout the upgrade waits for the holder forever
+@pytest.mark.parametrize("where", sorted(LOCK_WAITS))
+def test_a_migration_waiting_on_a_lock_fails_at_lock_timeout(
+    fresh: FreshDatabase, scratch: tuple[str, str], tmp_path: Path, where: str
+) -> None:
+    schema, url = scratch
+    body, mode = LOCK_WAITS[where]
+    config = alembic_config(one_migration(tmp_path, body), url, schema, lock_timeout="200ms")
+    with psycopg.connect(fresh.admin_url) as holder:  # a transaction, open until the block ends
+        holder.execute(
+            sql.SQL("LOCK TABLE {}.victim IN {} MODE").format(sql.Identifier(schema), sql.SQL(mode))
+        )
+        with pytest.raises(OperationalError) as failure:
+            command.upgrade(config, "head")
+        assert isinstance(failure.value.orig, psycopg.errors.LockNotAvailable), failure.value
+        assert holder.execute("SELECT 1").fetchone() == (1,)  # the holder was not the one stopped
+    assert columns(fresh.admin_url, schema) == {"id"}
+    assert indexes(fresh.admin_url, schema) == {"victim_pkey"}
+
+
+def index_valid(admin_url: str, schema: str, name: str) -> bool | None:
+    """Whether the index is valid; None: there is none."""
+    with psycopg.connect(admin_url) as conn:
+        row = conn.execute(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+            [schema, name],
+        ).fetchone()
+        return None if row is None else bool(row[0])
+
+
+@pytest.mark.timeout(120)
+def test_a_failed_concurrent_build_stops_the_next_run(
+    fresh: FreshDatabase, scratch: tuple[str, str], tmp_path: Path
+) -> None:
+    """CREATE INDEX CONCURRENTLY waits for the transactions older than it; under lock_timeout it
+    gives up, leaving an INVALID index that IF NOT EXISTS would then keep for good. The next run
+    refuses to start until it is dropped."""
+    schema, url = scratch
+    body = (
+        "with op.get_context().autocommit_block():\n"
+        '    op.execute("CREATE INDEX CONCURRENTLY IF NOT EXISTS victim_id ON victim (id)")'
+    )
+    config = alembic_config(one_migration(tmp_path, body), url, schema, lock_timeout="200ms")
+    with psycopg.connect(fresh.admin_url) as old:  # a snapshot older than the build, held open
+        old.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        old.execute("SELECT count(*) FROM pg_class")
+        with pytest.raises(OperationalError) as failure:
+            command.upgrade(config, "head")
+        assert isinstance(failure.value.orig, psycopg.errors.LockNotAvailable), failure.value
+    assert index_valid(fresh.admin_url, schema, "victim_id") is False
+
+    with pytest.raises(RuntimeError, match="victim_id"):
+        command.upgrade(config, "head")
+    assert current(fresh.admin_url, schema) is None
+
+    with psycopg.connect(fresh.admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP INDEX CONCURRENTLY {}.victim_id").format(sql.Identifier(schema)))
+    command.upgrade(config, "head")
+    assert index_valid(fresh.admin_url, schema, "victim_id") is True
+    assert current(fresh.admin_url, schema) == "0001"
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("autocommit", [False, True], ids=["in the transaction", "in autocommit_block"])
+def test_a_migration_statement_stops_at_statement_timeout(
+    scratch: tuple[str, str], tmp_path: Path, autocommit: bool
+) -> None:
+    schema, url = scratch
+    step = 'op.execute("SELECT pg_sleep(60)")'
+    body = f"with op.get_context().autocommit_block():\n    {step}" if autocommit else step
+    config = alembic_config(one_migration(tmp_path, body), url, schema, statement_timeout="200ms")
+    with pytest.raises(OperationalError) as failure:
+        command.upgrade(config, "head")
+    assert isinstance(failure.value.orig, psycopg.errors.QueryCanceled), failure.value
+
+
+def test_a_migration_that_waits_less_than_the_timeouts_goes_through(
+    fresh: FreshDatabase, scratch: tuple[str, str], tmp_path: Path
+) -> None:
+    schema, url = scratch
+    body = (
+        'op.execute("ALTER TABLE victim ADD COLUMN added integer")\n'
+        "with op.get_context().autocommit_block():\n"
+        '    op.execute("CREATE INDEX CONCURRENTLY victim_added ON victim (added)")'
+    )
+    command.upgrade(alembic_config(one_migration(tmp_path, body), url, schema), "head")
+    assert columns(fresh.admin_url, schema) == {"id", "added"}
+    assert "victim_added" in indexes(fresh.admin_url, schema)
+
+
+def test_timeouts_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MIGRATION_LOCK_TIMEOUT", "250ms")
+    monkeypatch.setenv("MIGRATION_STATEMENT_TIMEOUT", "2h")
+    config = alembic_config(tmp_path, "postgresql+psycopg://x@localhost/x", "tasks")
+    assert session_statements(config)[1:] == ["SET lock_timeout = '250ms'", "SET statement_timeout = '2h'"]
+    monkeypatch.delenv("MIGRATION_LOCK_TIMEOUT")
+    monkeypatch.delenv("MIGRATION_STATEMENT_TIMEOUT")
+    config = alembic_config(tmp_path, "postgresql+psycopg://x@localhost/x", "tasks")
+    assert session_statements(config)[1:] == ["SET lock_timeout = '5s'", "SET statement_timeout = '15min'"]
+    monkeypatch.setenv("MIGRATION_LOCK_TIMEOUT", "")  # empty: the default too
+    assert (
+        alembic_config(tmp_path, "postgresql+psycopg://x@localhost/x", "tasks").attributes["lock_timeout"]
+        == "5s"
+    )
+
+
+@pytest.mark.parametrize("value", ["5 seconds", "5s'; DROP TABLE tasks; --", "-1", "1.5s"])
+def test_a_timeout_that_is_not_a_duration_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("MIGRATION_LOCK_TIMEOUT", value)
+    with pytest.raises(ValueError, match="MIGRATION_LOCK_TIMEOUT"):
+        alembic_config(Path("."), "postgresql+psycopg://x@localhost/x", "tasks")
