@@ -549,6 +549,38 @@ def test_every_deployment_has_probes_and_a_graceful_stop(overlay: str, built: Bu
         assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
 
 
+# CoreDNS's TTL for a Service's records (its kubernetes plugin's default, `ttl 5`).
+COREDNS_TTL_SECONDS = 5.0
+
+
+def _duration(value: str) -> float:
+    assert value.endswith("s"), value
+    return float(value[:-1])
+
+
+@pytest.mark.parametrize("overlay", list(KUSTOMIZATIONS))
+def test_a_stopping_pod_is_dropped_by_envoy_before_it_stops_serving(overlay: str, built: Built) -> None:
+    """The preStop sleep outlasts the time Envoy may still send to a terminating pod: its address
+    leaves DNS answers (TTL), Envoy re-resolves (dns_refresh_rate), and, were it still listed, its
+    health checks fail (interval x unhealthy threshold); then the service's own graceful stop fits
+    in the grace period before the kubelet's SIGKILL."""
+    envoy = yaml.safe_load((BASE / "gateway" / "envoy.yaml").read_text())
+    clusters = {c["name"]: c for c in envoy["static_resources"]["clusters"]}
+    for service in SERVICE_NAMES:
+        cluster = clusters[service]
+        (check,) = cluster["health_checks"]
+        unhealthy_after = _duration(check["interval"]) * check["unhealthy_threshold"]
+        refresh = _duration(cluster["cluster_type"]["typed_config"]["dns_refresh_rate"])
+        dropped_after = COREDNS_TTL_SECONDS + refresh + unhealthy_after
+        deployment = find(built[overlay], "Deployment", service)
+        container = main_container(deployment)
+        pre_stop = _pre_stop_seconds(container)
+        assert pre_stop >= dropped_after, f"{service}: preStop {pre_stop} s < {dropped_after} s"
+        shutdown_grace = float(env_of(container)["SHUTDOWN_GRACE_SECONDS"]["value"])
+        grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        assert grace >= pre_stop + shutdown_grace, service
+
+
 def test_service_ports_are_reachable_only_from_the_system(built: Built) -> None:
     docs = built["production"]
     deny = find(docs, "NetworkPolicy", "default-deny-ingress")
@@ -754,7 +786,10 @@ def test_gateway_deployment_runs_the_rendered_config(overlay: str, built: Built)
         (endpoint,) = clusters[service]["load_assignment"]["endpoints"][0]["lb_endpoints"]
         address = endpoint["endpoint"]["address"]["socket_address"]
         assert (address["address"], address["port_value"]) == (service, SPECS[service].default_port)
-        assert clusters[service]["type"] == "STRICT_DNS"  # re-resolved: follows the pods
+        # Re-resolved (strict DNS: every address a host): follows the pods.
+        dns = clusters[service]["cluster_type"]
+        assert dns["name"] == "envoy.clusters.dns"
+        assert dns["typed_config"]["all_addresses_in_single_endpoint"] is False
     # Readiness and the preStop drain speak to the admin port of the config; the drain outlasts
     # Envoy's drain time, so that SIGTERM comes after the listener has closed.
     admin_port = envoy["admin"]["address"]["socket_address"]["port_value"]

@@ -1,14 +1,28 @@
 """Channels for calling other services: every call carries the current request id, the trace
 (a client span and its traceparent, tm_common.tracing) and, unless the caller set one, the end
-user's token, so the next hop logs the same ids and re-verifies the same user."""
+user's token, so the next hop logs the same ids and re-verifies the same user.
+
+A channel balances its calls over every address its target resolves to (`round_robin` over DNS: a
+headless Service's name resolves to each ready pod), keeps its connections alive with HTTP/2 pings,
+and retries reads, never writes, that fail with UNAVAILABLE on another address (SERVICE_CONFIG)."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 
+from taskmanager.activity.v1 import activity_pb2
+from taskmanager.auth.v1 import auth_pb2
+from taskmanager.events.v1 import events_pb2
+from taskmanager.files.v1 import files_pb2
+from taskmanager.notify.v1 import notify_pb2
+from taskmanager.ops.v1 import ops_pb2
+from taskmanager.tasks.v1 import tasks_pb2
 from tm_common.context import principal_var, request_id_var
 from tm_common.interceptors import REQUEST_ID_HEADER
 from tm_common.tracing import client_interceptors, inject
@@ -77,15 +91,98 @@ METADATA_OPTIONS = [
 ]
 
 
+# HTTP/2 keepalive: a ping every KEEPALIVE_TIME_MS, even without calls, finds a connection to a pod
+# that vanished (node lost, no FIN/RST) within KEEPALIVE_TIME_MS + KEEPALIVE_TIMEOUT_MS, instead of
+# the kernel's TCP timeouts; round_robin then stops picking it. The servers accept pings this often
+# (tm_common.server.KEEPALIVE_ENFORCEMENT_OPTIONS): a server answers pings more frequent than it
+# allows with GOAWAY "too_many_pings".
+KEEPALIVE_TIME_MS = 20_000
+KEEPALIVE_TIMEOUT_MS = 10_000
+KEEPALIVE_OPTIONS = [
+    ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
+    ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),  # no cap on pings while idle (the interval is the cap)
+]
+# gRPC re-resolves a name when a connection goes away (a pod stopped, a server's max connection
+# age); this caps how often (default 30 s), so a new pod is found within seconds.
+DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS = 2_000
+
+# The services whose methods a channel may call: every one of the contracts, public and internal.
+SERVICES: tuple[ServiceDescriptor, ...] = tuple(
+    service
+    for module in (auth_pb2, tasks_pb2, files_pb2, activity_pb2, notify_pb2, events_pb2, ops_pb2)
+    for service in module.DESCRIPTOR.services_by_name.values()
+)
+# Reads by name: Get*, List*, BatchGet*, Download*, and Check* (TaskAccessService.CheckAccess,
+# DiagnosticsService.CheckDependencies, grpc.health.v1.Health/Check). Create*Url is a write by its
+# name and not retried, as in the taskmanager_client package. Client-streaming methods (uploads)
+# are never retried.
+READ_PREFIXES = ("Get", "List", "BatchGet", "Download", "Check")
+IDEMPOTENT_METHODS: tuple[str, ...] = (
+    *(
+        f"/{service.full_name}/{method.name}"
+        for service in SERVICES
+        for method in service.methods
+        if method.name.startswith(READ_PREFIXES) and not method.client_streaming
+    ),
+    "/grpc.health.v1.Health/Check",
+)
+# On UNAVAILABLE (connection refused or reset, a server stopping, or one that says it cannot serve
+# now) a read is tried again, on the next address round_robin picks: at most 2 retries (as Envoy's
+# read routes), after a jittered backoff. Retries never outlive the call's deadline: gRPC counts
+# every attempt against it. Writes are not retried: one that reached a server before its connection
+# failed could be applied twice (gRPC still replays, transparently, a call that never left the
+# client or that a server refused unprocessed).
+RETRY_POLICY: dict[str, Any] = {
+    "maxAttempts": 3,
+    "initialBackoff": "0.05s",
+    "maxBackoff": "0.5s",
+    "backoffMultiplier": 2,
+    "retryableStatusCodes": ["UNAVAILABLE"],
+}
+
+
+def service_config(policy: dict[str, Any] | None = None) -> str:
+    """The `grpc.service_config` of every service channel: round_robin, and `policy`
+    (RETRY_POLICY by default) on IDEMPOTENT_METHODS only."""
+    names = []
+    for path in IDEMPOTENT_METHODS:
+        service, method = path.strip("/").split("/")
+        names.append({"service": service, "method": method})
+    return json.dumps(
+        {
+            "loadBalancingConfig": [{"round_robin": {}}],
+            "methodConfig": [{"name": names, "retryPolicy": policy or RETRY_POLICY}],
+        }
+    )
+
+
+SERVICE_CONFIG = service_config()
+# A target that names its resolver ("dns:", "ipv4:", "unix:" ...); a bare host:port gets "dns:///".
+_SCHEME = re.compile(r"^(dns|ipv4|ipv6|unix|unix-abstract|vsock|xds|google-c2p):")
+
+
+def channel_target(address: str) -> str:
+    """`address` as a gRPC target resolved by DNS (every A/AAAA record: every pod of a headless
+    Service), unless it already names its resolver."""
+    return address if _SCHEME.match(address) else f"dns:///{address}"
+
+
 def service_channel(address: str, max_message_bytes: int = 32 * 1024 * 1024) -> grpc.aio.Channel:
-    """A channel to another service that propagates the request context."""
+    """A channel to another service (host:port, or any gRPC target) that propagates the request
+    context, balances over every address of the target and retries reads (SERVICE_CONFIG)."""
     return grpc.aio.insecure_channel(
-        address,
+        channel_target(address),
         # grpc-stubs predate aio interceptors
         interceptors=[*client_interceptors(), _Propagate()],  # type: ignore[list-item]
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
             *METADATA_OPTIONS,
+            *KEEPALIVE_OPTIONS,
+            ("grpc.dns_min_time_between_resolutions_ms", DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS),
+            ("grpc.service_config", SERVICE_CONFIG),
+            ("grpc.enable_retries", 1),
         ],
     )

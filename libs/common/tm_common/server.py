@@ -21,7 +21,7 @@ from grpc_health.v1._async import HealthServicer  # grpc_health.v1.health.aio
 from grpc_reflection.v1alpha import reflection
 
 from taskmanager.ops.v1 import ops_pb2, ops_pb2_grpc
-from tm_common.clients import METADATA_OPTIONS
+from tm_common.clients import KEEPALIVE_TIME_MS, METADATA_OPTIONS
 from tm_common.config import ServiceSettings
 from tm_common.health import DependencyCheck, DiagnosticsServicer, OpsServicer, keep_health_current
 from tm_common.interceptors import ServiceInterceptor
@@ -48,6 +48,26 @@ ALWAYS_PUBLIC = frozenset(
         "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
     }
 )
+
+
+# Clients ping every KEEPALIVE_TIME_MS, calls or not (tm_common.clients.KEEPALIVE_OPTIONS); a server
+# refuses pings more frequent than it allows (two strikes, then GOAWAY "too_many_pings", the
+# connection dropped): allow half that interval, and pings on a connection without calls.
+KEEPALIVE_ENFORCEMENT_OPTIONS = [
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", KEEPALIVE_TIME_MS // 2),
+]
+# A gRPC client re-resolves its target's DNS name only when a connection goes away: a connection
+# closed (GOAWAY, then the calls in flight get the grace to finish) after MAX_CONNECTION_AGE_MS lets
+# every service channel find pods started since, so a scaled-up service gets its share (Envoy
+# re-resolves on its own, every 2 s).
+MAX_CONNECTION_AGE_MS = 5 * 60_000
+MAX_CONNECTION_AGE_GRACE_MS = 120_000  # the longest route (files, 120 s at the gateway)
+CONNECTION_OPTIONS = [
+    *KEEPALIVE_ENFORCEMENT_OPTIONS,
+    ("grpc.max_connection_age_ms", MAX_CONNECTION_AGE_MS),
+    ("grpc.max_connection_age_grace_ms", MAX_CONNECTION_AGE_GRACE_MS),
+]
 
 
 @dataclass
@@ -94,6 +114,7 @@ async def start_server(
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", 0),
             *METADATA_OPTIONS,
+            *CONNECTION_OPTIONS,
         ],
     )
     definition.register(server)
