@@ -5,37 +5,20 @@ it is back."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-
-import httpx
-from prometheus_client.parser import text_string_to_metric_families
+from collections.abc import Callable
 
 from support.polling import wait_until
+from support.prometheus import scrape, value
 from tm_devstack.gateway import UPSTREAM_DEFAULTS
 from tm_devstack.stack import Stack
 
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 SERVICE_CLUSTERS = [*UPSTREAM_DEFAULTS, "ops"]
 STOPPED = "notify"
 
 
-def scrape(stack: Stack) -> Samples:
-    response = httpx.get(stack.gateway_stats_url, timeout=10)
-    assert response.status_code == 200, response.text[:300]
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
-
-
-def value(samples: Samples, name: str, labels: Mapping[str, str]) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
-
-
 def membership(stack: Stack, cluster: str) -> tuple[float, float]:
     """(healthy hosts, hosts) of one cluster."""
-    samples = scrape(stack)
+    samples = scrape(stack.gateway_stats_url)
     labels = {"envoy_cluster_name": cluster}
     return (
         value(samples, "envoy_cluster_membership_healthy", labels),
@@ -61,7 +44,9 @@ def test_every_service_host_passes_envoys_grpc_health_checks(stack: Stack) -> No
     for cluster in SERVICE_CLUSTERS:
         until(stack, cluster, all_healthy, "every host healthy to Envoy")
         labels = {"envoy_cluster_name": cluster}
-        assert value(scrape(stack), "envoy_cluster_health_check_success_total", labels) >= 1, cluster
+        assert (
+            value(scrape(stack.gateway_stats_url), "envoy_cluster_health_check_success_total", labels) >= 1
+        ), cluster
     # The ops cluster holds every service's hosts.
     services = sum(membership(stack, cluster)[1] for cluster in UPSTREAM_DEFAULTS)
     assert membership(stack, "ops")[1] == services

@@ -4,37 +4,18 @@ port (`Stack.gateway_stats_url`), which leads to the admin interface's stats and
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from support.accounts import Account
 from support.polling import wait_until
+from support.prometheus import scrape, value
 from tm_devstack.stack import Stack
 
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 GATEWAY = {"envoy_http_conn_manager_prefix": "gateway"}
 TASKS = {"envoy_cluster_name": "tasks"}
-
-
-def scrape(url: str) -> Samples:
-    """Every sample of a scrape, parsed by the Prometheus client's own parser. It names a counter's
-    samples <name>_total even where Envoy writes no suffix (envoy_http_downstream_rq_xx)."""
-    response = httpx.get(url, timeout=10)
-    assert response.status_code == 200, response.text[:300]
-    assert response.headers["content-type"].startswith("text/plain")
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
-
-
-def value(samples: Samples, name: str, labels: Mapping[str, str]) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 def raw_status(port: int, method: str, path: str) -> int:

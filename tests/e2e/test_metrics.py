@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import grpc
-import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
+from support import prometheus
 from support.accounts import PASSWORD, register
 from support.polling import wait_until
+from support.prometheus import Samples, scrape
 from taskmanager.ops.v1 import ops_pb2, ops_pb2_grpc
 from tm_devstack.services import SERVICES
 
@@ -15,22 +15,10 @@ PRODUCERS = {"auth", "tasks", "files"}  # the services with an outbox
 TASKS_SERVICE = "taskmanager.tasks.v1.TasksService"
 AUTH_SERVICE = "taskmanager.auth.v1.AuthService"
 OPS = "taskmanager.ops.v1.OpsService"
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def scrape(url: str) -> Samples:
-    reply = httpx.get(url, timeout=5)
-    assert reply.status_code == 200, reply.text
-    assert reply.headers["content-type"].startswith("text/plain")
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(reply.text)
-        for sample in family.samples
-    }
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
+    return prometheus.value(samples, name, labels)
 
 
 def handled(samples: Samples, service: str, method: str, code: str) -> float:
