@@ -9,7 +9,9 @@
   written by tm_common.events): the relay's and the consumers' spans join that trace.
 * Sampling is parent-based: a trace that starts here is kept with probability TRACE_SAMPLE_RATIO,
   except one that would start at a client call (a background loop's poll of Postgres or Redis,
-  outside any request or event): those are never kept, or they would bury the requests.
+  outside any request or event): those are never kept, or they would bury the requests. An RPC
+  that starts a trace is drawn before the instrumentation makes its span (`_traced`): a span costs
+  even when the sampler drops it, and most are dropped.
 * Export: OTLP over gRPC when OTEL_EXPORTER_OTLP_ENDPOINT is set (the exporter reads the other
   OTEL_EXPORTER_OTLP_* variables itself); otherwise OTLP JSON lines appended to TRACES_FILE when
   set (the local stack: DATA_DIR/logs/<service>.spans.jsonl); otherwise nowhere, though log lines
@@ -21,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +40,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import (
     Decision,
     ParentBased,
@@ -57,7 +61,8 @@ _UNTRACED_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 
 
 class _RootSampler(Sampler):
-    """Decides for spans that start a trace here (ParentBased defers to the parent otherwise)."""
+    """Decides for spans that start a trace here (ParentBased defers to the parent otherwise).
+    An RPC's span (SERVER) is only made when `_traced` drew it: it is kept."""
 
     def __init__(self, ratio: float) -> None:
         self._ratio = TraceIdRatioBased(ratio)
@@ -74,6 +79,8 @@ class _RootSampler(Sampler):
     ) -> SamplingResult:
         if kind == SpanKind.CLIENT:
             return SamplingResult(Decision.DROP)
+        if kind == SpanKind.SERVER:
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
         return self._ratio.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
 
     def get_description(self) -> str:
@@ -87,6 +94,10 @@ def sampler(ratio: float) -> Sampler:
 # Off only when configure_tracing was told so: servers started in-process (tests) trace into the
 # API's no-op provider, as a service does before its provider is installed.
 _enabled = True
+# The share of RPCs without a sampled caller that start a kept trace (TRACE_SAMPLE_RATIO).
+_root_ratio = 1.0
+_draw = random.random
+_ids = RandomIdGenerator()
 
 
 @dataclass
@@ -104,10 +115,11 @@ def configure_tracing(settings: ServiceSettings) -> Tracing | None:
 
     Once per process (service_main): the provider is global, and the instrumentations patch
     psycopg, redis and botocore for the whole process."""
-    global _enabled
+    global _enabled, _root_ratio
     _enabled = not settings.otel_sdk_disabled
     if not _enabled:
         return None
+    _root_ratio = settings.trace_sample_ratio
     resource = Resource.create(
         {
             "service.name": settings.service_name,
@@ -151,16 +163,19 @@ def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
 
 
 def _traced(details: grpc.HandlerCallDetails) -> bool:
-    """Whether the RPC gets a span of the instrumentation's: not a probe, and not a request whose
-    caller decided not to sample it (`in_request_trace` joins that trace without a span)."""
+    """Whether the RPC gets a span of the instrumentation's: not a probe; a request whose caller
+    sampled it; or one that starts a trace here, drawn at the ratio. The others run in an
+    unsampled trace without a span (`in_request_trace`)."""
     # Plain tests: the instrumentation's own filters check the argument's type against a runtime
     # Protocol first, which cost ~40 us per RPC (measured, cProfile).
     if details.method.startswith(_UNTRACED_PREFIXES):
         return False
     for key, value in details.invocation_metadata or ():
         if key == "traceparent" and isinstance(value, str):
-            return _sampled_flag(value) is not False
-    return True
+            sampled = _sampled_flag(value)
+            if sampled is not None:
+                return sampled
+    return _draw() < _root_ratio
 
 
 def _sampled_flag(traceparent: str) -> bool | None:
@@ -175,21 +190,32 @@ def _sampled_flag(traceparent: str) -> bool | None:
 def in_request_trace(metadata: Mapping[str, Any]) -> Iterator[None]:
     """Around an RPC's behaviour, inside the instrumentation's span if it made one.
 
-    An unsampled request costs next to nothing: it runs in its caller's trace context (so its log
-    lines, its events and its calls to other services still name the trace), with no span of its
-    own and the instrumentations suppressed (no SQL, Redis or AWS spans that nobody keeps)."""
+    An unsampled request costs next to nothing: it runs in its caller's trace context, or a new
+    unsampled one (so its log lines, its events and its calls to other services still name a
+    trace), with no span of its own and the instrumentations suppressed (no SQL, Redis or AWS spans
+    that nobody keeps)."""
     if not _enabled:
         yield
         return
     token = None
-    if not trace.get_current_span().get_span_context().is_valid and "traceparent" in metadata:
-        token = otel_context.attach(extract(metadata))  # the caller's, unsampled
+    if not trace.get_current_span().get_span_context().is_valid:
+        token = otel_context.attach(_unsampled_trace(metadata))
     try:
         with _unless_recorded(trace.get_current_span()):
             yield
     finally:
         if token is not None:
             otel_context.detach(token)
+
+
+def _unsampled_trace(metadata: Mapping[str, Any]) -> otel_context.Context:
+    """The caller's trace, which it did not sample; else a new trace, not sampled."""
+    if "traceparent" in metadata:
+        caller = extract(metadata)
+        if trace.get_current_span(caller).get_span_context().is_valid:
+            return caller
+    new = trace.SpanContext(_ids.generate_trace_id(), _ids.generate_span_id(), is_remote=False)
+    return trace.set_span_in_context(trace.NonRecordingSpan(new), otel_context.Context())
 
 
 def client_interceptors() -> list[Any]:
@@ -210,6 +236,11 @@ def extract(carrier: Mapping[str, str]) -> otel_context.Context:
     return propagate.extract(carrier, context=otel_context.Context())
 
 
+def _unsampled(carrier: Mapping[str, str]) -> bool:
+    """Whether the carrier names a trace its request did not sample (read without a parse)."""
+    return _sampled_flag(carrier.get("traceparent", "")) is False
+
+
 def span_context_of(carrier: Mapping[str, str]) -> trace.SpanContext:
     return trace.get_current_span(extract(carrier)).get_span_context()
 
@@ -228,11 +259,12 @@ def spans_in_their_traces(
 ) -> Iterator[list[Span]]:
     """One span named `name` in each carrier's trace (none for an empty carrier), all open while
     the block runs: work done for several requests at once (a relay's batch, a consumer's), shown
-    in each request's trace. Failed, with the exception, if the block raises."""
+    in each request's trace (not in one its request did not sample: nobody would keep it). Failed,
+    with the exception, if the block raises."""
     spans = [
         tracer.start_span(name, context=extract(carrier), kind=kind, attributes=attrs, links=links)
         for carrier, attrs in zip(carriers, attributes, strict=True)
-        if carrier
+        if carrier and not _unsampled(carrier)
     ]
     try:
         yield spans
@@ -256,7 +288,17 @@ def consuming(
     Events of one trace (a batch of one, most often): the span is a child of the request that
     caused them, so that request's trace goes on to the consumer's writes. Events of several: the
     span starts a trace of its own, linked to each request, and each request's trace gets a span
-    of its event, linked back to the batch (OpenTelemetry's messaging conventions for batches)."""
+    of its event, linked back to the batch (OpenTelemetry's messaging conventions for batches).
+    Events whose requests were all unsampled: no span, their first request's trace current."""
+    if carriers and all(_unsampled(carrier) for carrier in carriers):
+        # The common case, and the cheap one: no span, as for an unsampled request.
+        token = otel_context.attach(extract(carriers[0]))
+        try:
+            with suppress_instrumentation():
+                yield trace.get_current_span()
+        finally:
+            otel_context.detach(token)
+        return
     contexts = [span_context_of(carrier) for carrier in carriers]
     traces = {c.trace_id for c in contexts}
     if len(traces) == 1 and contexts[0].is_valid:

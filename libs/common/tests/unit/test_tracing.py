@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -58,9 +59,22 @@ def _sampled(ratio: float, kind: SpanKind, parent_sampled: bool | None = None) -
 
 
 def test_a_trace_that_starts_here_is_kept_at_the_ratio() -> None:
-    assert _sampled(1.0, SpanKind.SERVER)
-    assert not _sampled(0.0, SpanKind.SERVER)
     assert _sampled(1.0, SpanKind.CONSUMER)
+    assert not _sampled(0.0, SpanKind.CONSUMER)
+    assert _sampled(1.0, SpanKind.INTERNAL)
+    assert not _sampled(0.0, SpanKind.INTERNAL)
+
+
+def test_an_rpc_span_that_starts_a_trace_is_kept_as_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `_traced` draws the RPCs that start a trace; the sampler keeps the spans of those it drew.
+    assert _sampled(0.0, SpanKind.SERVER)
+    method = "/taskmanager.tasks.v1.TasksService/GetTask"
+    draws = iter([0.05, 0.5, 0.05])
+    monkeypatch.setattr(tracing, "_draw", lambda: next(draws))
+    monkeypatch.setattr(tracing, "_root_ratio", 0.1)
+    assert tracing._traced(_Details(method))
+    assert not tracing._traced(_Details(method))
+    assert tracing._traced(_Details(method, (("traceparent", "garbage"),)))  # as if none was sent
 
 
 def test_a_client_call_outside_any_trace_is_never_kept() -> None:
@@ -98,9 +112,10 @@ def test_work_for_several_requests_shows_in_each_ones_trace(finished: InMemorySp
         one = _event()
     with tracer.start_as_current_span("second") as second:
         two = _event()
-    carriers = [one.trace_context, {}, two.trace_context]  # the middle one was not traced
+    # The second was not traced, the third's request not sampled: no span of theirs.
+    carriers = [one.trace_context, {}, {"traceparent": UNSAMPLED}, two.trace_context]
     with tracing.spans_in_their_traces(
-        "publish", carriers, SpanKind.PRODUCER, [{"n": 1}, {"n": 2}, {"n": 3}]
+        "publish", carriers, SpanKind.PRODUCER, [{"n": 1}, {"n": 2}, {"n": 3}, {"n": 4}]
     ):
         pass
     spans = [span for span in finished.get_finished_spans() if span.name == "publish"]
@@ -108,7 +123,7 @@ def test_work_for_several_requests_shows_in_each_ones_trace(finished: InMemorySp
         first.get_span_context().span_id,
         second.get_span_context().span_id,
     ]
-    assert [span.attributes["n"] for span in spans if span.attributes] == [1, 3]
+    assert [span.attributes["n"] for span in spans if span.attributes] == [1, 4]
     assert all(span.kind == SpanKind.PRODUCER for span in spans)
 
 
@@ -174,8 +189,7 @@ def test_without_a_collector_spans_go_to_the_traces_file(tmp_path: Path) -> None
 
 
 def test_with_a_collector_spans_go_over_otlp(tmp_path: Path) -> None:
-    received = tmp_path / "received.jsonl"
-    sink = otlp_sink.serve(0, received)
+    sink = otlp_sink.serve(0, tmp_path / "received")
     try:
         env = {
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.port}",
@@ -184,7 +198,7 @@ def test_with_a_collector_spans_go_over_otlp(tmp_path: Path) -> None:
         assert _run_traced_process(env) == "1"
     finally:
         sink.stop()
-    (line,) = received.read_text().splitlines()
+    (line,) = (tmp_path / "received" / "probe.spans.jsonl").read_text().splitlines()
     (span,) = json.loads(line)["resourceSpans"][0]["scopeSpans"][0]["spans"]
     assert span["name"] == "work"
     assert not (tmp_path / "x").exists()
@@ -196,26 +210,38 @@ def test_tracing_can_be_turned_off(tmp_path: Path) -> None:
     assert not spans_file.exists()
 
 
-def test_the_sink_writes_what_envoy_sends_as_the_services_file_exporter_does(tmp_path: Path) -> None:
-    received = tmp_path / "gateway.spans.jsonl"
-    sink = otlp_sink.serve(0, received)
-    provider = TracerProvider()
+def _export_to_sink(port: int, service: str) -> tuple[trace.Span, trace.Span]:
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(
-        SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"127.0.0.1:{sink.port}", insecure=True))
+        SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"127.0.0.1:{port}", insecure=True))
     )
+    tracer = provider.get_tracer(service)
+    with (
+        tracer.start_as_current_span("ingress") as parent,
+        tracer.start_as_current_span("child") as child,
+    ):
+        pass
+    provider.shutdown()
+    return parent, child
+
+
+def test_the_sink_writes_each_services_spans_to_its_file_as_the_file_exporter_does(tmp_path: Path) -> None:
+    sink = otlp_sink.serve(0, tmp_path)
     try:
-        tracer = provider.get_tracer("gateway")
-        with (
-            tracer.start_as_current_span("ingress") as parent,
-            tracer.start_as_current_span("child") as child,
-        ):
-            pass
-        provider.shutdown()
+        parent, child = _export_to_sink(sink.port, "gateway")
+        _export_to_sink(sink.port, "tasks")
+        _export_to_sink(sink.port, "../etc/passwd")  # not a file name: kept, but not there
     finally:
         sink.stop()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "gateway.spans.jsonl",
+        "tasks.spans.jsonl",
+        "unknown.spans.jsonl",
+    ]
+    assert '"tasks"' not in (tmp_path / "gateway.spans.jsonl").read_text()
     spans = [
         span
-        for line in received.read_text().splitlines()
+        for line in (tmp_path / "gateway.spans.jsonl").read_text().splitlines()
         for span in json.loads(line)["resourceSpans"][0]["scopeSpans"][0]["spans"]
     ]
     by_name = {span["name"]: span for span in spans}
@@ -223,6 +249,15 @@ def test_the_sink_writes_what_envoy_sends_as_the_services_file_exporter_does(tmp
     assert by_name["child"]["spanId"] == format(child.get_span_context().span_id, "016x")
     assert by_name["child"]["parentSpanId"] == format(parent.get_span_context().span_id, "016x")
     assert by_name["child"]["kind"] == 1  # integers (INTERNAL), as the file exporter writes them
+
+
+def test_the_sink_can_keep_nothing(tmp_path: Path) -> None:
+    sink = otlp_sink.serve(0, None)
+    try:
+        _export_to_sink(sink.port, "gateway")  # accepted: the exporter reports no failure
+    finally:
+        sink.stop()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_consumer_applying_one_requests_events_continues_its_trace(finished: InMemorySpanExporter) -> None:
@@ -237,6 +272,25 @@ def test_a_consumer_applying_one_requests_events_continues_its_trace(finished: I
     assert consumer.parent is not None and consumer.parent.span_id == request.get_span_context().span_id
     assert write.parent is not None and write.parent.span_id == consumer.context.span_id
     assert consumer.attributes is not None and consumer.attributes["messaging.batch.message_count"] == 2
+
+
+def test_a_consumer_applying_unsampled_events_makes_no_span(finished: InMemorySpanExporter) -> None:
+    from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+    other = "00-" + "ef" * 16 + "-" + "cd" * 8 + "-00"
+    with tracing.consuming(
+        "activity process", [{"traceparent": UNSAMPLED}, {"traceparent": other}], [{}, {}]
+    ):
+        assert tracing.current_ids() == ("ab" * 16, "cd" * 8)  # its log lines name the first trace
+        assert not is_instrumentation_enabled()
+    assert tracing.current_ids() is None and is_instrumentation_enabled()
+    assert not [span for span in finished.get_finished_spans() if span.name == "activity process"]
+    # One sampled event among them: the batch is traced as before.
+    with trace.get_tracer("test").start_as_current_span("request"):
+        sampled = _event()
+    with tracing.consuming("activity process", [{"traceparent": UNSAMPLED}, sampled.trace_context], [{}, {}]):
+        assert trace.get_current_span().is_recording()
+    assert [span for span in finished.get_finished_spans() if span.name == "activity process"]
 
 
 def test_a_consumer_applying_several_requests_events_links_them(finished: InMemorySpanExporter) -> None:
@@ -272,10 +326,9 @@ SAMPLED = UNSAMPLED[:-2] + "01"
 
 def test_the_rpc_span_is_made_unless_the_caller_did_not_sample_or_it_is_a_probe() -> None:
     method = "/taskmanager.tasks.v1.TasksService/GetTask"
-    assert tracing._traced(_Details(method))  # a trace that starts here: the sampler decides
+    assert tracing._traced(_Details(method))  # a trace that starts here, at a ratio of 1
     assert tracing._traced(_Details(method, (("traceparent", SAMPLED),)))
     assert not tracing._traced(_Details(method, (("traceparent", UNSAMPLED),)))
-    assert tracing._traced(_Details(method, (("traceparent", "garbage"),)))  # left to the propagator
     assert not tracing._traced(_Details("/grpc.health.v1.Health/Check"))
 
 
@@ -291,6 +344,21 @@ def test_an_unsampled_request_joins_its_trace_without_spans_or_instrumentation(
         tracing.inject(carrier)
         assert carrier["traceparent"] == UNSAMPLED  # events and calls carry the trace on
     assert tracing.current_ids() is None and is_instrumentation_enabled()
+
+
+def test_an_unsampled_request_without_a_caller_trace_gets_a_new_one(provider: TracerProvider) -> None:
+    from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+    for metadata in ({}, {"traceparent": "garbage"}):
+        with tracing.in_request_trace(metadata):
+            ids = tracing.current_ids()
+            assert ids is not None and ids[0] != "ab" * 16  # its log lines name a trace
+            assert not trace.get_current_span().is_recording()
+            assert not is_instrumentation_enabled()
+            carrier: dict[str, str] = {}
+            tracing.inject(carrier)
+            assert carrier["traceparent"] == f"00-{ids[0]}-{ids[1]}-00"  # carried on, unsampled
+        assert tracing.current_ids() is None
 
 
 def test_a_sampled_request_keeps_its_instrumentation(provider: TracerProvider) -> None:
