@@ -108,6 +108,7 @@ def target() -> Iterator[Target]:
             # OTEL_SDK_DISABLED=true measures the same stack with tracing off.
             trace_sample_ratio=float(os.environ.get("TRACE_SAMPLE_RATIO") or "0.1"),
             tracing=os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true",
+            keep_spans=False,  # exported as deployed, to a collector that runs elsewhere there
         )
     )
     tasks_spec = next(s for s in SERVICES if s.name == "tasks")

@@ -73,6 +73,9 @@ class StackConfig:
     # and the gateway samples nothing (the bench's "tracing off").
     trace_sample_ratio: float = 1.0
     tracing: bool = True
+    # keep_spans=False: the local collector keeps no span (the bench: a deployment's collector
+    # runs elsewhere, and its work is not the system's).
+    keep_spans: bool = True
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -118,7 +121,7 @@ class Stack:
         self.metrics_ports = {s.name: self._port(9464 + i) for i, s in enumerate(SERVICES)}
         self.gateway_port = self._port(config.gateway_port, fixed=config.gateway_port is not None)
         self.gateway_stats_port = self._port(9902)
-        self.otlp_sink_port = self._port(4317)  # tm_devstack.otlp_sink: the gateway's spans
+        self.otlp_sink_port = self._port(4317)  # tm_devstack.otlp_sink: every process's spans
 
     # -- facts for callers and tests ------------------------------------------------------
     @property
@@ -148,7 +151,7 @@ class Stack:
         return {name: f"http://127.0.0.1:{port}/metrics" for name, port in self.metrics_ports.items()}
 
     def spans_files(self) -> list[Path]:
-        """Where the spans are, one file per process (OTLP JSON, one export a line)."""
+        """Where the spans are, one file per service, gateway included (OTLP JSON, one export a line)."""
         return sorted(self.log_dir.glob("*.spans.jsonl"))
 
     def role(self, service: ServiceSpec) -> postgres.ServiceRole:
@@ -277,7 +280,8 @@ class Stack:
             "SERVICE_ADDRESSES": ",".join(f"{s.name}={self.service_address(s.name)}" for s in SERVICES),
             "JWT_KEYS_DIR": str(self.data / "secrets" / "jwt"),
             "DATA_DIR": str(self.data),
-            "TRACES_FILE": str(self.log_dir / f"{service.name}.spans.jsonl"),
+            # Spans go to the local collector, tm_devstack.otlp_sink, as they would to a real one.
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.otlp_sink_port}",
             "TRACE_SAMPLE_RATIO": str(self.config.trace_sample_ratio),
             "OTEL_SDK_DISABLED": str(not self.config.tracing).lower(),
         }
@@ -336,6 +340,14 @@ class Stack:
                     autostart=True,
                 )
             )
+        spans_to = str(self.log_dir) if self.config.keep_spans else "--discard"
+        programs.append(  # before the services and Envoy: they export their spans to it
+            Program(
+                "otlp-sink",
+                [sys.executable, "-m", "tm_devstack.otlp_sink", str(self.otlp_sink_port), spans_to],
+                autostart=True,
+            )
+        )
         for service in SERVICES:
             programs.append(
                 Program(
@@ -345,19 +357,6 @@ class Stack:
                     directory=str(ROOT),
                 )
             )
-        programs.append(
-            Program(
-                "otlp-sink",
-                [
-                    sys.executable,
-                    "-m",
-                    "tm_devstack.otlp_sink",
-                    str(self.otlp_sink_port),
-                    str(self.log_dir / "gateway.spans.jsonl"),
-                ],
-                autostart=True,
-            )
-        )
         programs.append(
             Program(
                 "envoy",
