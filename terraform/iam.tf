@@ -195,6 +195,17 @@ data "aws_iam_policy_document" "execution" {
     }
   }
 
+  # DATABASE_URL through RDS Proxy (rds_proxy.tf), a secret of each service's own.
+  dynamic "statement" {
+    for_each = contains(keys(local.services), each.key) ? [aws_secretsmanager_secret.database_proxy[each.key].arn] : []
+
+    content {
+      sid       = "ReadOwnProxySecret"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [statement.value]
+    }
+  }
+
   dynamic "statement" {
     for_each = length(local.workload_secret_arns[each.key]) > 0 ? [aws_kms_key.data.arn] : []
 
@@ -218,4 +229,57 @@ resource "aws_iam_role_policy" "execution" {
   name   = "start-tasks"
   role   = aws_iam_role.execution[each.key].id
   policy = data.aws_iam_policy_document.execution[each.key].json
+}
+
+# --- RDS Proxy -----------------------------------------------------------------------------------
+# The proxy reads each service role's credentials (username and password keys of its database
+# secret) to log in to the database for it (rds_proxy.tf).
+
+data "aws_iam_policy_document" "rds_proxy_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["rds.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "rds_proxy" {
+  name               = "${local.prefix}-rds-proxy"
+  description        = "RDS Proxy reading the service roles' database secrets"
+  assume_role_policy = data.aws_iam_policy_document.rds_proxy_assume.json
+}
+
+data "aws_iam_policy_document" "rds_proxy" {
+  statement {
+    sid       = "ReadServiceRoleSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [for secret in aws_secretsmanager_secret.database : secret.arn]
+  }
+
+  statement {
+    sid       = "DecryptSecrets"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.data.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${local.region}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "rds_proxy" {
+  name   = "read-database-secrets"
+  role   = aws_iam_role.rds_proxy.id
+  policy = data.aws_iam_policy_document.rds_proxy.json
 }

@@ -102,3 +102,8 @@ output "alerts_topic_arn" {
   description = "SNS topic the workspace's alert manager publishes alerts to (message attribute severity: page or ticket): subscribe the on-call tooling here."
   value       = aws_sns_topic.alerts.arn
 }
+
+output "db_proxy_endpoint" {
+  description = "RDS Proxy's endpoint: the services' DATABASE_URL host (rds_proxy.tf); LISTEN, migrations and db-init use the instance."
+  value       = aws_db_proxy.main.endpoint
+}

@@ -48,6 +48,15 @@ resource "aws_security_group" "db" {
   tags = { Name = "${local.prefix}-db" }
 }
 
+resource "aws_security_group" "db_proxy" {
+  #checkov:skip=CKV2_AWS_5:Attached to the RDS Proxy (aws_db_proxy.main vpc_security_group_ids), which checkov does not follow.
+  name        = "${local.prefix}-db-proxy"
+  description = "RDS Proxy in front of PostgreSQL (rds_proxy.tf)"
+  vpc_id      = aws_vpc.main.id
+
+  tags = { Name = "${local.prefix}-db-proxy" }
+}
+
 resource "aws_security_group" "redis" {
   name        = "${local.prefix}-redis"
   description = "ElastiCache Redis"
@@ -136,6 +145,15 @@ resource "aws_vpc_security_group_egress_rule" "services_to_db" {
   to_port                      = 5432
 }
 
+resource "aws_vpc_security_group_egress_rule" "services_to_db_proxy" {
+  security_group_id            = aws_security_group.services.id
+  description                  = "PostgreSQL through RDS Proxy (the pools)"
+  referenced_security_group_id = aws_security_group.db_proxy.id
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+}
+
 resource "aws_vpc_security_group_egress_rule" "services_to_redis" {
   security_group_id            = aws_security_group.services.id
   description                  = "Redis"
@@ -182,6 +200,33 @@ resource "aws_vpc_security_group_ingress_rule" "db_from_tasks" {
   security_group_id            = aws_security_group.db.id
   description                  = "PostgreSQL from the ${each.key} tasks"
   referenced_security_group_id = each.value
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+}
+
+resource "aws_vpc_security_group_ingress_rule" "db_proxy_from_services" {
+  security_group_id            = aws_security_group.db_proxy.id
+  description                  = "PostgreSQL from the services' pools"
+  referenced_security_group_id = aws_security_group.services.id
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+}
+
+resource "aws_vpc_security_group_egress_rule" "db_proxy_to_db" {
+  security_group_id            = aws_security_group.db_proxy.id
+  description                  = "PostgreSQL"
+  referenced_security_group_id = aws_security_group.db.id
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+}
+
+resource "aws_vpc_security_group_ingress_rule" "db_from_proxy" {
+  security_group_id            = aws_security_group.db.id
+  description                  = "PostgreSQL from RDS Proxy"
+  referenced_security_group_id = aws_security_group.db_proxy.id
   ip_protocol                  = "tcp"
   from_port                    = 5432
   to_port                      = 5432

@@ -11,15 +11,19 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import psycopg
 import pytest
 import yaml
 
+from support import apt
 from tm_devstack.services import PAGE_TOKEN_ISSUERS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,7 +182,7 @@ def test_secrets_are_overridable_with_local_only_defaults() -> None:
 
 def test_the_whole_system_is_there() -> None:
     services = compose()["services"]
-    expected = {"postgres", "redis", "minio", "minio-init", "db-init", "gateway"}
+    expected = {"postgres", "pgbouncer", "redis", "minio", "minio-init", "db-init", "gateway"}
     expected |= {*SERVICES, *(f"{s}-migrate" for s in SERVICES)}
     assert set(services) == expected
 
@@ -210,6 +214,37 @@ def test_db_init_covers_every_service() -> None:
     env = compose()["services"]["db-init"]["environment"]
     assert set(env["SERVICES"].split()) == set(SERVICES)
     assert all(f"{s.upper()}_DB_PASSWORD" in env for s in SERVICES)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_pools_go_through_pgbouncer_and_sessions_go_direct(service: str) -> None:
+    """DATABASE_URL (the pools) names PgBouncer, DATABASE_DIRECT_URL (LISTEN, and migrations,
+    whose environment is the same) Postgres, with the same role and password; the service starts
+    once PgBouncer is up."""
+    services = compose()["services"]
+    env = services[service]["environment"]
+    pooled, direct = env["DATABASE_URL"], env["DATABASE_DIRECT_URL"]
+    assert "@pgbouncer:6432/taskmanager" in pooled
+    assert "@postgres:5432/taskmanager" in direct
+    assert (
+        pooled.split("@")[0]
+        == direct.split("@")[0]
+        == f"postgresql+psycopg://taskmanager_{service}:"
+        + (f"${{{service.upper()}_DB_PASSWORD:-local-only-{service}-db-password}}")
+    )
+    assert services[service]["depends_on"]["pgbouncer"]["condition"] == "service_healthy"
+    assert env["DB_MAX_CONNECTIONS"] == "${DB_MAX_CONNECTIONS:-10}"
+
+
+def test_pgbouncer_knows_every_role_db_init_makes() -> None:
+    services = compose()["services"]
+    bouncer, init = services["pgbouncer"]["environment"], services["db-init"]["environment"]
+    assert bouncer["SERVICES"] == init["SERVICES"] and bouncer["DATABASE"] == init["DATABASE"]
+    assert all(bouncer[f"{s.upper()}_DB_PASSWORD"] == init[f"{s.upper()}_DB_PASSWORD"] for s in SERVICES)
+    assert int(bouncer["PGBOUNCER_MAX_PREPARED_STATEMENTS"]) > 0  # psycopg prepares statements
+    version = services["pgbouncer"]["image"].split(":v")[1].split("-")[0]
+    assert tuple(int(part) for part in version.split(".")[:2]) >= (1, 21)  # max_prepared_statements
+    assert services["pgbouncer"]["depends_on"]["db-init"]["condition"] == "service_completed_successfully"
 
 
 def test_files_uses_the_minio_bucket() -> None:
@@ -337,6 +372,100 @@ def test_minio_init_refuses_missing_settings(tmp_path: Path) -> None:
     result, calls = run_init(tmp_path, FILES_S3_SECRET_KEY="<unset>")
     assert result.returncode != 0 and "FILES_S3_SECRET_KEY" in result.stderr
     assert calls == []
+
+
+# --- deploy/compose/db-init.sh, with psql against a real Postgres ------------------------------
+
+
+def psql_present() -> None:
+    """psql comes with Debian's postgresql-client: installed when missing, failing loudly when it
+    cannot be."""
+    try:
+        apt.ensure(("postgresql-client",), lambda: shutil.which("psql"))
+    except apt.AptUnavailable as exc:
+        pytest.fail(str(exc))
+
+
+def run_db_init(admin_url: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    psql_present()
+    info = psycopg.conninfo.conninfo_to_dict(admin_url)
+    env = {
+        "PATH": os.environ["PATH"],
+        "PGHOST": str(info.get("host", "127.0.0.1")),
+        "PGPORT": str(info.get("port", 5432)),
+        "PGUSER": str(info.get("user", "postgres")),
+        "PGPASSWORD": str(info.get("password", "")),
+        "SERVICES": "auth tasks",
+        "AUTH_DB_PASSWORD": "auth-password",
+        "TASKS_DB_PASSWORD": "tasks-password",
+        **extra,
+    }
+    return subprocess.run(
+        ["bash", ROOT / "deploy" / "compose" / "db-init.sh"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def role_limits(admin_url: str, database: str) -> dict[str, tuple[int, dict[str, str]]]:
+    """{role: (connection limit, its settings)} of the database's service roles."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT rolname, rolconnlimit, rolconfig FROM pg_roles WHERE rolname LIKE %s",
+            [f"{database}\\_%"],
+        ).fetchall()
+    return {name: (limit, dict(item.split("=", 1) for item in config or [])) for name, limit, config in rows}
+
+
+def test_db_init_holds_every_role_to_its_limits(postgres_admin_url: str) -> None:
+    database = f"dbinit_{os.getpid()}_{time.monotonic_ns()}"
+    first = run_db_init(postgres_admin_url, DATABASE=database, TASKS_DB_CONNECTION_LIMIT="7")
+    assert first.returncode == 0, first.stderr
+    limits = role_limits(postgres_admin_url, database)
+    assert limits[f"{database}_auth"][0] == 150 and limits[f"{database}_tasks"][0] == 7
+    for _, settings in limits.values():
+        assert settings["statement_timeout"] == "30s"
+        assert settings["idle_in_transaction_session_timeout"] == "60s"
+        assert settings["search_path"] in ("auth", "tasks")
+    # Again, with other limits: the roles take them (it runs on every `up`).
+    again = run_db_init(
+        postgres_admin_url, DATABASE=database, DB_ROLE_CONNECTION_LIMIT="40", DB_STATEMENT_TIMEOUT="2min"
+    )
+    assert again.returncode == 0, again.stderr
+    limits = role_limits(postgres_admin_url, database)
+    assert {name: limit for name, (limit, _) in limits.items()} == {
+        f"{database}_auth": 40,
+        f"{database}_tasks": 40,
+    }
+    assert {settings["statement_timeout"] for _, settings in limits.values()} == {"2min"}
+    # What a service sees, logged in as its role.
+    info = psycopg.conninfo.conninfo_to_dict(postgres_admin_url)
+    url = psycopg.conninfo.make_conninfo(
+        postgres_admin_url, user=f"{database}_auth", password="auth-password", dbname=database
+    )
+    assert info["password"] != "auth-password"
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SHOW statement_timeout").fetchone() == ("2min",)
+        assert conn.execute("SHOW idle_in_transaction_session_timeout").fetchone() == ("1min",)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"DB_STATEMENT_TIMEOUT": "30 seconds'; DROP ROLE x; --"},
+        {"DB_IDLE_IN_TRANSACTION_TIMEOUT": "soon"},
+        {"AUTH_DB_CONNECTION_LIMIT": "ten"},
+        {"DB_ROLE_CONNECTION_LIMIT": "5; DROP ROLE x"},
+    ],
+)
+def test_db_init_refuses_limits_that_are_not_values(postgres_admin_url: str, bad: dict[str, str]) -> None:
+    database = f"dbinit_bad_{os.getpid()}_{time.monotonic_ns()}"
+    result = run_db_init(postgres_admin_url, DATABASE=database, **bad)
+    assert result.returncode == 1
+    assert "db-init:" in result.stderr
+    assert role_limits(postgres_admin_url, database) == {}  # refused before any role was made
 
 
 # --- the checks fail when they should ---------------------------------------------------------

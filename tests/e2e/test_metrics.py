@@ -80,10 +80,11 @@ def test_the_database_pool_gauges_are_sane(http, account, stack) -> None:
     samples = scrape(stack.metrics_urls()["tasks"])
     in_use = value(samples, "tm_db_pool_connections", state="in_use")
     idle = value(samples, "tm_db_pool_connections", state="idle")
-    # Two pools (SQLAlchemy's and the fast path's), DB_POOL_SIZE 10: 10 + 10 overflow + 10.
-    assert value(samples, "tm_db_pool_max") == 30
+    # Two pools (SQLAlchemy's and the fast path's) within DB_MAX_CONNECTIONS 10: 4 + 4 (the other
+    # 2 are kept for LISTEN, outside the pools).
+    assert value(samples, "tm_db_pool_max") == 8
     assert in_use >= 0 and idle >= 0
-    assert 1 <= in_use + idle <= 30
+    assert 1 <= in_use + idle <= 8
     assert value(samples, "tm_db_pool_waiting") == 0
 
 

@@ -24,10 +24,18 @@ class ServiceSettings(BaseSettings):
     trace_sample_ratio: float = Field(default=0.1, ge=0, le=1)
     traces_file: str = ""
     otel_sdk_disabled: bool = False
-    # SQLAlchemy URL of this service's own role; search_path is pinned to `db_schema`.
+    # SQLAlchemy URL of this service's own role; search_path is pinned to `db_schema`. It may name
+    # a transaction-mode pooler (PgBouncer, RDS Proxy); DATABASE_DIRECT_URL then names Postgres
+    # itself, for what needs a session of its own: LISTEN and migrations ("": DATABASE_URL).
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/taskmanager"
+    database_direct_url: str = ""
     db_schema: str = "public"
-    db_pool_size: int = 10
+    # Every Postgres connection this process may open, all pools and LISTEN together
+    # (tm_common.db.ConnectionBudget tells how they are split).
+    db_max_connections: int = Field(default=10, ge=4)
+    # Server-side prepared statements (psycopg's); false behind a pooler that cannot keep them
+    # (PgBouncer < 1.21 in transaction mode, or RDS Proxy, which pins the session for them).
+    db_prepared_statements: bool = True
     redis_url: str = "redis://127.0.0.1:6379/0"
     environment: str = "local"
     app_version: str = "0.0.0-dev"
@@ -63,6 +71,11 @@ class ServiceSettings(BaseSettings):
     @property
     def grpc_address(self) -> str:
         return f"{self.grpc_host}:{self.grpc_port}"
+
+    @property
+    def session_database_url(self) -> str:
+        """Where session-level features (LISTEN, migrations' SETs) connect: Postgres directly."""
+        return self.database_direct_url or self.database_url
 
     @property
     def streams(self) -> list[str]:

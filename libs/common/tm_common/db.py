@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, LiteralString
 
 from psycopg import AsyncConnection as PsycopgConnection
@@ -15,6 +16,49 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from tm_common import metrics
 from tm_common.config import ServiceSettings
+
+# Session-level connections a process keeps outside the pools: LISTEN, one per listening loop
+# (the outbox relay; notify's sender too). Reserved from the budget whether used or not.
+LISTEN_CONNECTIONS = 2
+
+
+@dataclass(frozen=True)
+class ConnectionBudget:
+    """How DB_MAX_CONNECTIONS, every connection one process may open to Postgres, is split.
+
+    Of `total`, LISTEN_CONNECTIONS are kept for LISTEN (tm_common.loops.listening, at
+    DATABASE_DIRECT_URL); the rest is halved between the two pools: SQLAlchemy's (`engine`,
+    transactions and reads, no overflow above it) and the psycopg fast path's (`fast_path`, the
+    hot single statements; it gets the odd one). The default, 10, is 4 + 4 + 2: one process runs
+    one event loop on at most one core, and a query holds a connection for well under a
+    millisecond, so 4 per pool keep up with what the core can serve; a request that finds its
+    pool busy waits (tm_db_pool_waiting) at most 3 s, then fails.
+
+    The worst case the database sees is this times the most processes the autoscalers may run
+    (tests/deploy/test_connection_budget.py checks it against the database's limits)."""
+
+    total: int
+
+    def __post_init__(self) -> None:
+        if self.total < LISTEN_CONNECTIONS + 2:
+            raise ValueError(f"DB_MAX_CONNECTIONS={self.total}: at least {LISTEN_CONNECTIONS + 2}")
+
+    @property
+    def listen(self) -> int:
+        return LISTEN_CONNECTIONS
+
+    @property
+    def engine(self) -> int:
+        return (self.total - LISTEN_CONNECTIONS) // 2
+
+    @property
+    def fast_path(self) -> int:
+        return self.total - LISTEN_CONNECTIONS - self.engine
+
+    @property
+    def pools(self) -> int:
+        """What the two pools may open together (tm_db_pool_max)."""
+        return self.engine + self.fast_path
 
 
 class Database:
@@ -27,44 +71,54 @@ class Database:
 
     `fetch_one` bypasses SQLAlchemy: plain psycopg with server-side prepared statements, on a
     pool of its own (measured: GET /tasks/{id} ~20% more requests/s than through SQLAlchemy Core).
+
+    Both pools together stay within DB_MAX_CONNECTIONS (see ConnectionBudget). Neither relies on
+    session state beyond its startup parameters, so DATABASE_URL may name a transaction-mode
+    pooler (which drops the `options` one: the role's default search_path, set by db-init, is
+    the same schema); `libpq_url`, for LISTEN, is DATABASE_DIRECT_URL's when set (Postgres
+    itself). DB_PREPARED_STATEMENTS=false for a pooler that cannot keep prepared statements.
     """
 
     def __init__(self, settings: ServiceSettings) -> None:
+        self.budget = ConnectionBudget(settings.db_max_connections)
+        # psycopg: None never prepares; SQLAlchemy's connections prepare a statement on its 5th run
+        # (psycopg's default), the fast path's on its first.
+        prepare = settings.db_prepared_statements
         self.engine: AsyncEngine = create_async_engine(
             settings.database_url,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_pool_size,
+            pool_size=self.budget.engine,
+            max_overflow=0,
             pool_recycle=1800,
             pool_timeout=3.0,
             connect_args={
                 "options": f"-c search_path={settings.db_schema}",
                 "application_name": settings.service_name,
                 "connect_timeout": 3,
+                **({} if prepare else {"prepare_threshold": None}),
             },
         )
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        # What plain psycopg connections (the fast path, LISTEN) are given.
-        self.libpq_url = (
-            make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-        )
+        # What plain psycopg connections are given: the fast path the pooler's, LISTEN Postgres's.
+        self.pooled_libpq_url = _libpq(settings.database_url)
+        self.libpq_url = _libpq(settings.session_database_url)
         self.schema = settings.db_schema
         self._pool = AsyncConnectionPool(
-            self.libpq_url,
+            self.pooled_libpq_url,
             min_size=1,
-            max_size=settings.db_pool_size,
+            max_size=self.budget.fast_path,
             timeout=3.0,  # waiting for a connection longer than this means the database is in trouble
             open=False,
             kwargs={
                 "autocommit": True,
-                "prepare_threshold": 0,
+                "prepare_threshold": 0 if prepare else None,
                 "row_factory": namedtuple_row,
                 "options": f"-c search_path={settings.db_schema}",
                 "application_name": settings.service_name,
+                "connect_timeout": 3,
             },
         )
         self._pool_lock = asyncio.Lock()
         self._pool_open = False
-        self._engine_max = settings.db_pool_size * 2  # pool_size + max_overflow
         metrics.DB_POOLS.track(self)  # tm_db_pool_* read pool_stats() at every scrape
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
@@ -116,7 +170,7 @@ class Database:
             in_use += stats["pool_size"] - stats["pool_available"]
             idle += stats["pool_available"]
             waiting = stats.get("requests_waiting", 0)
-        return metrics.PoolStats(in_use, idle, waiting, self._engine_max + self._pool.max_size)
+        return metrics.PoolStats(in_use, idle, waiting, self.budget.pools)
 
     async def check(self) -> None:
         async with self.read() as conn:
@@ -127,3 +181,7 @@ class Database:
         await self.engine.dispose()
         if self._pool_open:
             await self._pool.close()
+
+
+def _libpq(sqlalchemy_url: str) -> str:
+    return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -60,8 +60,10 @@ def alembic_config(
 
 
 def upgrade_to_head(migrations_dir: Path, settings: ServiceSettings) -> None:
-    """Apply every migration of one service (what its `migrate` entry point runs)."""
-    command.upgrade(alembic_config(migrations_dir, settings.database_url, settings.db_schema), "head")
+    """Apply every migration of one service (what its `migrate` entry point runs), connected to
+    Postgres directly (DATABASE_DIRECT_URL when set): the session SETs would not hold through a
+    transaction-mode pooler. They override the role's own statement_timeout (db-init)."""
+    command.upgrade(alembic_config(migrations_dir, settings.session_database_url, settings.db_schema), "head")
 
 
 def downgrade(migrations_dir: Path, settings: ServiceSettings, revision: str = "-1") -> None:
@@ -70,7 +72,9 @@ def downgrade(migrations_dir: Path, settings: ServiceSettings, revision: str = "
     For tests and for backing out an expand step by hand: deployments never run it (see the
     README's expand/contract rules: a new version is rolled back by redeploying the old image,
     which still works on the expanded schema)."""
-    command.downgrade(alembic_config(migrations_dir, settings.database_url, settings.db_schema), revision)
+    command.downgrade(
+        alembic_config(migrations_dir, settings.session_database_url, settings.db_schema), revision
+    )
 
 
 def session_statements(config: Config) -> list[str]:

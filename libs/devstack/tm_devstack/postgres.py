@@ -33,6 +33,33 @@ class ServiceRole:
     password: str
 
 
+@dataclass(frozen=True)
+class RoleLimits:
+    """What every service role is held to, the defaults of deploy/compose/db-init.sh's
+    DB_ROLE_CONNECTION_LIMIT, DB_STATEMENT_TIMEOUT and DB_IDLE_IN_TRANSACTION_TIMEOUT.
+
+    A session's own SET overrides the role's defaults: migrations set a longer statement_timeout
+    (tm_common.migrations)."""
+
+    connection_limit: int = 150
+    statement_timeout: str = "30s"
+    idle_in_transaction_session_timeout: str = "60s"
+
+    def statements(self, role: str) -> list[sql.Composed]:
+        name = sql.Identifier(role)
+        settings = {
+            "statement_timeout": self.statement_timeout,
+            "idle_in_transaction_session_timeout": self.idle_in_transaction_session_timeout,
+        }
+        limit = sql.SQL("ALTER ROLE {} CONNECTION LIMIT {}").format(
+            name, sql.Literal(int(self.connection_limit))
+        )
+        return [limit] + [
+            sql.SQL("ALTER ROLE {} SET {} = {}").format(name, sql.Identifier(key), sql.Literal(value))
+            for key, value in settings.items()
+        ]
+
+
 def run_as() -> str | None:
     """The system user the server runs as (None: the current user)."""
     if os.geteuid() != 0:
@@ -130,8 +157,11 @@ def wait_ready(admin_url: str, timeout: float = 30.0) -> None:
             time.sleep(0.1)
 
 
-def bootstrap(admin_url: str, database: str, roles: list[ServiceRole]) -> None:
-    """Create the database, and for each service a role that owns its schema and reaches no other.
+def bootstrap(
+    admin_url: str, database: str, roles: list[ServiceRole], limits: RoleLimits = RoleLimits()
+) -> None:
+    """Create the database, and for each service a role that owns its schema and reaches no other,
+    held to `limits` (connections, statement and idle-in-transaction timeouts).
 
     Extensions (pg_trgm) live in a shared `extensions` schema the roles may use but not change:
     a service role cannot create extensions itself.
@@ -165,6 +195,8 @@ def bootstrap(admin_url: str, database: str, roles: list[ServiceRole]) -> None:
             conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), role))
             conn.execute(sql.SQL("ALTER ROLE {} SET search_path = {}").format(role, sql.Identifier(r.schema)))
             conn.execute(sql.SQL("GRANT USAGE ON SCHEMA extensions TO {}").format(role))
+            for statement in limits.statements(r.role):
+                conn.execute(statement)
 
 
 def new_password() -> str:

@@ -73,8 +73,10 @@ def test_pool_gauges_sum_the_pools_and_follow_them() -> None:
 
 async def test_a_database_is_counted_from_creation_to_close() -> None:
     """Nothing connects before first use, so this needs no server."""
-    database = Database(ServiceSettings(db_pool_size=4, database_url="postgresql+psycopg://x@127.0.0.1:1/x"))
-    assert database.pool_stats() == metrics.PoolStats(in_use=0, idle=0, waiting=0, max=12)
+    settings = ServiceSettings(db_max_connections=6, database_url="postgresql+psycopg://x@127.0.0.1:1/x")
+    database = Database(settings)
+    # DB_MAX_CONNECTIONS 6: 2 (SQLAlchemy's) + 2 (fast path) in the pools, 2 kept for LISTEN.
+    assert database.pool_stats() == metrics.PoolStats(in_use=0, idle=0, waiting=0, max=4)
     assert database in set(metrics.DB_POOLS._sources)
     assert REGISTRY.get_sample_value("tm_db_pool_max") is not None
     await database.close()
