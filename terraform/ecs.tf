@@ -133,7 +133,7 @@ resource "aws_ecs_task_definition" "service" {
   container_definitions = jsonencode([
     {
       name                   = "init"
-      image                  = "${aws_ecr_repository.image[each.key].repository_url}:${local.image_tag}"
+      image                  = "${aws_ecr_repository.image[each.key].repository_url}:${local.image_tags[each.key]}"
       essential              = false
       user                   = "0"
       readonlyRootFilesystem = true
@@ -152,14 +152,14 @@ resource "aws_ecs_task_definition" "service" {
     },
     {
       name                   = each.key
-      image                  = "${aws_ecr_repository.image[each.key].repository_url}:${local.image_tag}"
+      image                  = "${aws_ecr_repository.image[each.key].repository_url}:${local.image_tags[each.key]}"
       essential              = true
       user                   = "10001:10001"
       readonlyRootFilesystem = true
       dependsOn              = [{ containerName = "init", condition = "SUCCESS" }, local.otel_collector_started]
       portMappings           = [{ name = each.key, containerPort = each.value.port, protocol = "tcp", appProtocol = "grpc" }]
-      environment            = [for k, v in merge(local.service_common_env, local.service_env[each.key], local.otel_env[each.key], lookup(var.extra_environment, each.key, {})) : { name = k, value = tostring(v) }]
-      secrets                = [for k, v in local.service_secrets[each.key] : { name = k, valueFrom = v }]
+      environment            = [for k, v in merge(local.database_env, merge(local.service_common_env, { APP_VERSION = local.app_versions[each.key] }, local.service_env[each.key], local.otel_env[each.key], lookup(var.extra_environment, each.key, {}))) : { name = k, value = tostring(v) }]
+      secrets                = [for k, v in merge(local.service_secrets[each.key], local.database_proxy_secrets[each.key]) : { name = k, valueFrom = v }]
       mountPoints            = local.task_volumes
       stopTimeout            = 30
       healthCheck = {
@@ -277,7 +277,7 @@ resource "aws_ecs_task_definition" "gateway" {
   container_definitions = jsonencode([
     {
       name                   = "gateway"
-      image                  = "${aws_ecr_repository.image["gateway"].repository_url}:${local.image_tag}"
+      image                  = "${aws_ecr_repository.image["gateway"].repository_url}:${local.image_tags["gateway"]}"
       essential              = true
       readonlyRootFilesystem = true
       dependsOn              = [local.otel_collector_started]

@@ -54,8 +54,8 @@ locals {
   images    = toset(concat(keys(local.services), ["gateway"]))
   workloads = toset(concat(keys(local.services), ["gateway", "db-init"]))
 
-  image_tag     = var.image_tag
-  app_version   = coalesce(var.app_version, var.image_tag)
+  image_tags    = { for name in local.images : name => lookup(var.image_tags, name, var.image_tag) }
+  app_versions  = { for name, tag in local.image_tags : name => coalesce(var.app_version, tag) }
   db_init_image = coalesce(var.db_init_image, "public.ecr.aws/docker/library/postgres:${split(".", var.db_engine_version)[0]}")
 
   # The image's one writable directory (DATA_DIR), a task volume here (see ecs.tf: the read-only
@@ -68,7 +68,6 @@ locals {
   service_common_env = {
     GRPC_HOST         = "0.0.0.0"
     ENVIRONMENT       = var.environment
-    APP_VERSION       = local.app_version
     LOG_LEVEL         = var.log_level
     JWT_ISSUER        = var.jwt_issuer
     JWT_AUDIENCE      = var.jwt_audience

@@ -32,7 +32,7 @@ resource "aws_ecs_task_definition" "migrate" {
   container_definitions = jsonencode([
     {
       name                   = "migrate"
-      image                  = "${aws_ecr_repository.image[each.key].repository_url}:${local.image_tag}"
+      image                  = "${aws_ecr_repository.image[each.key].repository_url}:${local.image_tags[each.key]}"
       essential              = true
       user                   = "10001:10001"
       readonlyRootFilesystem = true

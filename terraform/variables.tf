@@ -118,8 +118,19 @@ variable "image_tag" {
   type        = string
 }
 
+variable "image_tags" {
+  description = "Per-image tags that override image_tag (keys among auth, tasks, files, activity, notify, gateway): a service deployed alone at a tag of its own keeps it in the revisions Terraform registers; the others run image_tag."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for name in keys(var.image_tags) : contains(["auth", "tasks", "files", "activity", "notify", "gateway"], name)])
+    error_message = "image_tags keys are image names: auth, tasks, files, activity, notify, gateway."
+  }
+}
+
 variable "app_version" {
-  description = "APP_VERSION reported by /version; defaults to image_tag."
+  description = "APP_VERSION reported by /version; defaults to each service's image tag."
   type        = string
   default     = null
 }
@@ -226,6 +237,28 @@ variable "db_instance_class" {
   description = "RDS instance class."
   type        = string
   default     = "db.t4g.medium"
+}
+
+variable "db_max_connections" {
+  description = "DB_MAX_CONNECTIONS of every service task: all the Postgres connections one process may open, its two pools and two LISTEN connections (README, Connection budget)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.db_max_connections >= 4
+    error_message = "db_max_connections must be at least 4 (one per pool and two for LISTEN)."
+  }
+}
+
+variable "db_proxy_max_connections_percent" {
+  description = "The share (%) of the database's max_connections that RDS Proxy may open; the rest is for the tasks' LISTEN connections, the migrations, db-init and operators."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.db_proxy_max_connections_percent >= 10 && var.db_proxy_max_connections_percent <= 90
+    error_message = "db_proxy_max_connections_percent must be between 10 and 90."
+  }
 }
 
 variable "db_allocated_storage" {

@@ -1,7 +1,8 @@
 # Task Manager on AWS: ECS Fargate behind an Application Load Balancer, RDS PostgreSQL,
 # ElastiCache Redis, S3, SNS. See README.md ("AWS with Terraform") for the release procedure.
 terraform {
-  required_version = ">= 1.6"
+  # 1.10: the S3 backend's own state locking (use_lockfile, backend.tf).
+  required_version = ">= 1.10"
 
   required_providers {
     aws = {
@@ -18,15 +19,7 @@ terraform {
     }
   }
 
-  # State holds the generated passwords, the Redis auth token and the first JWT signing key: keep
-  # it in an encrypted, access-controlled backend, e.g. (terraform init -backend-config=...):
-  #   backend "s3" {
-  #     bucket       = "<state bucket>"
-  #     key          = "taskmanager/<environment>.tfstate"
-  #     region       = "<region>"
-  #     encrypt      = true
-  #     use_lockfile = true
-  #   }
+  # The state's backend: backend.tf (S3, locked, configured by -backend-config=backend.hcl).
 }
 
 provider "aws" {

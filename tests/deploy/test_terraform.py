@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import os
 import re
 import shutil
 import subprocess
@@ -36,6 +37,7 @@ from yamllint import linter
 from yamllint.config import YamlLintConfig
 
 from support import apt
+from support.files import MotoServer
 from tm_common.config import ServiceSettings
 from tm_devstack.gateway import UPSTREAM_DEFAULTS
 from tm_devstack.services import PAGE_TOKEN_ISSUERS, SERVICES
@@ -49,6 +51,7 @@ GATEWAY_PORT = 8080  # Envoy's listener inside the gateway container (gateway/Do
 SECRET_SETTINGS = {"DATABASE_URL", "REDIS_URL", "NOTIFY_CODE_SECRET", "PAGE_TOKEN_SECRET"}
 EXPECTED_FILES = {
     "versions.tf",
+    "backend.tf",
     "variables.tf",
     "locals.tf",
     "outputs.tf",
@@ -282,6 +285,131 @@ def test_tfvars_example_sets_every_required_variable_and_only_declared_ones(tf: 
     assert {"region", "environment", "image_tag", "certificate_arn"} <= required
 
 
+# --- the state: S3, locked, configured per environment ------------------------------------------------
+
+BACKEND_EXAMPLE = TF_DIR / "backend.hcl.example"
+
+
+def _terraform_blocks() -> list[tuple[str, dict[str, Any]]]:
+    blocks = []
+    for path in sorted(TF_DIR.glob("*.tf")):
+        with path.open() as handle:
+            for block in hcl2.load(handle).get("terraform", []):
+                blocks.append((path.name, _clean(block)))
+    return blocks
+
+
+def test_state_backend_is_s3_configured_by_backend_config_only() -> None:
+    """One backend, S3, a partial configuration (nothing per environment in the code: bucket, key and
+    region come from -backend-config), and an example that locks and encrypts."""
+    backends = [(name, block["backend"]) for name, block in _terraform_blocks() if "backend" in block]
+    assert len(backends) == 1, backends
+    name, (backend,) = backends[0]
+    assert name == "backend.tf" and list(backend) == ["s3"]
+    assert backend["s3"] == {}, "the backend's settings belong in -backend-config, not in the code"
+    (version,) = [b["required_version"] for _, b in _terraform_blocks() if "required_version" in b]
+    assert version == ">= 1.10", "use_lockfile needs Terraform 1.10"
+    with BACKEND_EXAMPLE.open() as handle:
+        example = _clean(hcl2.load(handle))
+    assert {"bucket", "key", "region"} <= set(example)
+    assert example["use_lockfile"] is True and example["encrypt"] is True
+    assert "dynamodb_table" not in example  # the lock file replaces the table
+    assert "backend.hcl.example" in (TF_DIR / "backend.tf").read_text()
+
+
+def _terraform() -> str:
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.fail("terraform (>= 1.10) is needed to check the S3 backend and its locking", pytrace=False)
+    return terraform
+
+
+def test_backend_example_keeps_the_state_in_s3_and_locks_it(tmp_path: Path) -> None:
+    """`terraform init -backend-config=backend.hcl.example` (its bucket swapped for one of a local S3)
+    and an apply of a configuration with the same backend.tf: the state lands at the example's key;
+    while another run holds the lock (the lock file beside the state), an apply fails; without
+    use_lockfile the same apply would not have noticed."""
+    terraform = _terraform()
+    moto = MotoServer(tmp_path / "moto.log").start()
+    try:
+        s3 = moto.client()
+        bucket = "terraform-state-test"
+        s3.create_bucket(Bucket=bucket)
+        config = tmp_path / "config"
+        config.mkdir()
+        shutil.copy(TF_DIR / "backend.tf", config / "backend.tf")
+        # terraform_data: Terraform's built-in provider, nothing to download.
+        (config / "main.tf").write_text('resource "terraform_data" "probe" {\n  input = "state"\n}\n')
+        env = {
+            **os.environ,
+            **MotoServer.CREDENTIALS,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "TF_IN_AUTOMATION": "1",
+            "TF_DATA_DIR": str(tmp_path / "data"),
+            "CHECKPOINT_DISABLE": "1",
+        }
+        local_s3 = [
+            f"-backend-config={BACKEND_EXAMPLE}",
+            f"-backend-config=bucket={bucket}",
+            f'-backend-config=endpoints={{s3="{moto.endpoint_url}"}}',
+            "-backend-config=use_path_style=true",
+            "-backend-config=skip_credentials_validation=true",
+            "-backend-config=skip_requesting_account_id=true",
+            "-backend-config=skip_metadata_api_check=true",
+        ]
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [terraform, *args, "-input=false", "-no-color"],
+                cwd=config,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+
+        init = run("init", *local_s3)
+        assert init.returncode == 0, init.stdout + init.stderr
+        apply = run("apply", "-auto-approve")
+        assert apply.returncode == 0, apply.stdout + apply.stderr
+        with BACKEND_EXAMPLE.open() as handle:
+            key = _clean(hcl2.load(handle))["key"]
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+        assert keys == [key], "the state at the example's key, and no lock left behind"
+
+        s3.put_object(Bucket=bucket, Key=f"{key}.tflock", Body=b'{"ID": "another apply"}')
+        locked = run("apply", "-auto-approve", "-lock-timeout=0s")
+        assert locked.returncode != 0 and "Error acquiring the state lock" in locked.stderr, locked.stderr
+
+        unlocked = run("init", "-reconfigure", *local_s3, "-backend-config=use_lockfile=false")
+        assert unlocked.returncode == 0, unlocked.stdout + unlocked.stderr
+        blind = run("apply", "-auto-approve", "-lock-timeout=0s")
+        assert blind.returncode == 0, blind.stdout + blind.stderr  # what the lock file prevents
+    finally:
+        moto.stop()
+
+
+def test_a_misspelt_backend_setting_is_refused(tmp_path: Path) -> None:
+    """terraform checks the example's settings against the S3 backend's schema (before any call to
+    S3), so the test above fails on a setting the backend does not have."""
+    terraform = _terraform()
+    config = tmp_path / "config"
+    config.mkdir()
+    shutil.copy(TF_DIR / "backend.tf", config / "backend.tf")
+    bad = tmp_path / "bad.hcl"
+    bad.write_text(BACKEND_EXAMPLE.read_text().replace("use_lockfile", "use_lock_file"))
+    out = subprocess.run(
+        [terraform, "init", "-input=false", "-no-color", f"-backend-config={bad}"],
+        cwd=config,
+        env={**os.environ, "TF_DATA_DIR": str(tmp_path / "data"), "CHECKPOINT_DISABLE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode != 0
+    assert 'An argument named "use_lock_file" is not expected here' in out.stderr, out.stderr
+
+
 # --- every service, and the same services as the local stack ----------------------------------------
 
 
@@ -352,7 +480,7 @@ def test_every_service_has_a_migration_task_running_its_migrate_entrypoint(tf: C
     assert "task_role_arn" not in migrate, "migrations need no AWS permissions"
     text = container_text(migrate)
     assert 'entryPoint = ["tm-${each.key}-migrate"]' in text
-    assert "${aws_ecr_repository.image[each.key].repository_url}:${local.image_tag}" in text
+    assert "${aws_ecr_repository.image[each.key].repository_url}:${local.image_tags[each.key]}" in text
     assert (
         'secrets = [{name = "DATABASE_URL", valueFrom = local.service_secrets[each.key].DATABASE_URL}]'
         in text
@@ -468,6 +596,22 @@ def test_execution_roles_read_only_their_own_secrets(tf: Config) -> None:
     )
 
 
+def test_one_service_may_run_a_tag_of_its_own(tf: Any) -> None:
+    """A service CI deployed alone at another commit keeps its tag when Terraform registers
+    revisions (image_tags overrides image_tag per image; unknown names are refused)."""
+    assert tf.locals["image_tags"] == (
+        "${{for name in local.images : name => lookup(var.image_tags, name, var.image_tag)}}"
+    )
+    assert tf.locals["app_versions"] == (
+        "${{for name, tag in local.image_tags : name => coalesce(var.app_version, tag)}}"
+    )
+    validation = str(tf.variables["image_tags"]["validation"])
+    for name in ("auth", "tasks", "files", "activity", "notify", "gateway"):
+        assert f'"{name}"' in validation
+    gateway = container_text(tf.resource("aws_ecs_task_definition", "gateway"))
+    assert '${local.image_tags["gateway"]}' in gateway
+
+
 def test_names_and_ownership_match_the_deploy_workflow(tf: Config) -> None:
     """.github/scripts/ecs_deploy.py rolls releases out: it copies the latest revision of the family
     <prefix><service> (and <prefix><service>-migrate), swaps the image of the containers from
@@ -497,7 +641,7 @@ def test_names_and_ownership_match_the_deploy_workflow(tf: Config) -> None:
     # The service's image is also the init container's, so CI swaps both.
     assert (
         container_text(tf.resource("aws_ecs_task_definition", "service")).count(
-            "${aws_ecr_repository.image[each.key].repository_url}:${local.image_tag}"
+            "${aws_ecr_repository.image[each.key].repository_url}:${local.image_tags[each.key]}"
         )
         == 2
     )
@@ -948,8 +1092,9 @@ def test_every_long_running_task_carries_the_collector_and_its_services_export_t
     # The services' OpenTelemetry SDK exports to it (the standard variables).
     service_text = container_text(sidecars["service"])
     assert (
-        "merge(local.service_common_env, local.service_env[each.key], local.otel_env[each.key], "
-        "lookup(var.extra_environment, each.key, {}))" in service_text
+        "merge(local.service_common_env, {APP_VERSION = local.app_versions[each.key]}, "
+        "local.service_env[each.key], local.otel_env[each.key], lookup(var.extra_environment, each.key, {}))"
+        in service_text
     )
     assert tf.locals["otel_env"] == (
         "${{for name in keys(local.services) : name => "

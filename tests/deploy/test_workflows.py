@@ -1,12 +1,16 @@
 """CI/CD (.github/), offline: the workflows are valid (schema, a timeout on every job, yamllint,
-checkov); pull requests run `make test` and `buf breaking` against their base; merges to main
-reach AWS through OIDC only, build only the images a change touches (.github/scripts/images.py),
-and migrate each service before rolling it out (.github/scripts/ecs_deploy.py, run here against a
-fake `aws` that plays ECS: a failed migration rolls nothing out, a rolled-back deployment fails)."""
+checkov, shellcheck of every script); pull requests run `make test` and `buf breaking` against
+their base; a commit of main is deployed only after CI passed for that very commit (workflow_run),
+through OIDC only; it builds only the images a change touches since the last complete deploy
+(.github/scripts/images.py; the detect step runs here with a fake `gh`), each image and each
+service on its own (a failed build or rollout stops no other), and migrates each service before
+rolling it out (.github/scripts/ecs_deploy.py, run here against a fake `aws` that plays ECS: a
+failed migration rolls nothing out, a rolled-back deployment fails)."""
 
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import os
 import re
@@ -41,6 +45,7 @@ def load_script(name: str) -> ModuleType:
 
 images = load_script("images")
 SERVICES = images.services()
+ALL = [*SERVICES, "gateway"]
 
 
 def workflow(name: str) -> dict[str, Any]:
@@ -116,6 +121,18 @@ def test_checkov_github_actions() -> None:
     assert re.search(r"Passed checks: [1-9]\d*, Failed checks: 0", result.stdout), result.stdout[-2000:]
 
 
+def test_every_checkov_skip_has_a_reason() -> None:
+    """The one skip (CKV_GHA_7, deploy.yml's choice of image) says why; a bare skip would fail."""
+    skips = [
+        (path.name, match.group(1), match.group(2))
+        for path in WORKFLOWS
+        for match in re.finditer(r"#\s*checkov:skip=([A-Z0-9_]+):?(.*)", path.read_text())
+    ]
+    assert [(name, check) for name, check, _ in skips] == [("deploy.yml", "CKV_GHA_7")]
+    for name, check, reason in skips:
+        assert len(reason.split()) >= 8, f"{name}: skip of {check} needs a reason, not {reason!r}"
+
+
 PINNED_USES = re.compile(r"^[\w.-]+/[\w./-]+@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$")
 
 
@@ -167,9 +184,12 @@ def test_pull_requests_run_make_test_and_buf_breaking() -> None:
 # --- merges to main -------------------------------------------------------------------------------
 
 
+DEPLOY_SHA = "${{ env.DEPLOY_SHA }}"
+
+
 def test_deploy_runs_on_main_with_oidc_only() -> None:
     doc = workflow("deploy.yml")
-    assert doc["on"]["push"]["branches"] == ["main"]
+    assert set(doc["on"]) == {"workflow_run", "workflow_dispatch"}  # no push: CI's result first
     assert doc["concurrency"]["cancel-in-progress"] is False
     text = (ROOT / ".github" / "workflows" / "deploy.yml").read_text()
     assert "aws-access-key-id" not in text and "secrets.AWS" not in text
@@ -183,6 +203,74 @@ def test_deploy_runs_on_main_with_oidc_only() -> None:
             assert "permissions" not in body or "id-token" not in body["permissions"], job
 
 
+def test_deploy_runs_only_after_ci_passed_for_the_same_commit() -> None:
+    """workflow_run of CI on main, only when it succeeded on a push of this repository; then every
+    checkout and every image is the commit CI tested (workflow_run.head_sha), never main's head."""
+    ci, doc = workflow("ci.yml"), workflow("deploy.yml")
+    assert ci["on"]["push"]["branches"] == ["main"]  # so that CI runs for every commit of main
+    trigger = doc["on"]["workflow_run"]
+    assert trigger == {"workflows": [ci["name"]], "types": ["completed"], "branches": ["main"]}
+    gate = " ".join(doc["jobs"]["changes"]["if"].split())
+    for condition in (
+        "github.event.workflow_run.conclusion == 'success'",
+        "github.event.workflow_run.event == 'push'",
+        "github.event.workflow_run.head_repository.full_name == github.repository",
+    ):
+        assert condition in gate
+    assert gate.startswith("github.event_name == 'workflow_dispatch' || (")
+    assert doc["env"]["DEPLOY_SHA"] == "${{ github.event.workflow_run.head_sha || github.sha }}"
+    for job in doc["jobs"]:
+        needs = doc["jobs"][job].get("needs", [])
+        assert job == "changes" or "changes" in ([needs] if isinstance(needs, str) else needs), job
+    checkouts = [s for _, s in steps(doc) if s.get("uses", "").startswith("actions/checkout@")]
+    assert len(checkouts) == len(doc["jobs"])
+    assert all(s["with"]["ref"] == DEPLOY_SHA for s in checkouts)
+    text = (ROOT / ".github" / "workflows" / "deploy.yml").read_text()
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    # github.sha only as DEPLOY_SHA's fallback (a manual run) and in the run's name.
+    assert code.count("github.sha") == 2
+    # A manual run checks that CI passed for its commit before anything else.
+    (check,) = [s for s in doc["jobs"]["changes"]["steps"] if s.get("name") == "CI passed for this commit"]
+    assert check["if"] == "github.event_name == 'workflow_dispatch'"
+    assert "workflows/ci.yml/runs" in check["run"] and "head_sha=$DEPLOY_SHA&status=success" in check["run"]
+    assert doc["jobs"]["changes"]["permissions"] == {"contents": "read", "actions": "read"}
+
+
+def test_each_image_builds_and_each_service_deploys_on_its_own() -> None:
+    jobs = workflow("deploy.yml")["jobs"]
+    assert jobs["build"]["strategy"]["fail-fast"] is False
+    assert jobs["deploy"]["strategy"]["fail-fast"] is False
+    # The deploy matrix runs when builds failed too (!cancelled()); a leg stops when its own image
+    # is missing, before migrating anything.
+    for job in ("deploy", "deploy-gateway"):
+        condition = " ".join(jobs[job]["if"].split())
+        assert condition.startswith("!cancelled() && needs.changes.result == 'success'"), job
+        assert "needs.build.result" not in condition, job
+        runs = [s for s in jobs[job]["steps"] if "run" in s]
+        assert "batch-get-image" in runs[0]["run"] and "exit 1" in runs[0]["run"], job
+        assert "ecs_deploy.py" in runs[-1]["run"], job
+    # The gateway waits for every changed service.
+    gateway = " ".join(jobs["deploy-gateway"]["if"].split())
+    assert "(needs.deploy.result == 'success' || needs.deploy.result == 'skipped')" in gateway
+    # An image already pushed for this commit (a re-run) is not built again: tags are immutable.
+    (check,) = [s for s in jobs["build"]["steps"] if s.get("id") == "pushed"]
+    assert "batch-get-image" in check["run"]
+    build = next(s for s in jobs["build"]["steps"] if "build-push-action" in s.get("uses", ""))
+    assert build["if"] == "steps.pushed.outputs.found != 'true'"
+
+
+def test_a_manual_run_deploys_one_image_or_all() -> None:
+    doc = workflow("deploy.yml")
+    choice = doc["on"]["workflow_dispatch"]["inputs"]["image"]
+    assert choice["options"][0] == choice["default"] == "all"
+    assert sorted(choice["options"][1:]) == sorted(ALL)
+    assert doc["run-name"].startswith("deploy ${{ inputs.image || 'all' }} ")
+    gated_out = (
+        "github.event.workflow_run.conclusion != 'success' || github.event.workflow_run.event != 'push'"
+    )
+    assert gated_out in doc["run-name"] and "(not deployed: " in doc["run-name"]
+
+
 def test_deploy_builds_changed_images_then_migrates_then_rolls_out() -> None:
     jobs = workflow("deploy.yml")["jobs"]
     detect = next(s for s in jobs["changes"]["steps"] if s.get("id") == "detect")
@@ -190,22 +278,150 @@ def test_deploy_builds_changed_images_then_migrates_then_rolls_out() -> None:
     assert jobs["build"]["strategy"]["matrix"]["image"] == "${{ fromJSON(needs.changes.outputs.images) }}"
     build = next(s for s in jobs["build"]["steps"] if "build-push-action" in s.get("uses", ""))
     assert build["with"]["push"] is True
-    assert build["with"]["tags"].endswith("/taskmanager/${{ matrix.image.name }}:${{ github.sha }}")
+    assert build["with"]["tags"].endswith(f"/taskmanager/${{{{ matrix.image.name }}}}:{DEPLOY_SHA}")
     assert jobs["deploy"]["needs"] == ["changes", "build"]
     assert (
         jobs["deploy"]["strategy"]["matrix"]["service"] == "${{ fromJSON(needs.changes.outputs.services) }}"
     )
-    (deploy,) = [s for s in jobs["deploy"]["steps"] if "run" in s]
+    deploy = [s for s in jobs["deploy"]["steps"] if "run" in s][-1]
     assert "ecs_deploy.py" in deploy["run"] and "--no-migrate" not in deploy["run"]
     assert '--cluster "$ECS_CLUSTER" --family-prefix "$ECS_FAMILY_PREFIX"' in deploy["run"]
+    assert deploy["env"]["IMAGE"].endswith(f":{DEPLOY_SHA}")
     assert "deploy" in jobs["deploy-gateway"]["needs"]
-    (gateway,) = [s for s in jobs["deploy-gateway"]["steps"] if "run" in s]
+    gateway = [s for s in jobs["deploy-gateway"]["steps"] if "run" in s][-1]
     assert "--no-migrate gateway" in gateway["run"]
+
+
+# --- what the detect step picks ------------------------------------------------------------------
+
+# `gh api ... --jq FILTER`: the filter applied by jq (as gh does) to canned workflow runs.
+FAKE_GH = """#!/usr/bin/env python3
+import json, os, subprocess, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_GH_LOG"], "a") as log:
+    log.write(" ".join(args) + "\\n")
+jq = args[args.index("--jq") + 1]
+titles = json.loads(os.environ["FAKE_GH_TITLES"])
+payload = {"workflow_runs": [{"display_title": t} for t in titles]}
+sys.exit(subprocess.run(["jq", "-r", jq], input=json.dumps(payload), text=True).returncode)
+"""
+
+
+def detect(tmp_path: Path, titles: list[str], image: str = "all", deploy_sha: str = "") -> dict[str, Any]:
+    """Runs the detect step's script as the runner would (bash -e, in the checkout, with the
+    step's environment and a fake `gh`), on this repository's history; its step outputs."""
+    (run,) = [s["run"] for s in workflow("deploy.yml")["jobs"]["changes"]["steps"] if s.get("id") == "detect"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "gh").write_text(FAKE_GH)
+    (bin_dir / "gh").chmod(0o755)
+    output = tmp_path / "output"
+    output.write_text("")
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "GITHUB_OUTPUT": str(output),
+        "DEPLOY_SHA": deploy_sha or head(),
+        "IMAGE": image,
+        "REPOSITORY": "owner/taskmanager",
+        "GATEWAY_EDGE_LIMITS": "",
+        "FAKE_GH_TITLES": json.dumps(titles),
+        "FAKE_GH_LOG": str(tmp_path / "gh.log"),
+    }
+    result = subprocess.run(
+        ["bash", "-e", "-c", run], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    return {
+        "images": [i["name"] for i in json.loads(outputs["images"])],
+        "services": json.loads(outputs["services"]),
+        "gateway": outputs["gateway"],
+    }
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def head() -> str:
+    return git("rev-parse", "HEAD")
+
+
+def test_detect_diffs_from_the_last_successful_deploy_of_everything(tmp_path: Path) -> None:
+    # Two commits of this repository's history between which some images changed, not all (so that
+    # neither "nothing" nor the fallback "everything" could pass for the diff).
+    commits = git("rev-list", "--first-parent", "--max-count=200", "HEAD").split()
+    pairs = []
+    for newer, older in itertools.pairwise(commits):  # older: newer's first parent
+        touched = [i.name for i in images.touched(git("diff", "--name-only", older, newer).splitlines())]
+        if touched and touched != ALL:
+            pairs.append((older, newer, touched))
+            break
+    assert pairs, "no commit of the history touches some images only (fetch-depth: 0?)"
+    ((last, deployed, expected),) = pairs
+    # A later run of one image alone, or one that CI's result gated out (it deployed nothing, even
+    # if it counts as a success), is no baseline: the latest "deploy all" that deployed is.
+    titles = [
+        f"deploy tasks {deployed}",
+        f"deploy all {deployed} (not deployed: ci did not pass on a push)",
+        f"deploy all {last}",
+        f"deploy all {commits[-1]}",
+    ]
+    assert detect(tmp_path, titles, deploy_sha=deployed)["images"] == expected
+    assert "status=success" in (tmp_path / "gh.log").read_text()
+    # The same commit deployed already: nothing changed.
+    assert detect(tmp_path, [f"deploy all {head()}"]) == {"images": [], "services": [], "gateway": "false"}
+
+
+def test_detect_deploys_everything_without_a_usable_baseline(tmp_path: Path) -> None:
+    everything = {"images": ALL, "services": SERVICES, "gateway": "true"}
+    assert detect(tmp_path, []) == everything  # the first deploy
+    assert detect(tmp_path, ["deploy tasks " + head()]) == everything  # no deploy of everything yet
+    assert detect(tmp_path, ["deploy all " + "0" * 40]) == everything  # not in the history
+
+
+@pytest.mark.parametrize("image", ALL)
+def test_detect_picks_one_image_on_a_manual_run(tmp_path: Path, image: str) -> None:
+    picked = detect(tmp_path, [f"deploy all {head()}"], image=image)  # whatever changed
+    assert picked == {
+        "images": [image],
+        "services": [] if image == "gateway" else [image],
+        "gateway": "true" if image == "gateway" else "false",
+    }
+
+
+# --- shell ---------------------------------------------------------------------------------------
+
+
+def shellcheck_problems(doc: dict[str, Any]) -> list[str]:
+    """shellcheck of every `run` (bash, as GitHub runs it); SC2154: the step's env is not assigned."""
+    problems = []
+    for job, step in steps(doc):
+        if "run" in step:
+            result = subprocess.run(
+                [BIN / "shellcheck", "--shell=bash", "--exclude=SC2154", "-"],
+                input=step["run"],
+                capture_output=True,
+                text=True,
+            )
+            if result.returncode:
+                problems.append(f"{job}: {step.get('name', step['run'][:40])}: {result.stdout}")
+    return problems
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
+def test_run_scripts_pass_shellcheck(path: Path) -> None:
+    assert shellcheck_problems(workflow(path.name)) == []
+
+
+def test_shellcheck_catches_a_bad_script() -> None:
+    bad = {"jobs": {"a": {"steps": [{"run": "for f in $(ls *.txt); do echo $f; done"}]}}}
+    assert len(shellcheck_problems(bad)) == 1
 
 
 # --- which images a change touches --------------------------------------------------------------
 
-ALL = [*SERVICES, "gateway"]
 CASES = [
     (["services/tasks/tm_tasks/service/tasks.py"], ["tasks"]),
     (["services/tasks/migrations/versions/0007_x.py", "services/auth/pyproject.toml"], ["auth", "tasks"]),
