@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
+from tm_common.config import ServiceSettings
 from tm_devstack.services import SERVICES
 from tm_devstack.stack import ROOT, Stack, StackConfig
 
@@ -25,6 +26,7 @@ SERVICE_ENV = {
     "LOGIN_LIMIT_PER_USERNAME": "100000",
     "MAX_FILE_BYTES": str(32 * 1024 * 1024),  # room for the 20 MiB upload whose memory is measured
 }
+DEFAULT_TRACE_SAMPLE_RATIO = ServiceSettings.model_fields["trace_sample_ratio"].default
 EDGE_BURST = 1_000_000  # for every edge token bucket (the stack's defaults name them all)
 
 
@@ -106,7 +108,7 @@ def target() -> Iterator[Target]:
             edge_limits=edge_limits,
             # As deployed (README, Observability): the default sampling, unless told otherwise;
             # OTEL_SDK_DISABLED=true measures the same stack with tracing off.
-            trace_sample_ratio=float(os.environ.get("TRACE_SAMPLE_RATIO") or "0.1"),
+            trace_sample_ratio=float(os.environ.get("TRACE_SAMPLE_RATIO") or DEFAULT_TRACE_SAMPLE_RATIO),
             tracing=os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true",
             keep_spans=False,  # exported as deployed, to a collector that runs elsewhere there
         )

@@ -62,7 +62,7 @@ def settings() -> GatewaySettings:
         edge_limits=dict(DEFAULT_EDGE_LIMITS),  # per gateway replica
         docs_files=docs_files_in(IMAGE_DOCS_DIR),  # baked into the gateway image
         otlp_collector=(OTLP_COLLECTOR_HOST, 4317),
-        trace_sample_ratio=0.1,
+        trace_sample_ratio=0.01,
     )
 
 

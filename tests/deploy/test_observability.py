@@ -361,3 +361,21 @@ def test_a_promtool_that_cannot_be_installed_is_a_clear_failure(monkeypatch: pyt
     monkeypatch.setattr(apt.os, "geteuid", lambda: 1000)
     with pytest.raises(apt.AptUnavailable, match="apt-get install prometheus"):
         apt.ensure(("prometheus",), lambda: None)
+
+
+def test_the_default_sampling_is_the_same_everywhere() -> None:
+    """The services' default TRACE_SAMPLE_RATIO is the gateway's (the local renderer, its image,
+    the Kubernetes render) and the Kubernetes ConfigMap's: the README's cost figures are for it."""
+    from tm_common.config import ServiceSettings
+    from tm_devstack.gateway import GatewaySettings
+
+    ratio = ServiceSettings.model_fields["trace_sample_ratio"].default
+    assert 0 < ratio < 1
+    assert GatewaySettings.trace_sample_ratio == ratio
+    dockerfile = (ROOT / "gateway" / "Dockerfile").read_text()
+    assert re.search(r"^ARG TRACE_SAMPLE_RATIO=(\S+)$", dockerfile, re.M).group(1) == str(ratio)  # type: ignore[union-attr]
+    kustomization = (ROOT / "deploy" / "k8s" / "base" / "kustomization.yaml").read_text()
+    assert f"- TRACE_SAMPLE_RATIO={ratio}\n" in kustomization
+    envoy = yaml.safe_load((ROOT / "deploy" / "k8s" / "base" / "gateway" / "envoy.yaml").read_text())
+    sampling = re.findall(r"random_sampling': \{'value': ([\d.]+)\}", str(envoy))
+    assert sampling and all(float(value) == ratio * 100 for value in sampling)

@@ -21,7 +21,7 @@ class ServiceSettings(BaseSettings):
     # Tracing (tm_common.tracing): the share of traces that start here which are kept (a trace
     # started upstream, at Envoy, keeps its own decision); where spans go when no
     # OTEL_EXPORTER_OTLP_ENDPOINT is set ("": nowhere); OTEL_SDK_DISABLED=true: no tracing.
-    trace_sample_ratio: float = Field(default=0.1, ge=0, le=1)
+    trace_sample_ratio: float = Field(default=0.01, ge=0, le=1)
     traces_file: str = ""
     otel_sdk_disabled: bool = False
     # SQLAlchemy URL of this service's own role; search_path is pinned to `db_schema`. It may name

@@ -202,7 +202,7 @@ class GatewaySettings:
     # Tracing: the OpenTelemetry collector (OTLP/gRPC) the gateway's spans go to, and the share of
     # requests traced. By default a collector sidecar beside the gateway (ADOT on ECS, README).
     otlp_collector: tuple[str, int] = ("127.0.0.1", 4317)
-    trace_sample_ratio: float = 0.1
+    trace_sample_ratio: float = 0.01  # tm_common.config.ServiceSettings' (a test holds them equal)
 
     @classmethod
     def from_env(cls, out_dir: Path) -> GatewaySettings:
@@ -239,7 +239,7 @@ def otlp_collector_from_env(env: Mapping[str, str]) -> tuple[str, int]:
 
 
 def trace_sample_ratio_from_env(env: Mapping[str, str]) -> float:
-    ratio = float(env.get("TRACE_SAMPLE_RATIO") or "0.1")
+    ratio = float(env.get("TRACE_SAMPLE_RATIO") or GatewaySettings.trace_sample_ratio)
     if not 0 <= ratio <= 1:
         raise ValueError(f"TRACE_SAMPLE_RATIO must be between 0 and 1, not {ratio}")
     return ratio
