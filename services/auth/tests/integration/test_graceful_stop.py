@@ -22,7 +22,9 @@ WHERE c.relname = 'users' AND NOT l.granted
 
 
 async def test_in_flight_rpcs_finish_when_the_server_stops(stack, make_auth_settings) -> None:
-    settings = make_auth_settings()
+    # Room for every call's transaction at once: the pool is a share of DB_MAX_CONNECTIONS, and a
+    # call that waits for a pool slot is not yet waiting on the lock.
+    settings = make_auth_settings().model_copy(update={"db_max_connections": 2 * IN_FLIGHT + 4})
     running = await start_server(build(settings), settings, address="127.0.0.1:0")
     address = f"127.0.0.1:{running.port}"
     admin = psycopg.conninfo.make_conninfo(stack.admin_url, dbname=stack.database)
