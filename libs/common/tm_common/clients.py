@@ -50,7 +50,9 @@ def _with_context(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDet
         timeout=details.timeout,
         metadata=propagated_metadata(details.metadata),
         credentials=details.credentials,
-        wait_for_ready=details.wait_for_ready,
+        # Unless the caller chose: a call waits, within its deadline, for a connection that is
+        # being made again (a peer that just restarted) instead of failing at once.
+        wait_for_ready=True if details.wait_for_ready is None else details.wait_for_ready,
     )
 
 
@@ -103,6 +105,14 @@ KEEPALIVE_OPTIONS = [
     ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),  # no cap on pings while idle (the interval is the cap)
+]
+# After a connection is lost, gRPC tries again after a backoff that grows to 120 s by default: a
+# peer back after a restart of a few seconds would stay unreachable for as long. Tried again
+# within a second at most, it is found within a second (an attempt at a dead address is a refused
+# connect, cheap; on Kubernetes the name also stops resolving to it).
+RECONNECT_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1_000),
 ]
 # gRPC re-resolves a name when a connection goes away (a pod stopped, a server's max connection
 # age); this caps how often (default 30 s), so a new pod is found within seconds.
@@ -159,6 +169,13 @@ def service_config(policy: dict[str, Any] | None = None) -> str:
 
 
 SERVICE_CONFIG = service_config()
+CHANNEL_OPTIONS = [
+    *KEEPALIVE_OPTIONS,
+    *RECONNECT_OPTIONS,
+    ("grpc.dns_min_time_between_resolutions_ms", DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS),
+    ("grpc.service_config", SERVICE_CONFIG),
+    ("grpc.enable_retries", 1),
+]
 # A target that names its resolver ("dns:", "ipv4:", "unix:" ...); a bare host:port gets "dns:///".
 _SCHEME = re.compile(r"^(dns|ipv4|ipv6|unix|unix-abstract|vsock|xds|google-c2p):")
 
@@ -180,9 +197,12 @@ def service_channel(address: str, max_message_bytes: int = 32 * 1024 * 1024) -> 
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
             *METADATA_OPTIONS,
-            *KEEPALIVE_OPTIONS,
-            ("grpc.dns_min_time_between_resolutions_ms", DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS),
-            ("grpc.service_config", SERVICE_CONFIG),
-            ("grpc.enable_retries", 1),
+            *CHANNEL_OPTIONS,
         ],
     )
+
+
+def plain_channel(address: str) -> grpc.aio.Channel:
+    """A channel to another service that balances, reconnects and retries as service_channel's,
+    without its interceptors: for calls made outside any request (health probes of peers)."""
+    return grpc.aio.insecure_channel(channel_target(address), options=CHANNEL_OPTIONS)

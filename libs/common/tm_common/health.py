@@ -19,6 +19,7 @@ from grpc_health.v1 import health_pb2
 from grpc_health.v1._async import HealthServicer  # grpc_health.v1.health.aio
 
 from taskmanager.ops.v1 import ops_pb2, ops_pb2_grpc
+from tm_common.clients import plain_channel
 from tm_common.http import set_http_status
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class OpsServicer(ops_pb2_grpc.OpsServiceServicer):
         self._version = version
         self._environment = environment
         self._peers = {
-            name: ops_pb2_grpc.DiagnosticsServiceStub(grpc.aio.insecure_channel(address))
+            name: ops_pb2_grpc.DiagnosticsServiceStub(plain_channel(address))
             for name, address in peers.items()
             if name != diagnostics.service
         }

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import grpc
 from google.protobuf.json_format import MessageToDict
 
 from taskmanager.auth.v1 import auth_pb2, auth_pb2_grpc
+from tm_common.clients import service_channel
 from tm_common.tokens import JwksFetcher
 
 
@@ -16,7 +16,7 @@ def jwks_from_auth_service(address: str, timeout: float = 3.0) -> JwksFetcher:
 
     async def fetch() -> list[dict[str, Any]]:
         if not stubs:  # the channel is made on first use, in the loop that serves requests
-            stubs.append(auth_pb2_grpc.AuthServiceStub(grpc.aio.insecure_channel(address)))
+            stubs.append(auth_pb2_grpc.AuthServiceStub(service_channel(address)))
         reply = await stubs[0].GetJwks(auth_pb2.GetJwksRequest(), timeout=timeout)
         return [MessageToDict(key, preserving_proto_field_name=True) for key in reply.keys]
 
