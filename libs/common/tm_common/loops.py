@@ -13,6 +13,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from tm_common import tracing
+
 log = logging.getLogger(__name__)
 
 
@@ -38,10 +40,12 @@ async def run_forever(
     retry_on: tuple[type[BaseException], ...] = (Exception,),
 ) -> None:
     """Run `serve` until cancelled; when it fails with `retry_on`, log and start it again after
-    the backoff (`serve` calls `backoff.reset()` whenever it gets work done)."""
+    the backoff (`serve` calls `backoff.reset()` whenever it gets work done). Its own calls make
+    no spans (tracing.background)."""
     while True:
         try:
-            await serve()
+            with tracing.background():
+                await serve()
         except asyncio.CancelledError:
             raise
         except retry_on as exc:

@@ -3,6 +3,7 @@ in log lines, the export to a file, and the local stack's OTLP sink for Envoy's 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -375,3 +376,50 @@ def test_a_call_to_another_service_carries_an_unsampled_trace_on(provider: Trace
         metadata = propagated_metadata(())
     assert metadata["traceparent"] == UNSAMPLED
     assert "traceparent" not in propagated_metadata(())  # outside any trace: nothing to carry
+
+
+async def test_a_background_loop_makes_no_spans_but_for_sampled_work(provider: TracerProvider) -> None:
+    """A loop's own polls (outside any request) run with the instrumentations off; the work it
+    does for a sampled event runs with them on, for an unsampled one off."""
+    from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+    from tm_common.loops import Backoff, run_forever
+
+    with trace.get_tracer("test").start_as_current_span("request"):
+        sampled = _event().trace_context
+    seen: list[tuple[str, bool]] = []
+
+    async def serve() -> None:
+        seen.append(("poll", is_instrumentation_enabled()))
+        for carrier in ([sampled], [{"traceparent": UNSAMPLED}]):
+            with tracing.consuming("activity process", carrier, [{}]):
+                seen.append(("consume", is_instrumentation_enabled()))
+        with tracing.in_trace_of("notify send", sampled, SpanKind.CONSUMER, {}):
+            seen.append(("send", is_instrumentation_enabled()))
+        with tracing.in_trace_of("notify send", {"traceparent": UNSAMPLED}, SpanKind.CONSUMER, {}) as span:
+            seen.append(("send", is_instrumentation_enabled()))
+            assert not span.is_recording() and tracing.current_ids() == ("ab" * 16, "cd" * 8)
+        seen.append(("poll", is_instrumentation_enabled()))
+        raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        await run_forever("test loop", serve, Backoff())
+    assert seen == [
+        ("poll", False),
+        ("consume", True),
+        ("consume", False),
+        ("send", True),
+        ("send", False),
+        ("poll", False),
+    ]
+    assert is_instrumentation_enabled()  # outside the loop, as it was
+
+
+def test_in_trace_of_makes_a_span_in_a_sampled_requests_trace(finished: InMemorySpanExporter) -> None:
+    with trace.get_tracer("test").start_as_current_span("request") as request:
+        carrier = _event().trace_context
+    with tracing.in_trace_of("notify send", carrier, SpanKind.CONSUMER, {"tm.email.kind": "x"}):
+        pass
+    (send,) = [span for span in finished.get_finished_spans() if span.name == "notify send"]
+    assert send.parent is not None and send.parent.span_id == request.get_span_context().span_id
+    assert send.kind == SpanKind.CONSUMER and send.attributes == {"tm.email.kind": "x"}

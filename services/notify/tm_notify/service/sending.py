@@ -133,11 +133,11 @@ class DeliveryLoop:
         the marking are its children."""
         if not tracing.is_enabled():
             return contextlib.nullcontext()
-        return tracing.tracer.start_as_current_span(
+        return tracing.in_trace_of(
             "notify send",
-            context=tracing.extract(item.trace_context),
-            kind=SpanKind.CONSUMER,
-            attributes={
+            item.trace_context,
+            SpanKind.CONSUMER,
+            {
                 "messaging.system": "postgresql",
                 "messaging.destination.name": "deliveries",
                 "messaging.message.id": str(item.id),
