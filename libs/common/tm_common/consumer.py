@@ -304,16 +304,13 @@ class StreamConsumer:
         return tracing.consuming(
             f"{self.settings.group} process",
             [event.trace_context for _, event in events],
-            [
-                {
-                    "messaging.system": "redis",
-                    "messaging.destination.name": entry.stream,
-                    "messaging.consumer.group.name": self.settings.group,
-                    "messaging.message.id": event.event_id,
-                    "tm.event.type": event.type,
-                }
-                for entry, event in events
-            ],
+            lambda i: {
+                "messaging.system": "redis",
+                "messaging.destination.name": events[i][0].stream,
+                "messaging.consumer.group.name": self.settings.group,
+                "messaging.message.id": events[i][1].event_id,
+                "tm.event.type": events[i][1].type,
+            },
         )
 
     def _wanted(self, fields: dict[bytes, bytes]) -> bool:

@@ -146,16 +146,13 @@ class OutboxRelay:
             f"{stream} publish",
             [EventEnvelope.FromString(bytes(row.payload)).trace_context for row in rows],
             SpanKind.PRODUCER,
-            [
-                {
-                    "messaging.system": "redis",
-                    "messaging.destination.name": stream,
-                    "messaging.message.id": str(row.event_id),
-                    "messaging.operation.type": "send",
-                    "tm.event.type": row.event_type,
-                }
-                for row in rows
-            ],
+            lambda i: {
+                "messaging.system": "redis",
+                "messaging.destination.name": stream,
+                "messaging.message.id": str(rows[i].event_id),
+                "messaging.operation.type": "send",
+                "tm.event.type": rows[i].event_type,
+            },
         )
 
     async def _xadd(self, rows: Sequence[Any]) -> list[str]:

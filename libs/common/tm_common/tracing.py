@@ -26,7 +26,7 @@ import contextlib
 import logging
 import os
 import random
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -259,16 +259,17 @@ def spans_in_their_traces(
     name: str,
     carriers: Sequence[Mapping[str, str]],
     kind: SpanKind,
-    attributes: Sequence[Attributes],
+    attributes_of: Callable[[int], Attributes],
     links: Sequence[Link] = (),
 ) -> Iterator[list[Span]]:
     """One span named `name` in each carrier's trace (none for an empty carrier), all open while
     the block runs: work done for several requests at once (a relay's batch, a consumer's), shown
     in each request's trace (not in one its request did not sample: nobody would keep it). Failed,
-    with the exception, if the block raises."""
+    with the exception, if the block raises. `attributes_of(i)`: the i-th span's attributes, asked
+    only for the spans made."""
     spans = [
-        tracer.start_span(name, context=extract(carrier), kind=kind, attributes=attrs, links=links)
-        for carrier, attrs in zip(carriers, attributes, strict=True)
+        tracer.start_span(name, context=extract(carrier), kind=kind, attributes=attributes_of(i), links=links)
+        for i, carrier in enumerate(carriers)
         if carrier and not _unsampled(carrier)
     ]
     try:
@@ -314,7 +315,7 @@ def in_trace_of(
 
 @contextlib.contextmanager
 def consuming(
-    name: str, carriers: Sequence[Mapping[str, str]], attributes: Sequence[Attributes]
+    name: str, carriers: Sequence[Mapping[str, str]], attributes_of: Callable[[int], Attributes]
 ) -> Iterator[Span]:
     """The span of a consumer applying a batch of events, current while the block runs (so the
     SQL it runs are its children).
@@ -333,7 +334,7 @@ def consuming(
     traces = {c.trace_id for c in contexts}
     if len(traces) == 1 and contexts[0].is_valid:
         links = [Link(c) for c in contexts[1:] if c.span_id != contexts[0].span_id]
-        first = {**(attributes[0] or {}), "messaging.batch.message_count": len(carriers)}
+        first = {**(attributes_of(0) or {}), "messaging.batch.message_count": len(carriers)}
         with (
             tracer.start_as_current_span(
                 name, context=extract(carriers[0]), kind=SpanKind.CONSUMER, links=links, attributes=first
@@ -353,7 +354,7 @@ def consuming(
             attributes=batch_attributes,
         ) as batch,
         spans_in_their_traces(
-            name, carriers, SpanKind.CONSUMER, attributes, [Link(batch.get_span_context())]
+            name, carriers, SpanKind.CONSUMER, attributes_of, [Link(batch.get_span_context())]
         ),
         _instrumented_if_recorded(batch),
     ):

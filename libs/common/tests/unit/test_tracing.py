@@ -115,10 +115,15 @@ def test_work_for_several_requests_shows_in_each_ones_trace(finished: InMemorySp
         two = _event()
     # The second was not traced, the third's request not sampled: no span of theirs.
     carriers = [one.trace_context, {}, {"traceparent": UNSAMPLED}, two.trace_context]
-    with tracing.spans_in_their_traces(
-        "publish", carriers, SpanKind.PRODUCER, [{"n": 1}, {"n": 2}, {"n": 3}, {"n": 4}]
-    ):
+    asked: list[int] = []
+
+    def attributes_of(i: int) -> dict[str, int]:
+        asked.append(i)
+        return {"n": i + 1}
+
+    with tracing.spans_in_their_traces("publish", carriers, SpanKind.PRODUCER, attributes_of):
         pass
+    assert asked == [0, 3]  # only for the spans made
     spans = [span for span in finished.get_finished_spans() if span.name == "publish"]
     assert [(span.parent.span_id if span.parent else None) for span in spans] == [
         first.get_span_context().span_id,
@@ -131,7 +136,9 @@ def test_work_for_several_requests_shows_in_each_ones_trace(finished: InMemorySp
 def test_the_spans_fail_with_the_work(finished: InMemorySpanExporter) -> None:
     with trace.get_tracer("test").start_as_current_span("request"):
         event = _event()
-    publishing = tracing.spans_in_their_traces("publish", [event.trace_context], SpanKind.PRODUCER, [{}])
+    publishing = tracing.spans_in_their_traces(
+        "publish", [event.trace_context], SpanKind.PRODUCER, _no_attributes
+    )
     with pytest.raises(ConnectionError), publishing:
         raise ConnectionError("redis is down")
     (span,) = [span for span in finished.get_finished_spans() if span.name == "publish"]
@@ -265,7 +272,7 @@ def test_a_consumer_applying_one_requests_events_continues_its_trace(finished: I
     with trace.get_tracer("test").start_as_current_span("request") as request:
         events = [_event(), _event()]
     carriers = [e.trace_context for e in events]
-    consuming = tracing.consuming("activity process", carriers, [{"n": 1}, {"n": 2}])
+    consuming = tracing.consuming("activity process", carriers, [{"n": 1}, {"n": 2}].__getitem__)
     with consuming, trace.get_tracer("test").start_as_current_span("INSERT") as write:
         pass
     (consumer,) = [span for span in finished.get_finished_spans() if span.name == "activity process"]
@@ -280,7 +287,7 @@ def test_a_consumer_applying_unsampled_events_makes_no_span(finished: InMemorySp
 
     other = "00-" + "ef" * 16 + "-" + "cd" * 8 + "-00"
     with tracing.consuming(
-        "activity process", [{"traceparent": UNSAMPLED}, {"traceparent": other}], [{}, {}]
+        "activity process", [{"traceparent": UNSAMPLED}, {"traceparent": other}], _no_attributes
     ):
         assert tracing.current_ids() == ("ab" * 16, "cd" * 8)  # its log lines name the first trace
         assert not is_instrumentation_enabled()
@@ -289,7 +296,9 @@ def test_a_consumer_applying_unsampled_events_makes_no_span(finished: InMemorySp
     # One sampled event among them: the batch is traced as before.
     with trace.get_tracer("test").start_as_current_span("request"):
         sampled = _event()
-    with tracing.consuming("activity process", [{"traceparent": UNSAMPLED}, sampled.trace_context], [{}, {}]):
+    with tracing.consuming(
+        "activity process", [{"traceparent": UNSAMPLED}, sampled.trace_context], _no_attributes
+    ):
         assert trace.get_current_span().is_recording()
     assert [span for span in finished.get_finished_spans() if span.name == "activity process"]
 
@@ -300,7 +309,9 @@ def test_a_consumer_applying_several_requests_events_links_them(finished: InMemo
         one = _event()
     with tracer.start_as_current_span("second") as second:
         two = _event()
-    with tracing.consuming("activity process", [one.trace_context, two.trace_context], [{}, {}]) as batch:
+    with tracing.consuming(
+        "activity process", [one.trace_context, two.trace_context], _no_attributes
+    ) as batch:
         pass
     spans = [span for span in finished.get_finished_spans() if span.name == "activity process"]
     (batch_span,) = [span for span in spans if span.context.span_id == batch.get_span_context().span_id]
@@ -319,6 +330,10 @@ class _Details:
     def __init__(self, method: str, metadata: tuple[tuple[str, str], ...] = ()) -> None:
         self.method = method
         self.invocation_metadata = metadata
+
+
+def _no_attributes(i: int) -> dict[str, str]:
+    return {}
 
 
 UNSAMPLED = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-00"
@@ -392,7 +407,7 @@ async def test_a_background_loop_makes_no_spans_but_for_sampled_work(provider: T
     async def serve() -> None:
         seen.append(("poll", is_instrumentation_enabled()))
         for carrier in ([sampled], [{"traceparent": UNSAMPLED}]):
-            with tracing.consuming("activity process", carrier, [{}]):
+            with tracing.consuming("activity process", carrier, _no_attributes):
                 seen.append(("consume", is_instrumentation_enabled()))
         with tracing.in_trace_of("notify send", sampled, SpanKind.CONSUMER, {}):
             seen.append(("send", is_instrumentation_enabled()))
