@@ -1,10 +1,11 @@
-// One unary gRPC call per iteration, plaintext HTTP/2, one connection per VU, optionally after an
+// One unary gRPC call per iteration, HTTP/2 (plaintext, or mTLS to a service's own port), one connection per VU, optionally after an
 // unmeasured call (BEFORE_*): only the main call is in the `step:measured` latency, while
 // `requests` and `errors` count iterations (an iteration whose call before failed is an error
 // without its main call).
 // Env: ADDRESS (host:port), METHOD (package.Service/Method), REQUEST (JSON text, "{}" when unset);
 // BEFORE_METHOD, BEFORE_REQUEST; PROTOSET (descriptor set file), TOKEN (bearer token), VUS,
-// DURATION, SUMMARY (file for the JSON summary).
+// DURATION, SUMMARY (file for the JSON summary); CLIENT_CA_FILE, CLIENT_CERT_FILE, CLIENT_KEY_FILE
+// (PEM files): mTLS with that client certificate (the services' ports speak mTLS only), else plaintext.
 // "{id}" in requests becomes a random id in ID_MIN..ID_MAX, "{priority}" a random priority.
 import grpc from "k6/net/grpc";
 import { Counter } from "k6/metrics";
@@ -25,6 +26,15 @@ const metadata = { authorization: `Bearer ${__ENV.TOKEN}` };
 const idMin = Number(__ENV.ID_MIN || 0);
 const idMax = Number(__ENV.ID_MAX || 0);
 const PRIORITIES = ["low", "medium", "high"];
+const connectParams = __ENV.CLIENT_CA_FILE
+  ? {
+      tls: {
+        cacerts: [open(__ENV.CLIENT_CA_FILE)],
+        cert: open(__ENV.CLIENT_CERT_FILE),
+        key: open(__ENV.CLIENT_KEY_FILE),
+      },
+    }
+  : { plaintext: true };
 let connected = false;
 let reported = false;
 
@@ -57,7 +67,7 @@ export default function () {
   requests.add(1);
   try {
     if (!connected) {
-      client.connect(__ENV.ADDRESS, { plaintext: true });
+      client.connect(__ENV.ADDRESS, connectParams);
       connected = true;
     }
     if (__ENV.BEFORE_METHOD && !call(__ENV.BEFORE_METHOD, __ENV.BEFORE_REQUEST, "before")) {

@@ -78,17 +78,16 @@ TASK_SCENARIOS = [
 
 
 def auth_scenarios(target: Target, username: str) -> list[Scenario]:
-    def get_me(transport: str, address: str) -> Scenario:
-        return Scenario(
-            "-", "auth GetMe", transport, "grpc", {"ADDRESS": address, "METHOD": GET_ME}, username
-        )
+    def get_me(transport: str, address: str, tls: dict[str, str] | None = None) -> Scenario:
+        env = {"ADDRESS": address, "METHOD": GET_ME, **(tls or {})}
+        return Scenario("-", "auth GetMe", transport, "grpc", env, username)
 
     found = [
         Scenario("-", "auth GetMe", JSON_VIA_ENVOY, "http", {"URL": f"{target.gateway}/auth/me"}, username),
         get_me(GRPC_VIA_ENVOY, host_port(target.gateway)),
     ]
     if target.auth_direct:
-        found.append(get_me(GRPC_DIRECT, target.auth_direct))
+        found.append(get_me(GRPC_DIRECT, target.auth_direct, target.direct_tls))
     found.append(Scenario("-", "health", JSON_VIA_ENVOY, "http", {"URL": f"{target.gateway}/health"}, None))
     return found
 
@@ -111,7 +110,7 @@ def task_scenarios(target: Target, user: BenchUser) -> list[Scenario]:
             addresses.append((GRPC_DIRECT, target.tasks_direct))
         found.append(Scenario(user.label, s.name, JSON_VIA_ENVOY, "http", ids | http, user.username))
         for transport, address in addresses:
-            env = ids | grpc | {"ADDRESS": address}
+            env = ids | grpc | {"ADDRESS": address} | (target.direct_tls if transport == GRPC_DIRECT else {})
             found.append(Scenario(user.label, s.name, transport, "grpc", env, user.username))
     return found
 

@@ -8,15 +8,16 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
 
 from tm_common.config import ServiceSettings
+from tm_devstack.certs import TEST_CLIENT
 from tm_devstack.services import SERVICES
 from tm_devstack.stack import ROOT, Stack, StackConfig
 
@@ -42,6 +43,9 @@ class Target:
     # The activity role's libpq URL, to read when each event reached the audit log; None: skipped.
     activity_database: str | None = None
     files_pid: int | None = None  # the files service's process, to watch its memory
+    # The client identity of the direct scenarios (the services speak mTLS only): grpc.js's
+    # CLIENT_CA_FILE, CLIENT_CERT_FILE, CLIENT_KEY_FILE; empty: plaintext.
+    direct_tls: dict[str, str] = field(default_factory=dict)
 
 
 def is_loopback(host: str | None) -> bool:
@@ -63,6 +67,17 @@ def loopback_database(url: str) -> str:
     if not (host.startswith("/") or all(is_loopback(h) for h in host.split(","))):  # "/...": a socket
         sys.exit(f"bench: the database at {host!r} is not on loopback; the bench only loads loopback")
     return url
+
+
+def _direct_tls(env: Mapping[str, str]) -> dict[str, str]:
+    """TLS_CA_FILE, TLS_CERT_FILE, TLS_KEY_FILE (the identity to present to the services' ports)
+    as grpc.js takes them."""
+    names = {
+        "TLS_CA_FILE": "CLIENT_CA_FILE",
+        "TLS_CERT_FILE": "CLIENT_CERT_FILE",
+        "TLS_KEY_FILE": "CLIENT_KEY_FILE",
+    }
+    return {ours: env[theirs] for theirs, ours in names.items() if env.get(theirs)}
 
 
 def _optional_env(name: str) -> str | None:
@@ -91,6 +106,7 @@ def target() -> Iterator[Target]:
             admin_database=_optional_database("ADMIN_DATABASE_URL"),
             activity_database=_optional_database("ACTIVITY_DATABASE_URL"),
             files_pid=int(pid) if (pid := _optional_env("FILES_PID")) else None,
+            direct_tls=_direct_tls(os.environ),
         )
         return
     data_dir = Path(tempfile.mkdtemp(prefix="tm-bench-"))
@@ -128,6 +144,7 @@ def target() -> Iterator[Target]:
             admin_database=stack.admin_url,
             activity_database=stack.service_database_url(activity_spec, driver="postgresql"),
             files_pid=int(stack.ctl("pid", "files").strip()),
+            direct_tls=_direct_tls(stack.tls[TEST_CLIENT].environment()),
         )
         ok = True
     finally:

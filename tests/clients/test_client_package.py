@@ -222,10 +222,14 @@ def test_a_token_given_to_the_client_is_sent(client_venv: Path, stack: Any, acco
     assert run_in(client_venv, TOKEN_GIVEN, gateway_target(stack), account.token) == account.username
 
 
+# A service's port speaks mTLS only (tm_common.identity): the test client's certificate.
 FAILED_LOGIN = """
 import grpc, json, sys
 from taskmanager_client import Client
-with Client(sys.argv[1], request_id=sys.argv[2]) as client:
+ca, key, cert = (open(path, "rb").read() for path in sys.argv[3:6])
+with Client(
+    sys.argv[1], request_id=sys.argv[2], root_certificates=ca, private_key=key, certificate_chain=cert
+) as client:
     try:
         client.login("nobody-" + sys.argv[2], "wrong password")
     except grpc.RpcError as error:
@@ -236,13 +240,21 @@ with Client(sys.argv[1], request_id=sys.argv[2]) as client:
 def test_the_request_id_reaches_the_service_that_logs_it(client_venv: Path, stack: Any) -> None:
     """Straight to auth's port: the gateway would put its own id in place of the client's."""
     request_id = f"client-{uuid.uuid4()}"
-    code = run_in(client_venv, FAILED_LOGIN, stack.service_address("auth"), request_id)
+    tls = stack.tls["test-client"]
+    paths = (str(tls.ca), str(tls.key), str(tls.cert))
+    code = run_in(client_venv, FAILED_LOGIN, stack.service_address("auth"), request_id, *paths)
     assert code == "UNAUTHENTICATED"
     wait_until(
         lambda: f'"request_id": "{request_id}"' in (stack.log_dir / "auth.log").read_text(),
         "auth to log the client's request id",
         5,
     )
+
+
+def test_a_client_certificate_needs_its_key_and_the_key_its_certificate() -> None:
+    for half in ({"private_key": b"key"}, {"certificate_chain": b"cert"}):
+        with pytest.raises(ValueError, match="both private_key and certificate_chain"):
+            Client("127.0.0.1:1", **half)  # type: ignore[arg-type]
 
 
 VERSION_SCRIPT = """

@@ -281,7 +281,11 @@ def test_service_healthcheck_against_a_running_service(stack: Stack) -> None:
     assert command
     code = command[2]
     port = stack.service_address("auth").rsplit(":", 1)[1]
-    ok = subprocess.run([sys.executable, "-c", code], env={**os.environ, "GRPC_PORT": port}, timeout=30)
+    # As in a container with TLS_* set: the check presents that certificate (here the tests').
+    tls = stack.tls["test-client"].environment()
+    ok = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "GRPC_PORT": port, **tls}, timeout=30
+    )
     assert ok.returncode == 0
     down = subprocess.run(
         [sys.executable, "-c", code], env={**os.environ, "GRPC_PORT": str(free_port())}, capture_output=True

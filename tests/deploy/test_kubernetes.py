@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
 import psycopg
 import pytest
@@ -38,6 +39,7 @@ from yamllint import linter
 from yamllint.config import YamlLintConfig
 
 from tm_common.server import LIVENESS
+from tm_devstack import certs
 from tm_devstack.gateway import bundle_docs
 from tm_devstack.services import PAGE_TOKEN_ISSUERS, SERVICES
 from tm_devstack.stack import Stack
@@ -53,6 +55,91 @@ SPECS = {spec.name: spec for spec in SERVICES}
 # One overlay per deployable image (overlays/services/<name>): each service alone, and the gateway.
 SERVICE_OVERLAYS = {name: K8S / "overlays" / "services" / name for name in [*SERVICE_NAMES, "gateway"]}
 KUBERNETES_VERSION = "1.33"
+HEALTH_PORT = 50100  # every service pod's plaintext health port (HEALTH_PORT), for the probes
+# cert-manager's kinds (base/certificates.yaml) have no schema in kubernetes-validate: the fields
+# used here, checked as strictly (cert-manager.io/v1; any other field fails).
+_ISSUER_REF = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string"},
+        "kind": {"enum": ["Issuer"]},
+        "group": {"const": "cert-manager.io"},
+    },
+}
+_METADATA = {"type": "object", "required": ["name", "namespace"]}
+CERT_MANAGER_SCHEMAS: dict[str, dict[str, Any]] = {
+    "Issuer": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": "cert-manager.io/v1"},
+            "kind": {"const": "Issuer"},
+            "metadata": _METADATA,
+            "spec": {
+                "type": "object",
+                "additionalProperties": False,
+                "minProperties": 1,
+                "maxProperties": 1,
+                "properties": {
+                    "selfSigned": {"type": "object", "additionalProperties": False},
+                    "ca": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["secretName"],
+                        "properties": {"secretName": {"type": "string"}},
+                    },
+                },
+            },
+        },
+    },
+    "Certificate": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": "cert-manager.io/v1"},
+            "kind": {"const": "Certificate"},
+            "metadata": _METADATA,
+            "spec": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["secretName", "issuerRef"],
+                "properties": {
+                    "secretName": {"type": "string"},
+                    "commonName": {"type": "string", "maxLength": 64},
+                    "dnsNames": {"type": "array", "items": {"type": "string"}},
+                    "usages": {"type": "array", "items": {"enum": ["server auth", "client auth"]}},
+                    "duration": {"type": "string", "pattern": "^[0-9]+h$"},
+                    "renewBefore": {"type": "string", "pattern": "^[0-9]+h$"},
+                    "isCA": {"type": "boolean"},
+                    "privateKey": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "algorithm": {"enum": ["RSA", "ECDSA", "Ed25519"]},
+                            "size": {"type": "integer"},
+                            "rotationPolicy": {"enum": ["Never", "Always"]},
+                        },
+                    },
+                    "issuerRef": _ISSUER_REF,
+                },
+            },
+        },
+    },
+}
+
+
+def validate(doc: Doc) -> None:
+    """Against Kubernetes' schemas (strict), or cert-manager's subset above."""
+    if doc["apiVersion"].startswith("cert-manager.io/"):
+        jsonschema.validate(doc, CERT_MANAGER_SCHEMAS[doc["kind"]])
+    else:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
 METRICS_PORT = 9464  # every service pod's (METRICS_CONTRACT: the default of METRICS_PORT)
 # Environment variables whose values are secrets: they may only come from a Secret.
 SECRET_ENV = {
@@ -417,7 +504,7 @@ def test_loader_agrees_with_kubectl_kustomize(overlay: str, built: Built) -> Non
 @pytest.mark.parametrize("overlay", list(KUSTOMIZATIONS))
 def test_every_document_validates_against_kubernetes_schemas(overlay: str, built: Built) -> None:
     for doc in built[overlay]:
-        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        validate(doc)
 
 
 def test_schema_validation_is_strict() -> None:
@@ -425,7 +512,11 @@ def test_schema_validation_is_strict() -> None:
     deployment = copy.deepcopy(find(build(BASE), "Deployment", "auth"))
     main_container(deployment)["readinesProbe"] = main_container(deployment).pop("readinessProbe")
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+        validate(deployment)
+    certificate = copy.deepcopy(find(build(BASE), "Certificate", "auth"))
+    certificate["spec"]["dnsName"] = certificate["spec"].pop("dnsNames")
+    with pytest.raises(jsonschema.ValidationError):
+        validate(certificate)
 
 
 def test_checkov_is_clean_and_every_skip_is_justified() -> None:
@@ -496,14 +587,19 @@ def test_service_objects(service: str, overlay: str, built: Built) -> None:
 
 
 @pytest.mark.parametrize("service", SERVICE_NAMES)
-def test_probes_are_grpc_health_on_the_service_port(service: str, built: Built) -> None:
+def test_probes_are_grpc_health_on_the_health_port(service: str, built: Built) -> None:
+    """The service port speaks mTLS only; the kubelet's gRPC probes present no certificate, so
+    they ask the same health service on HEALTH_PORT (plaintext, health only: tm_common.server)."""
     container = main_container(find(built["production"], "Deployment", service))
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["HEALTH_PORT"] == str(HEALTH_PORT)
+    assert {"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"} in container["ports"]
     for probe in ("startupProbe", "readinessProbe"):  # the whole server: SERVING while deps are
-        assert container[probe]["grpc"] == {"port": SPECS[service].default_port}, probe
+        assert container[probe]["grpc"] == {"port": HEALTH_PORT}, probe
     # Liveness asks the health name that ignores dependencies (tm_common.server.LIVENESS): an
     # outage makes pods unready, it does not restart them.
     liveness = container["livenessProbe"]
-    assert liveness["grpc"] == {"port": SPECS[service].default_port, "service": LIVENESS}
+    assert liveness["grpc"] == {"port": HEALTH_PORT, "service": LIVENESS}
     assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 60
 
 
@@ -714,7 +810,7 @@ def test_service_metrics_are_scraped_from_the_monitoring_namespace(
     deployment = find(docs, "Deployment", service)
     container = main_container(deployment)
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"grpc": SPECS[service].default_port, "metrics": METRICS_PORT}
+    assert ports == {"grpc": SPECS[service].default_port, "metrics": METRICS_PORT, "health": HEALTH_PORT}
     assert env_of(container)["METRICS_PORT"]["value"] == str(METRICS_PORT)
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert annotations == {
@@ -778,15 +874,17 @@ def test_no_secret_values_in_the_manifests(built: Built) -> None:
 
 @pytest.mark.parametrize("overlay", list(KUSTOMIZATIONS))
 def test_every_secret_reference_is_created_by_the_example(overlay: str, built: Built) -> None:
+    """... or by cert-manager, from a Certificate of the same build (the TLS identities)."""
     example = _example_secrets()
     assert example["auth-jwt-keys"] == set()  # key files, named after themselves
+    issued = {d["spec"]["secretName"] for d in built[overlay] if d["kind"] == "Certificate"}
     used: set[str] = set()
     for doc in built[overlay]:
         spec = pod_spec(doc) or {}
         for volume in spec.get("volumes", []):
             if "secret" in volume:
                 used.add(volume["secret"]["secretName"])
-                assert volume["secret"]["secretName"] in example
+                assert volume["secret"]["secretName"] in example.keys() | issued
             for source in volume.get("projected", {}).get("sources", []):
                 if "secret" in source:
                     used.add(source["secret"]["name"])
@@ -807,6 +905,7 @@ def test_every_secret_reference_is_created_by_the_example(overlay: str, built: B
                     assert name in {d["metadata"]["name"] for d in built[overlay]} or name == "aws-resources"
     expected = {f"{s}-database" for s in SERVICE_NAMES} | {"redis", "notify-code-secret", "auth-jwt-keys"}
     expected |= {"page-token-secret", "db-admin"}
+    expected |= {f"{name}-tls" for name in [*SERVICE_NAMES, "gateway"]}
     assert used == expected
 
 
@@ -1048,7 +1147,7 @@ def test_service_overlay_agrees_with_kubectl_and_validates(name: str, alone: Bui
     ours = sorted(alone[name], key=lambda d: (d["kind"], d["metadata"]["name"]))
     assert ours == theirs
     for doc in ours:
-        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        validate(doc)
 
 
 @pytest.mark.parametrize("name", list(SERVICE_OVERLAYS))
@@ -1192,6 +1291,15 @@ def test_gateway_config_is_valid_for_envoy(tmp_path: Path) -> None:
     assert f"{render.IMAGE_DOCS_DIR}/openapi.json" in config
     bundle_docs(tmp_path / "docs")
     config = config.replace(f"{render.IMAGE_DOCS_DIR}/", f"{tmp_path / 'docs'}/")
+    # The gateway's certificate, which cert-manager mounts there, made here as the local stack's.
+    gateway_tls = certs.ensure(tmp_path / "tls", ["gateway"])["gateway"]
+    for name, made in (
+        ("ca.crt", gateway_tls.ca),
+        ("tls.crt", gateway_tls.cert),
+        ("tls.key", gateway_tls.key),
+    ):
+        assert f"{render.TLS_DIR / name}" in config
+        config = config.replace(str(render.TLS_DIR / name), str(made))
     (tmp_path / "envoy.yaml").write_text(config)
     out = subprocess.run(
         [envoy, "--mode", "validate", "-c", tmp_path / "envoy.yaml", "--log-level", "critical"],

@@ -56,6 +56,7 @@ def edge(stack: Stack, tmp_path_factory: pytest.TempPathFactory, http: httpx.Cli
         listen_port=ports.free_port(),
         admin_socket=run_dir / "admin.sock",
         edge_limits=LIMITS,
+        upstream_tls=stack.gateway_settings().upstream_tls,  # the services speak mTLS only
     )
     config = gateway.write(run_dir, settings)
     with (run_dir / "envoy.log").open("wb") as log:

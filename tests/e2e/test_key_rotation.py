@@ -120,7 +120,7 @@ def metadata(token: str) -> tuple[tuple[str, str], ...]:
 
 def tasks_service_answers(stack, token: str) -> grpc.StatusCode:
     """The tasks service's own verdict on `token`, called on its port, not through Envoy."""
-    with grpc.insecure_channel(stack.service_address("tasks")) as channel:
+    with stack.service_channel("tasks") as channel:
         try:
             tasks_pb2_grpc.TasksServiceStub(channel).ListTasks(
                 tasks_pb2.ListTasksRequest(), metadata=metadata(token), timeout=5

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import grpc
-
 from support import prometheus
 from support.accounts import PASSWORD, register
 from support.polling import wait_until
@@ -33,7 +31,7 @@ def test_every_service_serves_its_metrics(stack) -> None:
     for name, url in urls.items():
         before = scrape(url)
         # GetVersion, not Health/Check: Envoy health-checks every service every 2 s meanwhile.
-        with grpc.insecure_channel(stack.service_address(name)) as channel:
+        with stack.service_channel(name) as channel:
             reply = ops_pb2_grpc.OpsServiceStub(channel).GetVersion(ops_pb2.GetVersionRequest(), timeout=5)
         assert reply.version
         samples = scrape(url)

@@ -17,6 +17,7 @@ import pytest
 from redis.asyncio import Redis
 
 from support.accounts import Account, new_account
+from support.identity import calling_as, tls_settings
 from support.polling import wait_until
 from taskmanager.activity.v1 import activity_pb2, activity_pb2_grpc
 from tm_activity.bootstrap import build as build_activity
@@ -50,24 +51,29 @@ async def serving(definition: Any, settings: Any) -> AsyncIterator[str]:
 async def second_instances(stack: Any) -> AsyncIterator[str]:
     """A second tasks (RPCs only: the stack's relays the shared outbox) and a second activity
     consuming in the stack's group; yields the second activity's address."""
+    # The second tasks serves mTLS as tasks (the second activity asks it, as any peer, over
+    # mTLS); this process's channels go out as activity's. The second activity serves plaintext:
+    # the test calls it directly.
     tasks_settings = TasksSettings(
         database_url=_url(stack, "tasks"),
         redis_url=stack.redis_url,
         auth_address=stack.service_address("auth"),
+        **tls_settings(stack, "tasks"),
     )
-    tasks = dataclasses.replace(build_tasks(tasks_settings), background=[])
-    async with serving(tasks, tasks_settings) as tasks_address:
-        peers = f"tasks={tasks_address},files={stack.service_address('files')}"
-        settings = ActivitySettings(
-            database_url=_url(stack, "activity"),
-            redis_url=stack.redis_url,
-            auth_address=stack.service_address("auth"),
-            service_addresses=peers,
-            consumer_name=SECOND,
-        )
-        async with serving(build_activity(settings), settings) as address:
-            yield address
-            await _until_nothing_pending(stack.redis_url)
+    with calling_as(stack, "activity"):
+        tasks = dataclasses.replace(build_tasks(tasks_settings), background=[])
+        async with serving(tasks, tasks_settings) as tasks_address:
+            peers = f"tasks={tasks_address},files={stack.service_address('files')}"
+            settings = ActivitySettings(
+                database_url=_url(stack, "activity"),
+                redis_url=stack.redis_url,
+                auth_address=stack.service_address("auth"),
+                service_addresses=peers,
+                consumer_name=SECOND,
+            )
+            async with serving(build_activity(settings), settings) as address:
+                yield address
+                await _until_nothing_pending(stack.redis_url)
 
 
 async def _until_nothing_pending(redis_url: str) -> None:

@@ -290,20 +290,23 @@ def files_server(stack: Any, **overrides: Any) -> Any:
     import dataclasses
     from contextlib import asynccontextmanager, suppress
 
+    from support.identity import calling_as
     from tm_common.server import start_server
     from tm_files.bootstrap import build
 
     @asynccontextmanager
     async def serving() -> Any:
         settings = files_settings(stack, **overrides)
-        definition = dataclasses.replace(build(settings), background=[])
-        running = await start_server(definition, settings, address="127.0.0.1:0")
-        try:
-            yield f"127.0.0.1:{running.port}"
-        finally:
-            await running.stop(0)
-            for close in definition.on_close:
-                with suppress(Exception):
-                    await close()
+        # It serves plaintext (tests call it directly) and calls the stack's auth and tasks as files.
+        with calling_as(stack, "files"):
+            definition = dataclasses.replace(build(settings), background=[])
+            running = await start_server(definition, settings, address="127.0.0.1:0")
+            try:
+                yield f"127.0.0.1:{running.port}"
+            finally:
+                await running.stop(0)
+                for close in definition.on_close:
+                    with suppress(Exception):
+                        await close()
 
     return serving()

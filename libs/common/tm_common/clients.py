@@ -23,6 +23,7 @@ from taskmanager.files.v1 import files_pb2
 from taskmanager.notify.v1 import notify_pb2
 from taskmanager.ops.v1 import ops_pb2
 from taskmanager.tasks.v1 import tasks_pb2
+from tm_common import identity
 from tm_common.context import principal_var, request_id_var
 from tm_common.interceptors import REQUEST_ID_HEADER
 from tm_common.tracing import client_interceptors, inject
@@ -188,11 +189,11 @@ def channel_target(address: str) -> str:
 
 def service_channel(address: str, max_message_bytes: int = 32 * 1024 * 1024) -> grpc.aio.Channel:
     """A channel to another service (host:port, or any gRPC target) that propagates the request
-    context, balances over every address of the target and retries reads (SERVICE_CONFIG)."""
-    return grpc.aio.insecure_channel(
+    context, balances over every address of the target and retries reads (SERVICE_CONFIG); over
+    mTLS with this service's certificate when TLS is configured (tm_common.identity)."""
+    return _channel(
         channel_target(address),
-        # grpc-stubs predate aio interceptors
-        interceptors=[*client_interceptors(), _Propagate()],  # type: ignore[list-item]
+        interceptors=[*client_interceptors(), _Propagate()],
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
@@ -205,4 +206,22 @@ def service_channel(address: str, max_message_bytes: int = 32 * 1024 * 1024) -> 
 def plain_channel(address: str) -> grpc.aio.Channel:
     """A channel to another service that balances, reconnects and retries as service_channel's,
     without its interceptors: for calls made outside any request (health probes of peers)."""
-    return grpc.aio.insecure_channel(channel_target(address), options=CHANNEL_OPTIONS)
+    return _channel(channel_target(address), options=CHANNEL_OPTIONS)
+
+
+def _channel(target: str, options: list[tuple[str, Any]], **kwargs: Any) -> grpc.aio.Channel:
+    credentials = identity.client_credentials()
+    if credentials is None:
+        return grpc.aio.insecure_channel(target, options=options, **kwargs)
+    return grpc.aio.secure_channel(target, credentials, options=[*options, *_tls_name(target)], **kwargs)
+
+
+def _tls_name(target: str) -> list[tuple[str, str]]:
+    """The name a server's certificate must hold. gRPC takes it from the target, except from a
+    list of addresses ("ipv4:a:1,b:2", the local stack's replicas), whose authority is no host:
+    there, the first address's host (every instance of a service holds the same certificate)."""
+    scheme, _, addresses = target.partition(":")
+    if scheme not in ("ipv4", "ipv6") or "," not in addresses:
+        return []
+    host = addresses.split(",")[0].removeprefix("//").rsplit(":", 1)[0].strip("[]")
+    return [("grpc.ssl_target_name_override", host)]

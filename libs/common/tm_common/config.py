@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import socket
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# gRPC targets that list several addresses, comma-separated.
+_MULTI_ADDRESS_SCHEMES = ("ipv4:", "ipv6:")
 
 
 class ServiceSettings(BaseSettings):
@@ -67,10 +70,31 @@ class ServiceSettings(BaseSettings):
     # PAGE_TOKEN_SECRET: the HMAC key of page tokens (tm_common.paging), at least 16 characters and
     # the same on every instance of a service. Unset: a random key per process, with a warning.
     page_token_secret: SecretStr = SecretStr("")
+    # Service identity (tm_common.identity): PEM files of the CA every peer's certificate is signed
+    # by, and of this service's own certificate (its name in the SAN) and key. All three set: the
+    # server speaks mTLS only and internal RPCs accept only the callers allowed to call them;
+    # all empty: plaintext, and internal RPCs are not protected (a warning at startup).
+    tls_ca_file: str = ""
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # With TLS: a plaintext port that serves grpc.health.v1 only, for probes that cannot present a
+    # certificate (the kubelet's gRPC probes); 0: none.
+    health_port: int = Field(default=0, ge=0, le=65535)
 
     @property
     def grpc_address(self) -> str:
         return f"{self.grpc_host}:{self.grpc_port}"
+
+    @model_validator(mode="after")
+    def _tls_files_go_together(self) -> ServiceSettings:
+        files = (self.tls_ca_file, self.tls_cert_file, self.tls_key_file)
+        if any(files) and not all(files):
+            raise ValueError("TLS_CA_FILE, TLS_CERT_FILE and TLS_KEY_FILE go together: set all three or none")
+        return self
+
+    @property
+    def tls_enabled(self) -> bool:
+        return bool(self.tls_ca_file)
 
     @property
     def session_database_url(self) -> str:
@@ -82,11 +106,18 @@ class ServiceSettings(BaseSettings):
         return [name.strip() for name in self.consume_streams.split(",") if name.strip()]
 
     def peers(self) -> dict[str, str]:
-        """Parse SERVICE_ADDRESSES into {name: address}."""
+        """Parse SERVICE_ADDRESSES into {name: address}. An address may be a gRPC target of
+        several instances, `ipv4:host:port,host:port` (the local stack's REPLICAS): its commas do
+        not start a new entry."""
         peers: dict[str, str] = {}
+        last = ""
         for item in filter(None, (part.strip() for part in self.service_addresses.split(","))):
             name, sep, address = item.partition("=")
+            if not sep and peers.get(last, "").startswith(_MULTI_ADDRESS_SCHEMES):
+                peers[last] += f",{item}"
+                continue
             if not sep or not name or not address:
                 raise ValueError(f"SERVICE_ADDRESSES entry {item!r} is not name=host:port")
-            peers[name.strip()] = address.strip()
+            last = name.strip()
+            peers[last] = address.strip()
         return peers

@@ -1,10 +1,11 @@
 """The one server interceptor every service runs.
 
-Per RPC it: adopts the request id Envoy generated (or makes one), verifies the bearer token unless
-the method is public, maps domain errors to a rich google.rpc.Status, hides unexpected errors
-behind INTERNAL, writes one access-log line, counts the RPC in the gRPC server metrics
-(tm_common.metrics) with the status code the caller gets, and runs it in its request's trace
-(tm_common.tracing: an unsampled request without spans).
+Per RPC it: adopts the request id Envoy generated (or makes one), refuses an internal-only RPC to a
+caller whose certificate does not name an allowed service (with TLS on: tm_common.identity),
+verifies the bearer token unless the method is public, maps domain errors to a rich
+google.rpc.Status, hides unexpected errors behind INTERNAL, writes one access-log line, counts the
+RPC in the gRPC server metrics (tm_common.metrics) with the status code the caller gets, and runs
+it in its request's trace (tm_common.tracing: an unsampled request without spans).
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ import psycopg_pool
 import sqlalchemy.exc
 from grpc_status import rpc_status
 
-from tm_common import decoding, metrics, tracing
+from tm_common import decoding, identity, metrics, tracing
 from tm_common.context import principal_var, request_id_var
-from tm_common.errors import INTERNAL_STATUS, UNAVAILABLE_STATUS, DomainError, to_rpc_status
+from tm_common.errors import INTERNAL_STATUS, UNAVAILABLE_STATUS, DomainError, PermissionDenied, to_rpc_status
 from tm_common.http import gateway_metadata, pending_headers, pending_http_status, pending_trailers
 from tm_common.tokens import TokenVerifier, bearer_token
 
@@ -42,9 +43,14 @@ SERVER_FAULTS = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, gr
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, verifier: TokenVerifier, public_methods: Iterable[str]) -> None:
+    def __init__(
+        self, verifier: TokenVerifier, public_methods: Iterable[str], *, check_identity: bool = False
+    ) -> None:
+        """`check_identity`: the server speaks mTLS, so every caller has a verified name, and
+        internal-only RPCs are refused to names not allowed to call them."""
         self._verifier = verifier
         self._public = frozenset(public_methods)
+        self._check_identity = check_identity
 
     async def intercept_service(
         self,
@@ -108,7 +114,7 @@ class _Call:
             self._begin()
             with tracing.in_request_trace(self.metadata):
                 try:
-                    await self._authenticate()
+                    await self._authenticate(context)
                     request = _checked(request, streaming)
                     response = await behaviour(request, context)
                     await self._send_gateway_metadata(context)
@@ -132,7 +138,7 @@ class _Call:
             self._begin()
             with tracing.in_request_trace(self.metadata):
                 try:
-                    await self._authenticate()
+                    await self._authenticate(context)
                     request = _checked(request, streaming)
                     first = True
                     async for item in behaviour(request, context):
@@ -179,7 +185,14 @@ class _Call:
         if metadata:
             await context.send_initial_metadata(metadata)
 
-    async def _authenticate(self) -> None:
+    async def _authenticate(self, context: grpc.aio.ServicerContext) -> None:
+        # Before the token: a user's valid token must not open an internal RPC.
+        if (
+            self.owner._check_identity
+            and identity.is_internal(self.method)  # the certificate is read for those only
+            and not identity.may_call(self.method, identity.caller_identity(context))
+        ):
+            raise PermissionDenied("this method is for other services of the system only")
         if self.method in self.owner._public:
             return
         token = bearer_token(self.metadata.get("authorization"))

@@ -21,6 +21,7 @@ from grpc_health.v1._async import HealthServicer  # grpc_health.v1.health.aio
 from grpc_reflection.v1alpha import reflection
 
 from taskmanager.ops.v1 import ops_pb2, ops_pb2_grpc
+from tm_common import identity
 from tm_common.clients import KEEPALIVE_TIME_MS, METADATA_OPTIONS
 from tm_common.config import ServiceSettings
 from tm_common.health import DependencyCheck, DiagnosticsServicer, OpsServicer, keep_health_current
@@ -92,22 +93,28 @@ class RunningServer:
     port: int
     health: HealthServicer
     background: list[asyncio.Task[None]]
+    probes: grpc.aio.Server | None = None  # the plaintext health port (HEALTH_PORT), if any
 
     async def stop(self, grace: float) -> None:
         await self.health.enter_graceful_shutdown()
         for task in self.background:
             task.cancel()
         await self.server.stop(grace)
+        if self.probes is not None:
+            await self.probes.stop(0)
 
 
 async def start_server(
     definition: ServiceDefinition, settings: ServiceSettings, address: str | None = None
 ) -> RunningServer:
-    """Build, bind and start the server; returns it with the port actually bound."""
+    """Build, bind and start the server; returns it with the port actually bound. With TLS_* set
+    it speaks mTLS only and checks callers' identities (tm_common.identity)."""
+    tls = identity.TlsFiles.from_settings(settings)
+    public = ALWAYS_PUBLIC | set(definition.public_methods)
     server = grpc.aio.server(
         interceptors=[
             *server_interceptors(),
-            ServiceInterceptor(definition.verifier, ALWAYS_PUBLIC | set(definition.public_methods)),
+            ServiceInterceptor(definition.verifier, public, check_identity=tls is not None),
         ],
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -131,13 +138,31 @@ async def start_server(
     await health_servicer.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
     names = [*definition.service_names, OPS_SERVICE, DIAGNOSTICS_SERVICE]
     reflection.enable_server_reflection([*names, reflection.SERVICE_NAME, "grpc.health.v1.Health"], server)
-    port = server.add_insecure_port(address or settings.grpc_address)
+    bind = address or settings.grpc_address
+    if tls is None:
+        port = server.add_insecure_port(bind)
+    else:
+        port = server.add_secure_port(bind, identity.server_credentials(tls))
     if port == 0:
         raise RuntimeError(f"cannot bind {address or settings.grpc_address}")
     await server.start()
+    probes = await _start_probes(health_servicer, settings) if tls is not None else None
     watcher = asyncio.create_task(keep_health_current(health_servicer, names, definition.checks))
     loops = [asyncio.create_task(loop()) for loop in definition.background]
-    return RunningServer(server, port, health_servicer, [watcher, *loops])
+    return RunningServer(server, port, health_servicer, [watcher, *loops], probes)
+
+
+async def _start_probes(health: HealthServicer, settings: ServiceSettings) -> grpc.aio.Server | None:
+    """The same health answers, plaintext, on HEALTH_PORT: the kubelet's gRPC probes cannot
+    present a certificate. It serves nothing else."""
+    if not settings.health_port:
+        return None
+    probes = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(health, probes)
+    if probes.add_insecure_port(f"{settings.grpc_host}:{settings.health_port}") == 0:
+        raise RuntimeError(f"cannot bind the health port {settings.grpc_host}:{settings.health_port}")
+    await probes.start()
+    return probes
 
 
 async def serve(definition: ServiceDefinition, settings: ServiceSettings) -> None:
@@ -145,6 +170,8 @@ async def serve(definition: ServiceDefinition, settings: ServiceSettings) -> Non
 
     The process's /metrics endpoint starts here, not in start_server: it serves the process-wide
     registry, so it belongs to the process (tests start several servers in one)."""
+    if not settings.tls_enabled:
+        identity.warn_unprotected(settings.service_name)
     endpoint = serve_metrics(settings.grpc_host, settings.metrics_port)
     try:
         await _serve_until_signalled(definition, settings, await start_server(definition, settings))
@@ -184,6 +211,8 @@ def service_main(settings: SettingsT, build: Callable[[SettingsT], ServiceDefini
     """The body of every service's `main`: JSON logs and tracing, then serve until SIGTERM."""
     configure_logging(settings.service_name, settings.log_level)
     tracing = configure_tracing(settings)
+    # Before build(): the channels it makes to other services present this service's certificate.
+    identity.use_client_tls(identity.TlsFiles.from_settings(settings))
 
     async def main() -> None:
         # Built inside the running loop: gRPC aio channels and pools bind to the loop they see.

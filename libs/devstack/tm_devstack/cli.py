@@ -37,7 +37,8 @@ def main() -> None:
     print(
         f"\nTask Manager is up in {time.monotonic() - t0:.1f}s: {stack.gateway_url}\n"
         f"  data: {config.data_dir}   logs: {stack.log_dir}\n"
-        f"  try:  curl {stack.gateway_url}/health   docs: {stack.gateway_url}/docs\n"
+        + (f"  {config.replicas} instances of every service (REPLICAS)\n" if config.replicas > 1 else "")
+        + f"  try:  curl {stack.gateway_url}/health   docs: {stack.gateway_url}/docs\n"
         f"  metrics (Prometheus text): envoy {stack.gateway_stats_url}\n"
         + "".join(f"    {name:<8} {url}\n" for name, url in stack.metrics_urls().items())
         + _traces_line(stack)

@@ -175,6 +175,42 @@ class EdgeGuards:
         }
 
 
+@dataclass(frozen=True)
+class UpstreamTls:
+    """The gateway's identity towards the services (tm_common.identity): PEM files of the CA, and
+    of its own certificate (CN "gateway") and key."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> UpstreamTls | None:
+        """TLS_CA_FILE, TLS_CERT_FILE, TLS_KEY_FILE (all three, or none: plaintext)."""
+        files = [env.get(name, "") for name in ("TLS_CA_FILE", "TLS_CERT_FILE", "TLS_KEY_FILE")]
+        if not any(files):
+            return None
+        if not all(files):
+            raise ValueError("TLS_CA_FILE, TLS_CERT_FILE and TLS_KEY_FILE go together: set all three or none")
+        return cls(*(Path(f) for f in files))
+
+    def transport_socket(self, names: list[str]) -> str:
+        """A cluster's transport_socket (flow YAML, one line): mTLS, HTTP/2 by ALPN, the server
+        verified as one of `names` (its certificate's DNS SAN); SNI the first name."""
+        sans = ", ".join(f"{{san_type: DNS, matcher: {{exact: {json.dumps(n)}}}}}" for n in names)
+        context = (
+            f"{{tls_certificates: [{{certificate_chain: {{filename: {json.dumps(str(self.cert))}}}, "
+            f"private_key: {{filename: {json.dumps(str(self.key))}}}}}], alpn_protocols: [h2], "
+            f"validation_context: {{trusted_ca: {{filename: {json.dumps(str(self.ca))}}}, "
+            f"match_typed_subject_alt_names: [{sans}]}}}}"
+        )
+        return (
+            "transport_socket: {name: envoy.transport_sockets.tls, typed_config: "
+            '{"@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext, '
+            f"sni: {json.dumps(names[0])}, common_tls_context: {context}}}}}"
+        )
+
+
 @dataclass
 class GatewaySettings:
     upstreams: dict[str, tuple[str, int]]  # service name -> (host, port)
@@ -203,12 +239,16 @@ class GatewaySettings:
     # requests traced. By default a collector sidecar beside the gateway (ADOT on ECS, README).
     otlp_collector: tuple[str, int] = ("127.0.0.1", 4317)
     trace_sample_ratio: float = 0.01  # tm_common.config.ServiceSettings' (a test holds them equal)
+    # mTLS to the services (service identities); None: plaintext.
+    upstream_tls: UpstreamTls | None = None
+    # More instances of a service, each an endpoint beside upstreams' (the local stack's REPLICAS).
+    more_upstreams: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, out_dir: Path) -> GatewaySettings:
         """GATEWAY_HOST/PORT, GATEWAY_STATS_PORT, ADMIN_PORT, <SERVICE>_ADDRESS (host:port),
         DESCRIPTOR_SET, the edge limits, OTLP_COLLECTOR_ADDRESS (host:port) and
-        TRACE_SAMPLE_RATIO (0 to 1)."""
+        TRACE_SAMPLE_RATIO (0 to 1), TLS_CA_FILE, TLS_CERT_FILE, TLS_KEY_FILE (UpstreamTls)."""
         env = os.environ
         upstreams = {}
         for name, default in UPSTREAM_DEFAULTS.items():
@@ -230,6 +270,7 @@ class GatewaySettings:
             edge_guards=EdgeGuards.from_env(env),
             otlp_collector=otlp_collector_from_env(env),
             trace_sample_ratio=trace_sample_ratio_from_env(env),
+            upstream_tls=UpstreamTls.from_env(env),
         )
 
 
@@ -290,11 +331,23 @@ def envoy_config(settings: GatewaySettings) -> str:
     for name, (host, port) in settings.upstreams.items():
         values[f"{name.upper()}_HOST"] = host
         values[f"{name.upper()}_PORT"] = port
-    values["OPS_ENDPOINTS"] = ", ".join(
-        f"{{endpoint: {{address: {{socket_address: {{address: {host}, port_value: {port}}}}}}}}}"
-        for host, port in settings.upstreams.values()
-    )
+        more = settings.more_upstreams.get(name, [])
+        values[f"{name.upper()}_ENDPOINTS"] = lb_endpoints([(host, port), *more])
+    tls = settings.upstream_tls
+    for name in settings.upstreams:
+        values[f"{name.upper()}_UPSTREAM_TLS"] = tls.transport_socket([name]) if tls else ""
+    values["OPS_UPSTREAM_TLS"] = tls.transport_socket(list(settings.upstreams)) if tls else ""
+    more_hosts = [address for more in settings.more_upstreams.values() for address in more]
+    values["OPS_ENDPOINTS"] = lb_endpoints([*settings.upstreams.values(), *more_hosts])
     return template.substitute(values)
+
+
+def lb_endpoints(addresses: list[tuple[str, int]]) -> str:
+    """A cluster's lb_endpoints entries (flow YAML), one per address."""
+    return ", ".join(
+        f"{{endpoint: {{address: {{socket_address: {{address: {host}, port_value: {port}}}}}}}}}"
+        for host, port in addresses
+    )
 
 
 def write(out_dir: Path, settings: GatewaySettings) -> Path:

@@ -26,3 +26,23 @@ SERVICES: list[ServiceSpec] = [
 
 # The services that make page tokens: each reads PAGE_TOKEN_SECRET (the same for all its instances).
 PAGE_TOKEN_ISSUERS = frozenset({"tasks", "files", "activity"})
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One process of a service in the local stack (REPLICAS of them per service)."""
+
+    service: ServiceSpec
+    number: int  # 1, 2, ...
+    grpc_port: int
+    metrics_port: int
+
+    @property
+    def program(self) -> str:
+        """Its supervisord program: the service's name for the first, so that one replica (and
+        everything that stops or starts "auth") is named as before; `<name>-<n>` for the others."""
+        return self.service.name if self.number == 1 else f"{self.service.name}-{self.number}"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"

