@@ -12,13 +12,19 @@ GEN    := build/descriptors/taskmanager.pb
 CHECKOV_VENV := .venv-checkov
 CHECKOV      := $(CHECKOV_VENV)/.installed-stamp
 
-.PHONY: run test test-fast lint protos venv bench clean fmt release-contract
+.PHONY: run test test-fast chaos lint protos venv bench clean fmt release-contract
 
 run: $(GEN)  ## start everything; prints the gateway URL (Ctrl-C stops)
 	$(PY) -m tm_devstack.cli
 
 test: $(GEN) $(CHECKOV) lint  ## every test, against a stack the tests start themselves
 	$(PY) -m pytest
+
+# tests/chaos: two instances of every service (REPLICAS=2) under load while instances are killed,
+# Postgres stops and Redis restarts, then a soak (SOAK_SECONDS, default 600). `make test` leaves
+# them out; CI runs both.
+chaos: $(GEN)  ## the chaos tests and the soak, against a REPLICAS=2 stack they start themselves
+	$(PY) -m pytest tests/chaos
 
 test-fast: $(GEN) lint  ## the inner loop: lint, unit, use-case and adapter tests, the gateway's Lua, the house rules; no stack
 	$(PY) -m pytest libs/common/tests/unit $(wildcard services/*/tests/unit services/*/tests/adapters) \
