@@ -3,14 +3,14 @@ started lazily by the first test that needs it, on free ports in a temporary dir
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tm_devstack.stack import Stack, StackConfig
+from support.stacks import running, suite_stack_config
+from tm_devstack.stack import Stack
 
 # The e2e suite logs in far more often than one client would; per-address limits are tested
 # against a server of their own (services/auth/tests/integration).
@@ -35,14 +35,8 @@ TEST_SERVICE_ENV = {
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig(
-        data_dir=tmp_path_factory.mktemp("stack"),
-        gateway_port=None,
-        prefer_default_ports=False,
-        database_url=os.environ.get("DATABASE_URL") or None,
-        redis_url=os.environ.get("REDIS_URL") or None,
-        environment="test",
-        version=(Path(__file__).parent / "VERSION").read_text().strip(),
+    config = suite_stack_config(
+        tmp_path_factory.mktemp("stack"),
         service_env=TEST_SERVICE_ENV,
         jwks_cache_seconds=2,  # Envoy's, see KEY_ROTATION_ENV
         # The suite calls from one address (127.0.0.1), far more often than one client would; the
@@ -60,12 +54,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "DEFAULT_EDGE_PER_CLIENT": 5000,
         },
     )
-    running = Stack(config)
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
+    with running(config) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="session")

@@ -6,17 +6,16 @@ and a bare `pytest` leave them out, and the rest of the suite keeps its one-repl
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tm_devstack.stack import Stack, StackConfig
+from support.stacks import running, suite_stack_config
+from tm_devstack.stack import Stack
 
 CHAOS_DIR = Path(__file__).resolve().parent
-ROOT = CHAOS_DIR.parents[1]
 # As the main suite's (conftest.py): one client address logs in and calls far more often than a
 # user would. Traces at the deployments' default ratio: the soak must not measure span files.
 SERVICE_ENV = {"LOGIN_LIMIT_PER_ADDRESS": "100000", "LOG_LEVEL": "INFO"}
@@ -48,25 +47,15 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig(
-        data_dir=tmp_path_factory.mktemp("chaos-stack"),
-        gateway_port=None,
-        prefer_default_ports=False,
-        database_url=os.environ.get("DATABASE_URL") or None,
-        redis_url=os.environ.get("REDIS_URL") or None,
-        environment="test",
-        version=(ROOT / "VERSION").read_text().strip(),
+    config = suite_stack_config(
+        tmp_path_factory.mktemp("chaos-stack"),
         service_env=SERVICE_ENV,
         edge_limits=EDGE_LIMITS,
         trace_sample_ratio=0.01,
         replicas=2,
     )
-    running = Stack(config)
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
+    with running(config) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
@@ -19,10 +19,10 @@ from redis.asyncio import Redis
 from support.accounts import Account, new_account
 from support.identity import calling_as, tls_settings
 from support.polling import wait_until
+from support.stacks import serving_in_process
 from taskmanager.activity.v1 import activity_pb2, activity_pb2_grpc
 from tm_activity.bootstrap import build as build_activity
 from tm_activity.config import ActivitySettings
-from tm_common.server import start_server
 from tm_devstack.services import SERVICES
 from tm_tasks.bootstrap import build as build_tasks
 from tm_tasks.config import TasksSettings
@@ -33,18 +33,6 @@ SECOND = "activity-second-instance"
 
 def _url(stack: Any, name: str) -> str:
     return stack.service_database_url(next(s for s in SERVICES if s.name == name))
-
-
-@asynccontextmanager
-async def serving(definition: Any, settings: Any) -> AsyncIterator[str]:
-    running = await start_server(definition, settings, address="127.0.0.1:0")
-    try:
-        yield f"127.0.0.1:{running.port}"
-    finally:
-        await running.stop(0)
-        for close in definition.on_close:
-            with suppress(Exception):
-                await close()
 
 
 @asynccontextmanager
@@ -62,7 +50,7 @@ async def second_instances(stack: Any) -> AsyncIterator[str]:
     )
     with calling_as(stack, "activity"):
         tasks = dataclasses.replace(build_tasks(tasks_settings), background=[])
-        async with serving(tasks, tasks_settings) as tasks_address:
+        async with serving_in_process(tasks, tasks_settings) as tasks_address:
             peers = f"tasks={tasks_address},files={stack.service_address('files')}"
             settings = ActivitySettings(
                 database_url=_url(stack, "activity"),
@@ -71,7 +59,7 @@ async def second_instances(stack: Any) -> AsyncIterator[str]:
                 service_addresses=peers,
                 consumer_name=SECOND,
             )
-            async with serving(build_activity(settings), settings) as address:
+            async with serving_in_process(build_activity(settings), settings) as address:
                 yield address
                 await _until_nothing_pending(stack.redis_url)
 

@@ -288,10 +288,10 @@ def files_server(stack: Any, **overrides: Any) -> Any:
     cleanup loop with another blob store would carry out (and so lose) the stack's scheduled blob
     deletions against the wrong store."""
     import dataclasses
-    from contextlib import asynccontextmanager, suppress
+    from contextlib import asynccontextmanager
 
     from support.identity import calling_as
-    from tm_common.server import start_server
+    from support.stacks import serving_in_process
     from tm_files.bootstrap import build
 
     @asynccontextmanager
@@ -300,13 +300,7 @@ def files_server(stack: Any, **overrides: Any) -> Any:
         # It serves plaintext (tests call it directly) and calls the stack's auth and tasks as files.
         with calling_as(stack, "files"):
             definition = dataclasses.replace(build(settings), background=[])
-            running = await start_server(definition, settings, address="127.0.0.1:0")
-            try:
-                yield f"127.0.0.1:{running.port}"
-            finally:
-                await running.stop(0)
-                for close in definition.on_close:
-                    with suppress(Exception):
-                        await close()
+            async with serving_in_process(definition, settings) as address:
+                yield address
 
     return serving()
