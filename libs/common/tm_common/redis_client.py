@@ -12,7 +12,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import RedisError, ResponseError
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError, RedisError, ResponseError
 
 from tm_common.config import ServiceSettings
 from tm_common.metrics import REDIS_ERRORS
@@ -48,8 +50,25 @@ class CountingRedis(Redis):
         return CountingPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
 
 
+# After Redis restarts every connection in the pool is dead, and each one failed its next command,
+# the seldom used ones (a health check's) minutes later. Now a pooled connection idle for
+# HEALTH_CHECK_SECONDS is pinged before it is used, and a command that meets a closed connection
+# (ConnectionError only: not a timeout, after which Redis may have applied it) is sent once more on
+# a new one. A command sent twice that way had reached a Redis that was going down: the consumers
+# apply an event once whatever the stream holds (processed_events), a cache SET is idempotent, a
+# rate-limit INCR counts one request twice at most.
+HEALTH_CHECK_SECONDS = 5
+ONE_RECONNECT = Retry(ExponentialBackoff(cap=0.5, base=0.05), 1, supported_errors=(ConnectionError,))
+
+
 def connect(settings: ServiceSettings) -> Redis:
-    return CountingRedis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    return CountingRedis.from_url(
+        settings.redis_url,
+        socket_timeout=1.0,
+        socket_connect_timeout=1.0,
+        health_check_interval=HEALTH_CHECK_SECONDS,
+        retry=ONE_RECONNECT,
+    )
 
 
 async def check(redis: Redis) -> None:
