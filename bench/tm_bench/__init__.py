@@ -156,7 +156,7 @@ def main() -> None:
         results, notes = run(system, seconds, connections, big)
     print(
         f"\n{system.gateway}: {seconds}s per scenario, {connections} connections, measured by "
-        f"{k6_version()}; {time.monotonic() - started:.0f}s in all\n"
+        f"{k6_version()}; {time.monotonic() - started:.0f}s in all\n{system.setup}\n"
     )
     print(table(results))
     print("\nreq/s counts iterations; p50/p99 are of the measured request only (stats miss: the GET).")

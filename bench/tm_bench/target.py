@@ -19,7 +19,7 @@ import psycopg
 from tm_common.config import ServiceSettings
 from tm_devstack.certs import TEST_CLIENT
 from tm_devstack.services import SERVICES
-from tm_devstack.stack import ROOT, Stack, StackConfig
+from tm_devstack.stack import ROOT, Stack, StackConfig, service_tls_from_env
 
 # Limits far above what the load reaches: the figures measure the system, not its rate limiters.
 SERVICE_ENV = {
@@ -46,6 +46,8 @@ class Target:
     # The client identity of the direct scenarios (the services speak mTLS only): grpc.js's
     # CLIENT_CA_FILE, CLIENT_CERT_FILE, CLIENT_KEY_FILE; empty: plaintext.
     direct_tls: dict[str, str] = field(default_factory=dict)
+    # How the system measured runs, for the report: its tracing and service identity.
+    setup: str = "a running system (BENCH_URL)"
 
 
 def is_loopback(host: str | None) -> bool:
@@ -67,6 +69,16 @@ def loopback_database(url: str) -> str:
     if not (host.startswith("/") or all(is_loopback(h) for h in host.split(","))):  # "/...": a socket
         sys.exit(f"bench: the database at {host!r} is not on loopback; the bench only loads loopback")
     return url
+
+
+def describe_setup(config: StackConfig) -> str:
+    tracing = f"tracing sampled at {config.trace_sample_ratio:g}" if config.tracing else "tracing off"
+    identity = (
+        "mTLS between Envoy and the services"
+        if config.service_tls
+        else "plaintext between Envoy and the services (SERVICE_TLS=false)"
+    )
+    return f"its own stack, {tracing}, {identity}"
 
 
 def _direct_tls(env: Mapping[str, str]) -> dict[str, str]:
@@ -127,6 +139,8 @@ def target() -> Iterator[Target]:
             trace_sample_ratio=float(os.environ.get("TRACE_SAMPLE_RATIO") or DEFAULT_TRACE_SAMPLE_RATIO),
             tracing=os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true",
             keep_spans=False,  # exported as deployed, to a collector that runs elsewhere there
+            # As deployed: mTLS between Envoy and the services; SERVICE_TLS=false measures plaintext.
+            service_tls=service_tls_from_env(os.environ),
         )
     )
     tasks_spec = next(s for s in SERVICES if s.name == "tasks")
@@ -144,7 +158,8 @@ def target() -> Iterator[Target]:
             admin_database=stack.admin_url,
             activity_database=stack.service_database_url(activity_spec, driver="postgresql"),
             files_pid=int(stack.ctl("pid", "files").strip()),
-            direct_tls=_direct_tls(stack.tls[TEST_CLIENT].environment()),
+            direct_tls=_direct_tls(stack.tls[TEST_CLIENT].environment()) if stack.config.service_tls else {},
+            setup=describe_setup(stack.config),
         )
         ok = True
     finally:

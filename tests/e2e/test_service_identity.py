@@ -6,7 +6,8 @@ from __future__ import annotations
 import grpc
 import httpx
 
-from support.accounts import Account
+from support.accounts import Account, new_account
+from support.stacks import running, suite_stack_config
 from taskmanager.auth.v1 import auth_pb2, auth_pb2_grpc
 from taskmanager.ops.v1 import ops_pb2, ops_pb2_grpc
 from tm_devstack.certs import GATEWAY, TEST_CLIENT
@@ -60,3 +61,16 @@ def test_diagnostics_answer_services_only_and_health_still_asks_them(stack, http
     health = http.get("/health")
     assert health.status_code == 200, health.text
     assert health.json()["status"] == "ok"
+
+
+def test_service_tls_false_runs_the_whole_stack_in_plaintext(tmp_path) -> None:
+    """The bench's "mTLS off" (SERVICE_TLS=false): the same stack, every hop plaintext."""
+    with running(suite_stack_config(tmp_path, service_tls=False)) as plain:
+        with httpx.Client(base_url=plain.gateway_url, timeout=10) as client:
+            account = new_account(client)
+            # Envoy to a service, and that service to every other one's diagnostics, in plaintext.
+            health = client.get("/health")
+            assert health.status_code == 200 and health.json()["status"] == "ok", health.text
+        with grpc.insecure_channel(plain.service_address("auth")) as channel:
+            assert get_user(channel, account) == grpc.StatusCode.OK  # unprotected, as the log says
+        assert "TLS is off" in (plain.log_dir / "auth.log").read_text()

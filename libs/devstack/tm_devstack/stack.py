@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,6 +78,10 @@ class StackConfig:
     # keep_spans=False: the local collector keeps no span (the bench: a deployment's collector
     # runs elsewhere, and its work is not the system's).
     keep_spans: bool = True
+    # Service identity (README, Security model): every service port speaks mTLS, Envoy and the
+    # tests present certificates. service_tls=False (SERVICE_TLS=false): plaintext everywhere,
+    # internal RPCs unprotected (the bench's "mTLS off", to measure what it costs).
+    service_tls: bool = True
     # Processes per service (REPLICAS): each on ports of its own, all behind Envoy, all in their
     # consumer groups, all in the other services' addresses (tests/chaos runs with 2).
     replicas: int = 1
@@ -104,7 +109,16 @@ class StackConfig:
             trace_sample_ratio=float(env.get("TRACE_SAMPLE_RATIO") or "1"),
             tracing=env.get("OTEL_SDK_DISABLED", "").strip().lower() != "true",
             replicas=int(env.get("REPLICAS") or "1"),
+            service_tls=service_tls_from_env(env),
         )
+
+
+def service_tls_from_env(env: Mapping[str, str]) -> bool:
+    """SERVICE_TLS: true (the default) or false."""
+    value = env.get("SERVICE_TLS", "true").strip().lower()
+    if value not in ("true", "false"):
+        raise ValueError(f"SERVICE_TLS must be true or false, not {value!r}")
+    return value == "true"
 
 
 def terminate_with_parent() -> None:
@@ -173,6 +187,8 @@ class Stack:
         """mTLS credentials for a direct connection to a service port, as `identity` (a service's
         name to call its peers' internal RPCs, the tests' own otherwise)."""
         files = self.tls[identity]
+        if not self.config.service_tls:
+            raise RuntimeError("SERVICE_TLS=false: the services speak plaintext")
         return grpc.ssl_channel_credentials(
             root_certificates=files.ca.read_bytes(),
             private_key=files.key.read_bytes(),
@@ -180,8 +196,15 @@ class Stack:
         )
 
     def service_channel(self, name: str, identity: str = certs.TEST_CLIENT, **kwargs: object) -> grpc.Channel:
-        """A blocking channel straight to a service's port (services accept mTLS only)."""
-        return grpc.secure_channel(self.service_address(name), self.channel_credentials(identity), **kwargs)  # type: ignore[arg-type]
+        """A blocking channel straight to a service's port (mTLS only, unless SERVICE_TLS=false)."""
+        return self._direct_channel(self.service_address(name), identity, **kwargs)
+
+    def _direct_channel(
+        self, address: str, identity: str = certs.TEST_CLIENT, **kwargs: object
+    ) -> grpc.Channel:
+        if not self.config.service_tls:
+            return grpc.insecure_channel(address, **kwargs)  # type: ignore[arg-type]
+        return grpc.secure_channel(address, self.channel_credentials(identity), **kwargs)  # type: ignore[arg-type]
 
     def metrics_urls(self) -> dict[str, str]:
         """Where each service process serves its Prometheus metrics, by program (the service's
@@ -361,7 +384,8 @@ class Stack:
             env["PAGE_TOKEN_SECRET"] = self.secrets["page_token"]
         if self.config.replicas > 1:  # one consumer per instance in each group, not one name shared
             env["CONSUMER_NAME"] = f"{socket.gethostname()}-{instance.program}"
-        env.update(self.tls[service.name].environment())
+        if self.config.service_tls:
+            env.update(self.tls[service.name].environment())
         env.update(self.config.service_env)
         return env
 
@@ -470,7 +494,7 @@ class Stack:
     def wait_serving(self, instance: Instance, timeout: float = 30.0) -> None:
         """Until the instance answers SERVING to a gRPC health check."""
         deadline = time.monotonic() + timeout
-        with grpc.secure_channel(instance.address, self.channel_credentials()) as channel:
+        with self._direct_channel(instance.address) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
                 try:
@@ -518,5 +542,7 @@ class Stack:
                 ca=self.tls[certs.GATEWAY].ca,
                 cert=self.tls[certs.GATEWAY].cert,
                 key=self.tls[certs.GATEWAY].key,
-            ),
+            )
+            if self.config.service_tls
+            else None,
         )
