@@ -12,7 +12,7 @@ GEN    := build/descriptors/taskmanager.pb
 CHECKOV_VENV := .venv-checkov
 CHECKOV      := $(CHECKOV_VENV)/.installed-stamp
 
-.PHONY: run test test-fast chaos lint protos venv bench clean fmt release-contract
+.PHONY: run test test-fast chaos lint protos venv bench bench-crossover clean fmt release-contract
 
 run: $(GEN)  ## start everything; prints the gateway URL (Ctrl-C stops)
 	$(PY) -m tm_devstack.cli
@@ -45,6 +45,9 @@ fmt: $(STAMP)
 
 bench: $(GEN)  ## load through the gateway and over native gRPC; prints req/s and p50/p99
 	$(PY) -m tm_bench
+
+bench-crossover: $(GEN)  ## two settings (CROSSOVER_A, CROSSOVER_B) on two stacks at once, swapped halfway
+	$(PY) -m tm_bench.crossover
 
 protos: $(GEN)
 

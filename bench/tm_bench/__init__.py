@@ -34,10 +34,9 @@ from tm_bench.k6 import K6, MAX_ERROR_RATE, Result, k6_version, run_k6
 from tm_bench.lag import LagWatcher, audit_lags, summary
 from tm_bench.own_writes import reading_own_writes
 from tm_bench.scenarios import LIST_QUERY, auth_scenarios, legend, task_scenarios
-from tm_bench.seed import SEARCH_WORD, BenchUser, login, register, seed_users
+from tm_bench.seed import SEARCH_WORD, SMALL_USER_TASKS, BenchUser, login, register, seed_users
 from tm_bench.target import Target, target
 
-SMALL_USER_TASKS = 1000
 WRITES = ("stats miss", "create")  # the scenarios whose events the lag watcher follows
 
 

@@ -20,6 +20,7 @@ WORDS = (
 )  # fmt: skip
 TAGS = ("work", "home", "urgent", "errand", "health", "finance", "learning", "someday")
 SEARCH_WORD = "invoice"
+SMALL_USER_TASKS = 1000  # the small bench user (the big one: BENCH_TASKS)
 
 # Priorities 1-3 evenly, ~30% completed, due dates within a year either way (15% none), 0-3 tags,
 # created over the past year. `WHERE g > 0` ties the tag subquery to its row: one draw per task.

@@ -101,6 +101,47 @@ def _optional_database(name: str) -> str | None:
     return loopback_database(url) if url else None
 
 
+def own_stack_config(data_dir: Path, env: Mapping[str, str]) -> StackConfig:
+    """The bench's own stack (as the test suite's, conftest.py), configured by env."""
+    edge_limits = dict.fromkeys(StackConfig(data_dir=data_dir).edge_limits, EDGE_BURST)
+    return StackConfig(
+        data_dir=data_dir,
+        gateway_port=None,
+        prefer_default_ports=False,
+        database_url=env.get("DATABASE_URL") or None,
+        redis_url=env.get("REDIS_URL") or None,
+        environment="bench",
+        version=(ROOT / "VERSION").read_text().strip(),
+        service_env=SERVICE_ENV,
+        edge_limits=edge_limits,
+        # As deployed (README, Observability): the default sampling, unless told otherwise;
+        # OTEL_SDK_DISABLED=true measures the same stack with tracing off.
+        trace_sample_ratio=float(env.get("TRACE_SAMPLE_RATIO") or DEFAULT_TRACE_SAMPLE_RATIO),
+        tracing=env.get("OTEL_SDK_DISABLED", "").strip().lower() != "true",
+        keep_spans=False,  # exported as deployed, to a collector that runs elsewhere there
+        # As deployed: mTLS between Envoy and the services; SERVICE_TLS=false measures plaintext.
+        service_tls=service_tls_from_env(env),
+    )
+
+
+def own_target(stack: Stack) -> Target:
+    """What the bench loads of a started stack of its own."""
+    tasks_spec = next(s for s in SERVICES if s.name == "tasks")
+    activity_spec = next(s for s in SERVICES if s.name == "activity")
+    return Target(
+        gateway=stack.gateway_url,
+        auth_direct=stack.service_address("auth"),
+        tasks_direct=stack.service_address("tasks"),
+        tasks_database=loopback_database(stack.service_database_url(tasks_spec, driver="postgresql")),
+        redis=stack.redis_url,
+        admin_database=stack.admin_url,
+        activity_database=stack.service_database_url(activity_spec, driver="postgresql"),
+        files_pid=int(stack.ctl("pid", "files").strip()),
+        direct_tls=_direct_tls(stack.tls[TEST_CLIENT].environment()) if stack.config.service_tls else {},
+        setup=describe_setup(stack.config),
+    )
+
+
 @contextmanager
 def target() -> Iterator[Target]:
     if url := os.environ.get("GATEWAY_URL"):
@@ -122,45 +163,12 @@ def target() -> Iterator[Target]:
         )
         return
     data_dir = Path(tempfile.mkdtemp(prefix="tm-bench-"))
-    edge_limits = dict.fromkeys(StackConfig(data_dir=data_dir).edge_limits, EDGE_BURST)
-    stack = Stack(  # as the test suite's (conftest.py)
-        StackConfig(
-            data_dir=data_dir,
-            gateway_port=None,
-            prefer_default_ports=False,
-            database_url=_optional_env("DATABASE_URL"),
-            redis_url=_optional_env("REDIS_URL"),
-            environment="bench",
-            version=(ROOT / "VERSION").read_text().strip(),
-            service_env=SERVICE_ENV,
-            edge_limits=edge_limits,
-            # As deployed (README, Observability): the default sampling, unless told otherwise;
-            # OTEL_SDK_DISABLED=true measures the same stack with tracing off.
-            trace_sample_ratio=float(os.environ.get("TRACE_SAMPLE_RATIO") or DEFAULT_TRACE_SAMPLE_RATIO),
-            tracing=os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true",
-            keep_spans=False,  # exported as deployed, to a collector that runs elsewhere there
-            # As deployed: mTLS between Envoy and the services; SERVICE_TLS=false measures plaintext.
-            service_tls=service_tls_from_env(os.environ),
-        )
-    )
-    tasks_spec = next(s for s in SERVICES if s.name == "tasks")
-    activity_spec = next(s for s in SERVICES if s.name == "activity")
+    stack = Stack(own_stack_config(data_dir, os.environ))
     print(f"bench: starting a stack in {data_dir} ...", file=sys.stderr, flush=True)
     ok = False
     try:
         stack.start()
-        yield Target(
-            gateway=stack.gateway_url,
-            auth_direct=stack.service_address("auth"),
-            tasks_direct=stack.service_address("tasks"),
-            tasks_database=loopback_database(stack.service_database_url(tasks_spec, driver="postgresql")),
-            redis=stack.redis_url,
-            admin_database=stack.admin_url,
-            activity_database=stack.service_database_url(activity_spec, driver="postgresql"),
-            files_pid=int(stack.ctl("pid", "files").strip()),
-            direct_tls=_direct_tls(stack.tls[TEST_CLIENT].environment()) if stack.config.service_tls else {},
-            setup=describe_setup(stack.config),
-        )
+        yield own_target(stack)
         ok = True
     finally:
         stack.stop()
