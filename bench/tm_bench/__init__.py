@@ -17,7 +17,10 @@ event stream and the notes give the event lag (ADMIN_DATABASE_URL, a role that m
 for an external system), the lag from each write to its activity entry (ACTIVITY_DATABASE_URL,
 the activity role's libpq URL, for an external system), and the wait read-your-writes adds to the
 writer's own reads of /activity meanwhile (own_writes.py). Exits non-zero when a scenario's error
-rate is above 1% (non-2xx / non-OK answers are errors)."""
+rate is above 1% (non-2xx / non-OK answers are errors).
+
+BENCH_PEER_URL set (loopback): the original task manager runs each compared scenario right after
+ours, and a table puts the two side by side (peer.py)."""
 
 from __future__ import annotations
 
@@ -30,7 +33,8 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from tm_bench import files as files_bench
-from tm_bench.k6 import K6, MAX_ERROR_RATE, Result, k6_version, run_k6
+from tm_bench import peer
+from tm_bench.k6 import K6, MAX_ERROR_RATE, Result, Scenario, k6_version, run_k6
 from tm_bench.lag import LagWatcher, audit_lags, summary
 from tm_bench.own_writes import reading_own_writes
 from tm_bench.scenarios import LIST_QUERY, auth_scenarios, legend, task_scenarios
@@ -91,7 +95,18 @@ def cache_lookups(redis_url: str | None) -> tuple[int, int] | None:
     return int(info["keyspace_hits"]), int(info["keyspace_misses"])
 
 
-def run(target: Target, seconds: int, connections: int, big: int) -> tuple[list[Result], list[str]]:
+def log_in(http: httpx.Client, scenario: Scenario) -> str:
+    if not scenario.username:
+        return ""
+    if scenario.login_url:
+        with httpx.Client(base_url=scenario.login_url, timeout=60) as elsewhere:
+            return login(elsewhere, scenario.username)
+    return login(http, scenario.username)
+
+
+def run(
+    target: Target, seconds: int, connections: int, big: int, peer_url: str | None = None
+) -> tuple[list[Result], list[str]]:
     notes: list[str] = []
     with httpx.Client(base_url=target.gateway, timeout=60) as http:
         plan = auth_scenarios(target, register(http)[0])
@@ -103,6 +118,15 @@ def run(target: Target, seconds: int, connections: int, big: int) -> tuple[list[
             notes.append("tasks scenarios skipped: set TASKS_DATABASE_URL to seed the bench users")
         for user in users:
             plan += task_scenarios(target, user)
+        if peer_url:  # the original's run of each compared scenario, right after ours
+            with httpx.Client(base_url=peer_url, timeout=60) as peer_http:
+                theirs = peer.peer_scenarios(peer.peer_target(peer_url), peer.seed_peer(peer_http))
+            merged = []
+            for ours in plan:
+                merged.append(ours)
+                if peer.is_compared(ours):
+                    merged.append(theirs[ours.name])
+            plan = merged
         results: list[Result] = []
         watcher = (
             LagWatcher(target.admin_database, target.redis)
@@ -114,10 +138,10 @@ def run(target: Target, seconds: int, connections: int, big: int) -> tuple[list[
         for scenario in plan:
             what = f"{scenario.user} {scenario.name}, {scenario.transport}"
             print(f"bench: {what} for {seconds}s ...", file=sys.stderr, flush=True)
-            token = login(http, scenario.username) if scenario.username else ""  # fresh for each
-            watched = target.redis if scenario.name.startswith("stats") else None
+            token = log_in(http, scenario)  # fresh for each
+            watched = target.redis if scenario.name.startswith("stats") and not scenario.login_url else None
             before = cache_lookups(watched)
-            if watcher and scenario.name in WRITES:
+            if watcher and scenario.name in WRITES and not scenario.login_url:  # ours
                 started = time.time()
                 with watcher.measuring() as lags, reading_own_writes(target.gateway, token) as waits:
                     result = run_k6(scenario, token, seconds, connections)
@@ -151,8 +175,9 @@ def main() -> None:
     connections = int(os.environ.get("BENCH_CONNECTIONS", "16"))
     big = int(os.environ.get("BENCH_TASKS", "100000"))
     started = time.monotonic()
+    peer_url = os.environ.get("BENCH_PEER_URL") or None
     with target() as system:
-        results, notes = run(system, seconds, connections, big)
+        results, notes = run(system, seconds, connections, big, peer_url)
     print(
         f"\n{system.gateway}: {seconds}s per scenario, {connections} connections, measured by "
         f"{k6_version()}; {time.monotonic() - started:.0f}s in all\n{system.setup}\n"
@@ -162,6 +187,7 @@ def main() -> None:
     print("Tasks scenarios (user: seeded tasks; create runs last, into the same user):")
     print(*legend(), sep="\n")
     print(*notes, sep="\n")
+    print("\n" + peer.comparison(results, peer_url))
     if not (system.auth_direct and system.tasks_direct):
         print("(gRPC direct skipped: set AUTH_GRPC_ADDRESS / TASKS_GRPC_ADDRESS to the services' addresses)")
     for r in results:

@@ -25,6 +25,7 @@ class Scenario:
     script: str  # "http" or "grpc": <script>.js beside this file
     env: dict[str, str]
     username: str | None  # whose token the requests carry; None: no token
+    login_url: str = ""  # where username logs in; "": the bench's gateway (peer.py: the original's)
 
 
 @dataclass(frozen=True)
