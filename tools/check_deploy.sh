@@ -9,7 +9,8 @@
 #   4. shellcheck on the deployment scripts
 #   5. the gateway config rendered as gateway/Dockerfile renders it (its ARG defaults, the API docs
 #      bundled), then `envoy --mode validate` against build/descriptors/taskmanager.pb and
-#      build/openapi/openapi.json (`make protos` if missing)
+#      build/openapi/openapi.json (`make protos` if missing); again with upstream mTLS (the TLS_*
+#      build args, as compose builds it), with certificates made by tm_common.certs
 # Nothing here builds or runs a container: images and `docker compose up` are not exercised (CI's
 # compose job does that). tests/deploy/ checks more (checkov, image contents, change detection).
 set -euo pipefail
@@ -88,12 +89,18 @@ for name, svc in services.items():
                     if script not in scripts:
                         errors.append(f"{name}: {pyproject} declares no console script {script}")
     for mount in svc.get("volumes") or []:
-        source = mount.split(":", 1)[0]
+        # Short syntax (source:target[:mode]) or long (a mapping: type, source, target, ...).
+        source = mount["source"] if isinstance(mount, dict) else mount.split(":", 1)[0]
         if source.startswith("."):
             if not Path(source).exists():
                 errors.append(f"{name}: bind mount source {source} does not exist")
         elif source not in volumes:
             errors.append(f"{name}: volume {source!r} is not declared under volumes:")
+        subpath = (mount.get("volume") or {}).get("subpath") if isinstance(mount, dict) else None
+        # The service identities: only certs (their issuer) mounts the whole volume, with the CA's key.
+        identities = services.get("certs", {}).get("command") or []
+        if source == "tls" and name != "certs" and subpath not in identities:
+            errors.append(f"{name}: mounts {subpath or 'all'} of the tls volume, no identity certs makes")
     env = svc.get("environment") or {}
     named = [
         (key, host)
@@ -160,5 +167,16 @@ env -i PATH="$PATH" "${build_args[@]}" DESCRIPTOR_SET="$PWD/$descriptors" DOCS_D
     PYTHONPATH=libs/devstack "$BIN/python" -m tm_devstack.gateway "$rendered"
 step "envoy --mode validate"
 "$BIN/envoy" --mode validate -c "$rendered/envoy.yaml" --log-level critical
+
+# The same with upstream mTLS, with real certificate files (Envoy may read them while validating).
+tls="$rendered/tls/gateway"
+step "render gateway config with TLS_CA_FILE, TLS_CERT_FILE, TLS_KEY_FILE (tm_common.certs)"
+PYTHONPATH=libs/common "$BIN/python" -m tm_common.certs "$rendered/tls" gateway >/dev/null
+env -i PATH="$PATH" "${build_args[@]}" DESCRIPTOR_SET="$PWD/$descriptors" DOCS_DIR="$rendered/docs" \
+    TLS_CA_FILE="$tls/ca.crt" TLS_CERT_FILE="$tls/tls.crt" TLS_KEY_FILE="$tls/tls.key" \
+    PYTHONPATH=libs/devstack "$BIN/python" -m tm_devstack.gateway "$rendered/mtls"
+grep -q "UpstreamTlsContext" "$rendered/mtls/envoy.yaml"
+step "envoy --mode validate (upstream mTLS)"
+"$BIN/envoy" --mode validate -c "$rendered/mtls/envoy.yaml" --log-level critical
 
 step "deployment files: all checks passed"

@@ -49,7 +49,9 @@ WORKDIR /app
 COPY requirements/runtime.txt requirements/
 RUN pip install --no-cache-dir -r requirements/runtime.txt
 COPY libs/common/ libs/common/
-RUN pip install --no-cache-dir --no-deps ./libs/common
+# tm-certs: compose's one-shot `certs` runs it from a service image (service identities).
+RUN pip install --no-cache-dir --no-deps ./libs/common \
+    && test -x /opt/venv/bin/tm-certs
 COPY services/${SERVICE}/ services/${SERVICE}/
 # Editable on purpose: a service finds its migrations beside its source (services/<name>/migrations),
 # so the source stays at /app/services/<name> in the runtime image. tm-service is the stable
@@ -91,8 +93,9 @@ USER 10001:10001
 EXPOSE ${GRPC_PORT} ${METRICS_PORT}
 # The standard grpc.health.v1 check of the whole server (service ""): SERVING only while the
 # service's own dependency checks (database, Redis, ...) pass. With TLS_* set (service identity)
-# the port speaks mTLS only: the check presents the service's own certificate.
+# the gRPC port speaks mTLS only: the check asks HEALTH_PORT (the same answers, plaintext, served
+# only with TLS on: tm_common.server) when it is set, else presents the service's own certificate.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os, sys, grpc; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; e = os.environ; t = '127.0.0.1:' + e['GRPC_PORT']; o = [('grpc.enable_http_proxy', 0)]; f = [open(e[k], 'rb').read() for k in ('TLS_CA_FILE', 'TLS_KEY_FILE', 'TLS_CERT_FILE')] if e.get('TLS_CA_FILE') else None; c = grpc.secure_channel(t, grpc.ssl_channel_credentials(*f), options=o) if f else grpc.insecure_channel(t, options=o); r = g.HealthStub(c).Check(h.HealthCheckRequest(), timeout=3); sys.exit(r.status != h.HealthCheckResponse.SERVING)"]
+    CMD ["python", "-c", "import os, sys, grpc; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; e = os.environ; s = bool(e.get('TLS_CA_FILE')); p = e.get('HEALTH_PORT') or '0'; probe = s and p != '0'; t = '127.0.0.1:' + (p if probe else e['GRPC_PORT']); o = [('grpc.enable_http_proxy', 0)]; f = [open(e[k], 'rb').read() for k in ('TLS_CA_FILE', 'TLS_KEY_FILE', 'TLS_CERT_FILE')] if s and not probe else None; c = grpc.secure_channel(t, grpc.ssl_channel_credentials(*f), options=o) if f else grpc.insecure_channel(t, options=o); r = g.HealthStub(c).Check(h.HealthCheckRequest(), timeout=3); sys.exit(r.status != h.HealthCheckResponse.SERVING)"]
 # The server; migrations run from the same image: `docker run --entrypoint tm-<service>-migrate ...`
 ENTRYPOINT ["tm-service"]

@@ -1,17 +1,22 @@
 """docker-compose.yml, offline: valid against the compose spec and yamllint; every long-running
-service has a health check and every one-shot (schema bootstrap, migrations, the bucket) has its
-health check disabled and something waiting for it to complete; nothing runs as root by our
-choice; images are pinned; secrets are overridable with local-only defaults; each service migrates
-before it starts; the files service uses the MinIO bucket; only the gateway is published. And the
-bucket bootstrap script (deploy/compose/minio-init.sh) does what it says, against a fake `mc`."""
+service has a health check and every one-shot (schema bootstrap, migrations, the bucket, the
+certificates) has its health check disabled and something waiting for it to complete; nothing runs
+as root by our choice; images are pinned; secrets are overridable with local-only defaults; each
+service migrates before it starts; the files service uses the MinIO bucket; only the gateway is
+published; every service and the gateway talk mTLS with an identity of their own, which only they
+mount. And the bucket bootstrap script (deploy/compose/minio-init.sh) does what it says, against a
+fake `mc`; the certificate one-shot's CLI (tm_common.certs), run twice, keeps its files and makes
+certificates a real mTLS handshake accepts."""
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -19,11 +24,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import grpc
 import psycopg
 import pytest
 import yaml
 
 from support import apt
+from tm_common import identity
 from tm_devstack.services import PAGE_TOKEN_ISSUERS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,7 +189,7 @@ def test_secrets_are_overridable_with_local_only_defaults() -> None:
 
 def test_the_whole_system_is_there() -> None:
     services = compose()["services"]
-    expected = {"postgres", "pgbouncer", "redis", "minio", "minio-init", "db-init", "gateway"}
+    expected = {"postgres", "pgbouncer", "redis", "minio", "minio-init", "db-init", "certs", "gateway"}
     expected |= {*SERVICES, *(f"{s}-migrate" for s in SERVICES)}
     assert set(services) == expected
 
@@ -193,7 +200,8 @@ def test_each_service_migrates_before_it_starts(service: str) -> None:
     svc, migrate = services[service], services[f"{service}-migrate"]
     assert migrate["entrypoint"] == [f"tm-{service}-migrate"]
     assert migrate["image"] == svc["image"] and migrate["build"] == svc["build"]
-    assert migrate["environment"] == svc["environment"]
+    # The same settings, but no identity: a migration talks to Postgres only.
+    assert migrate["environment"] == {k: v for k, v in svc["environment"].items() if k not in IDENTITY_ENV}
     assert svc["depends_on"][f"{service}-migrate"]["condition"] == "service_completed_successfully"
     assert migrate["depends_on"]["db-init"]["condition"] == "service_completed_successfully"
     assert services["gateway"]["depends_on"][service]["condition"] == "service_healthy"
@@ -283,19 +291,224 @@ def test_only_the_gateway_is_published_on_8080() -> None:
     assert re.search(r"^ARG GATEWAY_PORT=8080$", gateway_dockerfile, re.MULTILINE)
 
 
+def mounts(svc: dict[str, Any]) -> list[dict[str, Any]]:
+    """A service's volumes in the long syntax (type, source, target, read_only, volume.subpath)."""
+    result = []
+    for mount in svc.get("volumes") or []:
+        if isinstance(mount, dict):
+            result.append(mount)
+            continue
+        source, target, *mode = mount.split(":")
+        kind = "bind" if source.startswith(".") else "volume"
+        result.append({"type": kind, "source": source, "target": target, "read_only": mode == ["ro"]})
+    return result
+
+
 def test_state_lives_in_named_volumes() -> None:
     doc = compose()
     declared = set(doc["volumes"])
     used = set()
     for name, svc in doc["services"].items():
-        for mount in svc.get("volumes") or []:
-            source, _target, *mode = mount.split(":")
-            if source.startswith("."):
-                assert source.startswith("./deploy/compose/") and mode == ["ro"], f"{name}: {mount}"
+        for mount in mounts(svc):
+            source = mount["source"]
+            if mount["type"] == "bind":
+                assert source.startswith("./deploy/compose/") and mount["read_only"], f"{name}: {mount}"
                 assert (ROOT / source).is_file()
             else:
+                assert mount["type"] == "volume", f"{name}: {mount}"
                 used.add(source)
-    assert used == declared == {"pg-data", "redis-data", "auth-data", "minio-data"}
+    assert used == declared == {"pg-data", "redis-data", "auth-data", "minio-data", "tls"}
+
+
+# --- service identity (mTLS) ----------------------------------------------------------------------
+
+IDENTITY_ENV = {"TLS_CA_FILE", "TLS_CERT_FILE", "TLS_KEY_FILE", "HEALTH_PORT"}
+IDENTITIES = [*SERVICES, "gateway"]
+GATEWAY_TLS = "/etc/gateway-tls"  # where the gateway image (gateway/Dockerfile) finds its identity
+
+
+def identity_problems(doc: dict[str, Any]) -> list[str]:
+    """Who mounts what of the tls volume: certs all of it (it holds the CA's key), every service and
+    the gateway its own directory only, read-only, after certs has made it; nobody else anything.
+    A service's TLS_* name files under that mount; the gateway is built to read them under its own."""
+    problems = []
+    services = doc["services"]
+    certs = services.get("certs")
+    if certs is None:
+        return ["no certs one-shot"]
+    issued = certs.get("command") or []
+    if sorted(issued) != sorted(IDENTITIES):
+        problems.append(f"certs issues {issued}, not one identity for each of {IDENTITIES}")
+    for name, svc in services.items():
+        tls = [m for m in mounts(svc) if m["source"] == "tls"]
+        env = svc.get("environment") or {}
+        if name == "certs":
+            if [m.get("volume", {}).get("subpath") for m in tls] != [None]:
+                problems.append("certs: mounts the tls volume other than once, whole")
+            continue
+        if name not in IDENTITIES:
+            if tls or IDENTITY_ENV & set(env):
+                problems.append(f"{name}: has an identity (tls mount or TLS_*) it does not need")
+            continue
+        subpaths = [m.get("volume", {}).get("subpath") for m in tls]
+        if subpaths != [name]:
+            problems.append(f"{name}: mounts {subpaths} of the tls volume, not its own directory alone")
+            continue
+        (mount,) = tls
+        if not mount.get("read_only"):
+            problems.append(f"{name}: its identity is mounted writable")
+        waits = (svc.get("depends_on") or {}).get("certs", {}).get("condition")
+        if waits != "service_completed_successfully":
+            problems.append(f"{name}: does not wait for certs to complete")
+        files = (svc.get("build", {}).get("args") or {}) if name == "gateway" else env
+        if name == "gateway" and mount["target"] != GATEWAY_TLS:
+            problems.append(f"gateway: its identity is mounted at {mount['target']}, not {GATEWAY_TLS}")
+        expected = {"TLS_CA_FILE": "ca.crt", "TLS_CERT_FILE": "tls.crt", "TLS_KEY_FILE": "tls.key"}
+        for key, file in expected.items():
+            if files.get(key) != f"{mount['target']}/{file}":
+                problems.append(f"{name}: {key}={files.get(key)!r}, not {file} of its own mount")
+    return problems
+
+
+def test_every_service_and_the_gateway_has_its_own_identity_and_no_one_else_any() -> None:
+    assert identity_problems(compose()) == []
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_serves_mtls_with_a_plaintext_health_port(service: str) -> None:
+    """TLS_* on (identity_problems checks where they point) and HEALTH_PORT, the plaintext port the
+    image's HEALTHCHECK asks once the gRPC port speaks mTLS only (tests/deploy/test_images.py)."""
+    env = compose()["services"][service]["environment"]
+    assert set(env) >= IDENTITY_ENV
+    assert int(env["HEALTH_PORT"]) > 0 and env["HEALTH_PORT"] != env["GRPC_PORT"]
+
+
+def test_certs_is_a_non_root_one_shot_of_a_service_image_into_the_tls_volume() -> None:
+    """tm-certs (libs/common's console script, in every service image) into the image's DATA_DIR:
+    a new volume mounted there takes that directory's owner, the services' user, which certs runs
+    as (the image's USER: no user here), so that what it writes is readable by 10001 only."""
+    services = compose()["services"]
+    certs = services["certs"]
+    assert certs["image"] == services["auth"]["image"] and certs["build"] == services["auth"]["build"]
+    assert "user" not in certs
+    assert certs["entrypoint"] == ["tm-certs", "/var/lib/taskmanager"]
+    assert [(m["source"], m["target"]) for m in mounts(certs)] == [("tls", "/var/lib/taskmanager")]
+    assert 'tm-certs = "tm_common.certs:main"' in (ROOT / "libs" / "common" / "pyproject.toml").read_text()
+    dockerfile = (ROOT / "deploy" / "docker" / "service.Dockerfile").read_text()
+    assert "install -d -o taskmanager -g taskmanager -m 0700 /var/lib/taskmanager" in dockerfile
+    assert "DATA_DIR=/var/lib/taskmanager" in dockerfile and "USER 10001:10001" in dockerfile
+    assert "test -x /opt/venv/bin/tm-certs" in dockerfile
+
+
+def test_the_gateway_image_declares_the_tls_build_args() -> None:
+    """Empty by default (plaintext upstreams, as Kubernetes renders its own config); compose sets
+    them (identity_problems checks to what)."""
+    text = (ROOT / "gateway" / "Dockerfile").read_text()
+    for arg in ("TLS_CA_FILE", "TLS_CERT_FILE", "TLS_KEY_FILE"):
+        assert re.search(rf"^ARG {arg}=$", text, re.MULTILINE), arg
+
+
+# --- the certs one-shot's CLI (tm_common.certs), as compose runs it --------------------------------
+
+
+def run_certs(directory: Path) -> subprocess.CompletedProcess[str]:
+    """certs' command into directory (its entrypoint's console script is tm_common.certs:main)."""
+    names = compose()["services"]["certs"]["command"]
+    return subprocess.run(
+        [sys.executable, "-m", "tm_common.certs", directory, *names],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def snapshot(directory: Path) -> dict[str, tuple[bytes, int, int]]:
+    """Every file and directory under directory: (content, mtime in ns, mode)."""
+    return {
+        str(p.relative_to(directory)): (
+            p.read_bytes() if p.is_file() else b"",
+            p.stat().st_mtime_ns,
+            p.stat().st_mode,
+        )
+        for p in sorted(directory.rglob("*"))
+    }
+
+
+def identity_files(directory: Path, name: str) -> identity.TlsFiles:
+    """The files name's container reads (its TLS_*), found where the certs one-shot wrote them: its
+    mount of the tls volume, directory/<subpath>, in place of the mount's target."""
+    svc = compose()["services"][name]
+    (mount,) = [m for m in mounts(svc) if m["source"] == "tls"]
+    env = svc["build"]["args"] if name == "gateway" else svc["environment"]
+    local = directory / mount["volume"]["subpath"]
+    paths = [
+        Path(env[k].replace(mount["target"], str(local), 1))
+        for k in ("TLS_CA_FILE", "TLS_CERT_FILE", "TLS_KEY_FILE")
+    ]
+    return identity.TlsFiles(*paths)
+
+
+def test_certs_is_idempotent_and_keeps_keys_private(tmp_path: Path) -> None:
+    directory = tmp_path / "tls"
+    first = run_certs(directory)
+    assert first.returncode == 0, first.stderr
+    made = snapshot(directory)
+    again = run_certs(directory)
+    assert again.returncode == 0, again.stderr
+    assert snapshot(directory) == made  # not one file written again
+    assert "issued" in first.stdout and "issued" not in again.stdout and "reused" in again.stdout
+    # The CA's key at the top only; each identity's directory holds its own key and no other.
+    keys = {p.relative_to(directory).as_posix() for p in directory.rglob("*.key")}
+    assert keys == {"ca.key", *(f"{name}/tls.key" for name in IDENTITIES)}
+    for path in [directory, *directory.rglob("*")]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert path.stat().st_uid == os.getuid()  # the services' user, in the container
+        if path.is_dir():
+            assert mode == 0o700, path
+        elif path.suffix == ".key":
+            assert mode == 0o600, path
+        else:
+            assert mode & 0o022 == 0, path
+
+
+async def who_am_i(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    return (identity.caller_identity(context) or "").encode()
+
+
+async def test_certs_makes_identities_that_a_real_mtls_handshake_accepts(tmp_path: Path) -> None:
+    """A server with auth's files (tm_common.identity's credentials, as the services use them)
+    accepts the gateway and tasks, dialled by the compose name "auth", and reads who they are;
+    it refuses another deployment's certificate and a caller without one."""
+    assert run_certs(tmp_path / "tls").returncode == 0
+    assert run_certs(tmp_path / "other").returncode == 0
+    server = grpc.aio.server()
+    handlers = {"WhoAmI": grpc.unary_unary_rpc_method_handler(who_am_i)}
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Identity", handlers)])
+    port = server.add_secure_port(
+        "127.0.0.1:0", identity.server_credentials(identity_files(tmp_path / "tls", "auth"))
+    )
+    await server.start()
+
+    async def call(credentials: grpc.ChannelCredentials | None) -> bytes:
+        target, options = f"127.0.0.1:{port}", [("grpc.ssl_target_name_override", "auth")]
+        channel = (
+            grpc.aio.secure_channel(target, credentials, options=options)
+            if credentials
+            else grpc.aio.insecure_channel(target)
+        )
+        async with channel:
+            return await channel.unary_unary("/test.Identity/WhoAmI")(b"", timeout=5)
+
+    try:
+        for caller in ("gateway", "tasks"):
+            files = identity_files(tmp_path / "tls", caller)
+            assert await call(identity.channel_credentials(files)) == caller.encode()
+        for refused in (identity.channel_credentials(identity_files(tmp_path / "other", "gateway")), None):
+            with pytest.raises(grpc.aio.AioRpcError) as error:
+                await call(refused)
+            assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        await server.stop(0)
 
 
 # --- deploy/compose/minio-init.sh ----------------------------------------------------------------
@@ -491,4 +704,25 @@ def test_the_checks_catch_bad_compose_files() -> None:
     assert pin_problems({"services": {"a": {"image": "minio/minio:latest"}}})
     assert not pin_problems({"services": {"a": {"image": "quay.io/minio/mc:RELEASE.2025-08-13T08-35-41Z"}}})
     assert secret_problems({"services": {"a": {"environment": {"DB_PASSWORD": "hunter2"}}}})
+    assert identity_problems({"services": {}})
+    good = compose()
+    assert identity_problems(good) == []
+
+    def broken(change: Any) -> list[str]:
+        doc = copy.deepcopy(good)
+        change(doc["services"])
+        return identity_problems(doc)
+
+    whole = {"type": "volume", "source": "tls", "target": "/etc/taskmanager/tls", "read_only": True}
+    assert broken(lambda s: s["tasks"].update(volumes=[whole]))  # the CA's key with it
+    assert broken(lambda s: s["tasks"]["volumes"][0]["volume"].update(subpath="auth"))
+    assert broken(lambda s: s["tasks"]["volumes"].append(s["auth"]["volumes"][1]))
+    assert broken(lambda s: s["tasks"]["volumes"][0].update(read_only=False))
+    assert broken(lambda s: s["tasks"]["environment"].update(TLS_KEY_FILE="/etc/taskmanager/tls.key"))
+    assert broken(lambda s: s["tasks"]["depends_on"].pop("certs"))
+    assert broken(lambda s: s["tasks-migrate"].update(volumes=s["tasks"]["volumes"]))
+    assert broken(lambda s: s["tasks-migrate"]["environment"].update(TLS_CA_FILE="/x/ca.crt"))
+    assert broken(lambda s: s["gateway"]["build"]["args"].pop("TLS_CA_FILE"))
+    assert broken(lambda s: s["gateway"]["volumes"][0].update(target="/etc/envoy/tls"))
+    assert broken(lambda s: s["certs"]["command"].remove("notify"))
     assert secret_problems({"services": {"a": {"environment": {"URL": "postgresql://u:hunter2@db:5432/x"}}}})

