@@ -1,13 +1,8 @@
 # ECS on Fargate: one cluster, one ECS service per gRPC service plus the Envoy gateway, all in the
-# private subnets. Services find each other through Service Connect under the same short names
-# docker-compose.yml uses (auth:50051, tasks:50052, ...), which is what the gateway image is built
-# with and what AUTH_ADDRESS / TASKS_ADDRESS / SERVICE_ADDRESSES say. Service Connect's proxy
-# balances gRPC per request (appProtocol grpc), not per connection.
-
-resource "aws_service_discovery_http_namespace" "main" {
-  name        = local.prefix
-  description = "Service Connect namespace of Task Manager (${var.environment})"
-}
+# private subnets. Each service task registers in Cloud Map as <service>.<discovery domain>
+# (identity.tf), the addresses AUTH_ADDRESS / TASKS_ADDRESS / SERVICE_ADDRESSES say and the gateway
+# image is built with; every call between tasks is mutual TLS with the caller's and the callee's
+# own certificates, balanced per request by the caller (gRPC round_robin, Envoy).
 
 resource "aws_ecs_cluster" "main" {
   name = local.prefix
@@ -15,10 +10,6 @@ resource "aws_ecs_cluster" "main" {
   setting {
     name  = "containerInsights"
     value = "enabled"
-  }
-
-  service_connect_defaults {
-    namespace = aws_service_discovery_http_namespace.main.arn
   }
 }
 
@@ -35,7 +26,8 @@ resource "aws_ecs_cluster_capacity_providers" "main" {
 locals {
   # The init container of every service task. Fargate creates task volumes owned by root, and the
   # service runs as uid 10001 with a read-only root file system: as root, in the same image, this
-  # hands DATA_DIR and /tmp to the service user and writes auth's signing keys
+  # hands DATA_DIR and /tmp to the service user, writes the task's identity (TLS_*_PEM, from its
+  # own secret, identity.tf) into the tls volume (the key 0600) and auth's signing keys
   # (JWT_SIGNING_KEYS, from Secrets Manager) into JWT_KEYS_DIR, readable by that user only. It
   # exits; the service container starts only if it succeeded.
   init_script = <<-EOT
@@ -45,6 +37,19 @@ locals {
     os.chown(data, uid, gid)
     os.chmod(data, 0o700)
     os.chmod("/tmp", 0o1777)
+    tls = pathlib.Path("${local.tls_dir}")
+    os.chown(tls, uid, gid)
+    os.chmod(tls, 0o700)
+    for name, variable, mode in (("ca.crt", "TLS_CA_PEM", 0o644), ("tls.crt", "TLS_CERT_PEM", 0o644), ("tls.key", "TLS_KEY_PEM", 0o600)):
+        pem = os.environ.get(variable, "")
+        if "-----BEGIN " not in pem:
+            raise SystemExit(f"init: {variable} holds no PEM")
+        path = tls / name
+        path.touch(mode=mode)
+        os.chmod(path, mode)
+        os.chown(path, uid, gid)
+        path.write_text(pem)
+    print(f"init: identity in {tls}")
     keys = json.loads(os.environ.get("JWT_SIGNING_KEYS") or "{}")
     if keys:
         jwt = data / "jwt"
@@ -63,13 +68,42 @@ locals {
   # Liveness: the health name "liveness" (tm_common.server.LIVENESS), SERVING while the process
   # runs whatever its dependencies. Not the whole server's status: that turns NOT_SERVING while
   # Redis or Postgres is down, and ECS would then replace every task during an outage that writes
-  # survive (README, Events: Outages).
-  health_check_script = "import os, grpc; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; c = grpc.insecure_channel('127.0.0.1:' + os.environ['GRPC_PORT'], options=[('grpc.enable_http_proxy', 0)]); r = g.HealthStub(c).Check(h.HealthCheckRequest(service='liveness'), timeout=3); raise SystemExit(r.status != h.HealthCheckResponse.SERVING)"
+  # survive (README, Events: Outages). On HEALTH_PORT, the plaintext port of grpc.health.v1 alone:
+  # with TLS the service port takes only callers with a certificate (GRPC_PORT without TLS).
+  # ECS also reports this health to Cloud Map: only tasks that pass it are in the DNS answers.
+  health_check_script = "import os, grpc; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; c = grpc.insecure_channel('127.0.0.1:' + (os.environ.get('HEALTH_PORT') or os.environ['GRPC_PORT']), options=[('grpc.enable_http_proxy', 0)]); r = g.HealthStub(c).Check(h.HealthCheckRequest(service='liveness'), timeout=3); raise SystemExit(r.status != h.HealthCheckResponse.SERVING)"
 
+  # The service container sees its identity read-only; only the init container writes it.
+  init_volumes = [
+    { sourceVolume = "data", containerPath = local.data_dir, readOnly = false },
+    { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
+    { sourceVolume = "tls", containerPath = local.tls_dir, readOnly = false },
+  ]
   task_volumes = [
     { sourceVolume = "data", containerPath = local.data_dir, readOnly = false },
     { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
+    { sourceVolume = "tls", containerPath = local.tls_dir, readOnly = true },
   ]
+
+  # The gateway task's init container, in the gateway image itself (Envoy's, with bash: no Python),
+  # as root: writes the gateway's identity into the volume Envoy reads at /etc/gateway-tls (where
+  # the image's config names its files), owned by Envoy's uid 10001, the key 0600.
+  gateway_init_script = <<-EOT
+    set -euo pipefail
+    umask 077
+    dir=${local.gateway_tls_dir}
+    for variable in TLS_CA_PEM TLS_CERT_PEM TLS_KEY_PEM; do
+      [[ $${!variable:-} == *"-----BEGIN "* ]] || { echo "init: $variable holds no PEM" >&2; exit 1; }
+    done
+    printf '%s' "$TLS_CA_PEM" > "$dir/ca.crt"
+    printf '%s' "$TLS_CERT_PEM" > "$dir/tls.crt"
+    printf '%s' "$TLS_KEY_PEM" > "$dir/tls.key"
+    chown 10001:10001 "$dir" "$dir/ca.crt" "$dir/tls.crt" "$dir/tls.key"
+    chmod 0700 "$dir"
+    chmod 0644 "$dir/ca.crt" "$dir/tls.crt"
+    chmod 0600 "$dir/tls.key"
+    echo "init: identity in $dir"
+  EOT
 
   # The telemetry sidecar of every service task and the gateway task (observability.tf; its
   # configuration is otel-collector.yaml). Not essential: a collector that fails costs telemetry,
@@ -130,6 +164,10 @@ resource "aws_ecs_task_definition" "service" {
     name = "tmp"
   }
 
+  volume {
+    name = "tls"
+  }
+
   container_definitions = jsonencode([
     {
       name                   = "init"
@@ -139,8 +177,8 @@ resource "aws_ecs_task_definition" "service" {
       readonlyRootFilesystem = true
       entryPoint             = ["python", "-c", local.init_script]
       environment            = []
-      secrets                = [for k, v in lookup(local.init_secrets, each.key, {}) : { name = k, valueFrom = v }]
-      mountPoints            = local.task_volumes
+      secrets                = [for k, v in merge(local.identity_secrets[each.key], lookup(local.init_secrets, each.key, {})) : { name = k, valueFrom = v }]
+      mountPoints            = local.init_volumes
       logConfiguration = {
         logDriver = "awslogs"
         options = {
@@ -217,32 +255,16 @@ resource "aws_ecs_service" "service" {
     assign_public_ip = false
   }
 
-  service_connect_configuration {
-    enabled   = true
-    namespace = aws_service_discovery_http_namespace.main.arn
+  # One A record per healthy task under <service>.<discovery domain> (identity.tf).
+  service_registries {
+    registry_arn = aws_service_discovery_service.service[each.key].arn
+  }
 
-    service {
-      port_name      = each.key
-      discovery_name = each.key
-
-      client_alias {
-        dns_name = each.key
-        port     = each.value.port
-      }
-
-      timeout {
-        per_request_timeout_seconds = each.value.request_timeout
-      }
-    }
-
-    log_configuration {
-      log_driver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.workload[each.key].name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "service-connect"
-      }
-    }
+  # A new identity secret version (a certificate issued again, identity.tf) starts a deployment of
+  # the revision that runs: tasks read their secrets when they start.
+  force_new_deployment = true
+  triggers = {
+    identity = aws_secretsmanager_secret_version.identity[each.key].version_id
   }
 
   # Which revision runs is CI's: .github/scripts/ecs_deploy.py registers one with the image it
@@ -270,19 +292,45 @@ resource "aws_ecs_task_definition" "gateway" {
     cpu_architecture        = "X86_64"
   }
 
-  # The image carries the rendered config (upstreams auth:50051, ... and the listener on 8080);
-  # the load balancer checks it (alb.tf), so the container has no health check of its own (the
+  volume {
+    name = "tls"
+  }
+
+  # The image carries the rendered config (upstreams auth.<discovery domain>:50051, ... over mTLS
+  # with the files in /etc/gateway-tls, and the listener on 8080; .github/scripts/images.py builds
+  # it so); its init container, in the same image, writes the gateway's identity there first. The
+  # load balancer checks Envoy (alb.tf), so the container has no health check of its own (the
   # Envoy image has no HTTP client). Envoy's tracing sends OTLP to the collector beside it on
   # 127.0.0.1:4317 (local.otlp_endpoint), which also scrapes its stats listener.
   container_definitions = jsonencode([
+    {
+      name                   = "init"
+      image                  = "${aws_ecr_repository.image["gateway"].repository_url}:${local.image_tags["gateway"]}"
+      essential              = false
+      user                   = "0"
+      readonlyRootFilesystem = true
+      entryPoint             = ["bash", "-c", local.gateway_init_script]
+      environment            = []
+      secrets                = [for k, v in local.identity_secrets["gateway"] : { name = k, valueFrom = v }]
+      mountPoints            = [{ sourceVolume = "tls", containerPath = local.gateway_tls_dir, readOnly = false }]
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-group         = aws_cloudwatch_log_group.workload["gateway"].name
+          awslogs-region        = local.region
+          awslogs-stream-prefix = "init"
+        }
+      }
+    },
     {
       name                   = "gateway"
       image                  = "${aws_ecr_repository.image["gateway"].repository_url}:${local.image_tags["gateway"]}"
       essential              = true
       readonlyRootFilesystem = true
-      dependsOn              = [local.otel_collector_started]
+      dependsOn              = [{ containerName = "init", condition = "SUCCESS" }, local.otel_collector_started]
       portMappings           = [{ name = "gateway", containerPort = local.gateway_port, protocol = "tcp", appProtocol = "http2" }]
       environment            = []
+      mountPoints            = [{ sourceVolume = "tls", containerPath = local.gateway_tls_dir, readOnly = true }]
       stopTimeout            = 30
       logConfiguration = {
         logDriver = "awslogs"
@@ -345,19 +393,12 @@ resource "aws_ecs_service" "gateway" {
     container_port   = local.gateway_port
   }
 
-  # A client of the namespace only: auth, tasks, ... resolve to the services' proxies.
-  service_connect_configuration {
-    enabled   = true
-    namespace = aws_service_discovery_http_namespace.main.arn
-
-    log_configuration {
-      log_driver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.workload["gateway"].name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "service-connect"
-      }
-    }
+  # Envoy resolves the services' Cloud Map names itself (STRICT_DNS clusters); the gateway is
+  # registered nowhere but in the load balancer's target groups. A new identity secret version
+  # starts a deployment, as for the services.
+  force_new_deployment = true
+  triggers = {
+    identity = aws_secretsmanager_secret_version.identity["gateway"].version_id
   }
 
   depends_on = [aws_lb_listener.https, aws_lb_listener_rule.grpc, aws_ecs_service.service]

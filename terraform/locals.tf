@@ -28,14 +28,13 @@ locals {
   azs        = var.availability_zones != null ? var.availability_zones : ["${var.region}a", "${var.region}b"]
 
   # The services, as libs/devstack/tm_devstack/services.py lists them (tests/deploy/test_terraform.py
-  # checks that they agree): gRPC port, and how long Service Connect lets one request run (the
-  # gateway's route timeouts are 15 s, 120 s for files' uploads and downloads).
+  # checks that they agree), and their gRPC ports.
   services = {
-    auth     = { port = 50051, request_timeout = 30 }
-    tasks    = { port = 50052, request_timeout = 30 }
-    files    = { port = 50053, request_timeout = 130 }
-    activity = { port = 50054, request_timeout = 30 }
-    notify   = { port = 50055, request_timeout = 30 }
+    auth     = { port = 50051 }
+    tasks    = { port = 50052 }
+    files    = { port = 50053 }
+    activity = { port = 50054 }
+    notify   = { port = 50055 }
   }
   service_ports = [for svc in values(local.services) : svc.port]
 
@@ -63,17 +62,22 @@ locals {
   data_dir = "/var/lib/taskmanager"
 
   # --- configuration (README, Configuration; docker-compose.yml) ---------------------------------
-  # Peers are reached by their Service Connect names (ecs.tf), so the addresses are the ones the
-  # gateway image and docker-compose.yml use: auth:50051, tasks:50052, ...
+  # Peers are reached by their Cloud Map names (identity.tf), auth.<discovery domain>:50051, ...,
+  # over mTLS with the task's own identity (written by its init container, ecs.tf); the gateway
+  # image is built with the same addresses (.github/scripts/images.py).
   service_common_env = {
     GRPC_HOST         = "0.0.0.0"
     ENVIRONMENT       = var.environment
     LOG_LEVEL         = var.log_level
     JWT_ISSUER        = var.jwt_issuer
     JWT_AUDIENCE      = var.jwt_audience
-    AUTH_ADDRESS      = "auth:${local.services.auth.port}"
+    AUTH_ADDRESS      = local.service_addresses["auth"]
     METRICS_PORT      = local.metrics_port
-    SERVICE_ADDRESSES = join(",", [for name, svc in local.services : "${name}=${name}:${svc.port}"])
+    SERVICE_ADDRESSES = join(",", [for name, address in local.service_addresses : "${name}=${address}"])
+    TLS_CA_FILE       = "${local.tls_dir}/ca.crt"
+    TLS_CERT_FILE     = "${local.tls_dir}/tls.crt"
+    TLS_KEY_FILE      = "${local.tls_dir}/tls.key"
+    HEALTH_PORT       = local.health_port
   }
 
   service_env = {
@@ -90,7 +94,7 @@ locals {
     files = {
       GRPC_PORT     = local.services.files.port
       DB_SCHEMA     = "files"
-      TASKS_ADDRESS = "tasks:${local.services.tasks.port}"
+      TASKS_ADDRESS = local.service_addresses["tasks"]
       DATA_DIR      = local.data_dir
       BLOB_STORE    = "s3"
       S3_BUCKET     = aws_s3_bucket.files.id
@@ -140,22 +144,23 @@ locals {
     }
   }
 
-  # Secrets of a service's init container (ecs.tf), which writes them to files: auth's signing
-  # keys, as JSON {"<file name>.pem": "<PEM>", ...}.
+  # Secrets of a service's init container (ecs.tf), which writes them to files, beside its
+  # identity (local.identity_secrets): auth's signing keys, as JSON {"<file name>.pem": "<PEM>", ...}.
   init_secrets = {
     auth = {
       JWT_SIGNING_KEYS = aws_secretsmanager_secret.jwt_keys.arn
     }
   }
 
-  # Every secret each workload's execution role may read (iam.tf).
+  # Every secret each workload's execution role may read (iam.tf): a service's and the gateway's
+  # own identity (identity.tf), never another's.
   workload_secret_arns = {
-    auth      = [aws_secretsmanager_secret.database["auth"].arn, aws_secretsmanager_secret.redis.arn, aws_secretsmanager_secret.jwt_keys.arn]
-    tasks     = [aws_secretsmanager_secret.database["tasks"].arn, aws_secretsmanager_secret.redis.arn, aws_secretsmanager_secret.page_token.arn]
-    files     = [aws_secretsmanager_secret.database["files"].arn, aws_secretsmanager_secret.redis.arn, aws_secretsmanager_secret.page_token.arn]
-    activity  = [aws_secretsmanager_secret.database["activity"].arn, aws_secretsmanager_secret.redis.arn, aws_secretsmanager_secret.page_token.arn]
-    notify    = [aws_secretsmanager_secret.database["notify"].arn, aws_secretsmanager_secret.redis.arn, aws_secretsmanager_secret.notify_code.arn]
-    gateway   = []
+    auth      = [aws_secretsmanager_secret.database["auth"].arn, aws_secretsmanager_secret.redis.arn, aws_secretsmanager_secret.jwt_keys.arn, aws_secretsmanager_secret.identity["auth"].arn]
+    tasks     = [aws_secretsmanager_secret.database["tasks"].arn, aws_secretsmanager_secret.redis.arn, aws_secretsmanager_secret.page_token.arn, aws_secretsmanager_secret.identity["tasks"].arn]
+    files     = [aws_secretsmanager_secret.database["files"].arn, aws_secretsmanager_secret.redis.arn, aws_secretsmanager_secret.page_token.arn, aws_secretsmanager_secret.identity["files"].arn]
+    activity  = [aws_secretsmanager_secret.database["activity"].arn, aws_secretsmanager_secret.redis.arn, aws_secretsmanager_secret.page_token.arn, aws_secretsmanager_secret.identity["activity"].arn]
+    notify    = [aws_secretsmanager_secret.database["notify"].arn, aws_secretsmanager_secret.redis.arn, aws_secretsmanager_secret.notify_code.arn, aws_secretsmanager_secret.identity["notify"].arn]
+    gateway   = [aws_secretsmanager_secret.identity["gateway"].arn]
     "db-init" = concat([aws_db_instance.main.master_user_secret[0].secret_arn], [for svc in keys(local.services) : aws_secretsmanager_secret.database[svc].arn])
   }
 }

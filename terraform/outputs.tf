@@ -25,7 +25,22 @@ output "ci_variables" {
     AWS_DEPLOY_ROLE_ARN = one(aws_iam_role.deploy[*].arn)
     ECS_CLUSTER         = aws_ecs_cluster.main.name
     ECS_FAMILY_PREFIX   = "${local.prefix}-"
+    # The gateway image's upstream addresses: <service>.<this domain>:<port> (images.py).
+    SERVICE_DISCOVERY_DOMAIN = local.discovery_domain
   }
+}
+
+output "service_addresses" {
+  description = "Where each service answers inside the VPC (Cloud Map DNS, mutual TLS only)."
+  value       = local.service_addresses
+}
+
+output "identity_certificates_expire" {
+  description = "When each service's and the gateway's certificate, and the CA, end (RFC 3339); an apply within identity_early_renewal_hours of the end issues them again."
+  value = merge(
+    { for name, cert in tls_locally_signed_cert.identity : name => cert.validity_end_time },
+    { ca = tls_self_signed_cert.ca.validity_end_time },
+  )
 }
 
 output "cluster_name" {

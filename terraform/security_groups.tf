@@ -1,6 +1,8 @@
-# Who may talk to whom. Internet -> ALB :443 (nothing on :80) -> gateway :8080 -> services :50051-50055 (through
-# their Service Connect proxies) -> Postgres :5432, Redis :6379. Every task may call AWS APIs on
-# 443 (NAT; S3 through the gateway endpoint). Nothing else is open.
+# Who may talk to whom. Internet -> ALB :443 (nothing on :80) -> gateway :8080 -> services :50051-50055
+# (task to task, mutual TLS: identity.tf) -> Postgres :5432, Redis :6379. Every task may call AWS
+# APIs on 443 (NAT; S3 through the gateway endpoint). Nothing else is open: not the services'
+# plaintext health port (HEALTH_PORT, probed on 127.0.0.1 inside the task) nor their metrics port
+# (scraped by the collector in the same task).
 
 locals {
   service_port_min = min(local.service_ports...)

@@ -169,6 +169,13 @@ variable "task_sizes" {
     notify   = { cpu = 256, memory = 1024, min_count = 2, max_count = 4 }
     gateway  = { cpu = 512, memory = 1024, min_count = 2, max_count = 6 }
   }
+
+  # Cloud Map answers a multivalue query with at most 8 healthy records (identity.tf): beyond 8
+  # tasks a client would see a random 8 of them per lookup, not all.
+  validation {
+    condition     = alltrue([for name, size in var.task_sizes : name == "gateway" || size.max_count <= 8])
+    error_message = "task_sizes: a service's max_count is at most 8 (the records one DNS answer holds)."
+  }
 }
 
 variable "cpu_target_percent" {
@@ -181,6 +188,53 @@ variable "extra_environment" {
   description = "Extra environment variables per service (README, Configuration), e.g. { auth = { ACCESS_TOKEN_TTL_SECONDS = \"600\" } }. Never secrets."
   type        = map(map(string))
   default     = {}
+}
+
+# --- service identity (identity.tf) -----------------------------------------------------------------
+
+variable "service_discovery_domain" {
+  description = "Private DNS namespace (Cloud Map) the services are registered in, as <service>.<domain>. Null: <name>-<environment>.internal. The gateway image is built with these addresses (the deploy workflow's SERVICE_DISCOVERY_DOMAIN, output ci_variables)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.service_discovery_domain == null || can(regex("^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$", var.service_discovery_domain))
+    error_message = "service_discovery_domain: a DNS name of at least two labels (lowercase letters, digits, hyphens), e.g. taskmanager.internal."
+  }
+}
+
+variable "identity_validity_hours" {
+  description = "Validity of each service's and the gateway's certificate (identity.tf)."
+  type        = number
+  default     = 8760 # 1 year
+}
+
+variable "identity_early_renewal_hours" {
+  description = "A terraform apply this long before a certificate ends issues it again (and redeploys its ECS service)."
+  type        = number
+  default     = 720 # 30 days
+
+  validation {
+    condition     = var.identity_early_renewal_hours > 0 && var.identity_early_renewal_hours < var.identity_validity_hours
+    error_message = "identity_early_renewal_hours: more than 0 and less than identity_validity_hours."
+  }
+}
+
+variable "identity_ca_validity_hours" {
+  description = "Validity of the service identity CA (identity.tf). Replacing it re-issues every certificate and redeploys everything."
+  type        = number
+  default     = 87600 # 10 years
+}
+
+variable "identity_ca_early_renewal_hours" {
+  description = "A terraform apply this long before the CA ends replaces it (and every certificate)."
+  type        = number
+  default     = 8760 # 1 year
+
+  validation {
+    condition     = var.identity_ca_early_renewal_hours > 0 && var.identity_ca_early_renewal_hours < var.identity_ca_validity_hours
+    error_message = "identity_ca_early_renewal_hours: more than 0 and less than identity_ca_validity_hours."
+  }
 }
 
 # --- metrics, traces, alerts (observability.tf) --------------------------------------------------

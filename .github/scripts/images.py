@@ -11,6 +11,10 @@ deploy/docker/ rebuild every service; gateway/ rebuilds the gateway.
 
 prints GitHub step outputs: `images` (JSON list of {name, dockerfile, build_args}), `services`
 (JSON list of the services among them: each has migrations to run) and `gateway` (true/false).
+The gateway is built for ECS: its upstreams are the services' Cloud Map names,
+<service>.$SERVICE_DISCOVERY_DOMAIN:<port> (terraform output ci_variables), over mutual TLS with
+the identity its task writes to /etc/gateway-tls (terraform/ecs.tf); selecting it without
+SERVICE_DISCOVERY_DOMAIN is an error.
 Standard library only: it runs on the CI runner's own python3.
 """
 
@@ -31,6 +35,11 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICE_DOCKERFILE = "deploy/docker/service.Dockerfile"
 GATEWAY_DOCKERFILE = "gateway/Dockerfile"
 GATEWAY = "gateway"
+# Where the gateway task's init container writes the gateway's identity (terraform/ecs.tf,
+# local.gateway_tls_dir), the files docker-compose.yml mounts there too.
+GATEWAY_TLS_DIR = "/etc/gateway-tls"
+GATEWAY_TLS_FILES = {"TLS_CA_FILE": "ca.crt", "TLS_CERT_FILE": "tls.crt", "TLS_KEY_FILE": "tls.key"}
+DOMAIN = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,8 @@ def images(root: Path = ROOT, env: Mapping[str, str] = os.environ) -> list[Image
         Image(s, SERVICE_DOCKERFILE, {"SERVICE": s, "GRPC_PORT": str(grpc_port(s, root))}, migrates=True)
         for s in services(root)
     ]
-    return [*built, Image(GATEWAY, GATEWAY_DOCKERFILE, gateway_build_args(root, env), migrates=False)]
+    gateway_args = {**gateway_build_args(root, env), **gateway_identity_args(root, env)}
+    return [*built, Image(GATEWAY, GATEWAY_DOCKERFILE, gateway_args, migrates=False)]
 
 
 def gateway_build_args(root: Path = ROOT, env: Mapping[str, str] = os.environ) -> dict[str, str]:
@@ -81,6 +91,20 @@ def gateway_build_args(root: Path = ROOT, env: Mapping[str, str] = os.environ) -
         if name not in limits or not value.isdigit() or int(value) < 1:
             raise SystemExit(f"images.py: GATEWAY_EDGE_LIMITS: {item!r} is not one of {sorted(limits)}=N")
         args[name] = value
+    return args
+
+
+def gateway_identity_args(root: Path = ROOT, env: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The services' ECS addresses (<SERVICE>_ADDRESS = <service>.<SERVICE_DISCOVERY_DOMAIN>:<port>,
+    the names their certificates hold) and the gateway's identity files (TLS_*_FILE); none
+    without SERVICE_DISCOVERY_DOMAIN (main refuses to select the gateway then)."""
+    domain = env.get("SERVICE_DISCOVERY_DOMAIN", "").strip()
+    if not domain:
+        return {}
+    if not DOMAIN.fullmatch(domain):
+        raise SystemExit(f"images.py: SERVICE_DISCOVERY_DOMAIN {domain!r} is not a DNS name")
+    args = {f"{s.upper()}_ADDRESS": f"{s}.{domain}:{grpc_port(s, root)}" for s in services(root)}
+    args.update({name: f"{GATEWAY_TLS_DIR}/{file}" for name, file in GATEWAY_TLS_FILES.items()})
     return args
 
 
@@ -208,6 +232,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--all", action="store_true", help="every image, whatever changed")
     args = parser.parse_args(argv)
     selected = images() if args.all else touched(sys.stdin.read().splitlines())
+    if any(i.name == GATEWAY for i in selected) and not gateway_identity_args():
+        raise SystemExit(
+            "images.py: SERVICE_DISCOVERY_DOMAIN is not set (repository variable, terraform output "
+            "ci_variables): the gateway would dial compose's addresses in plaintext, not the services on ECS"
+        )
     print(outputs(selected))
     names = ", ".join(i.name for i in selected) or "none"
     print(f"images.py: {names}", file=sys.stderr)

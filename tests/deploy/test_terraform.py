@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -418,9 +419,8 @@ def test_services_are_the_local_stacks_with_the_same_ports(tf: Config) -> None:
     assert list(services) == NAMES, "local.services must list tm_devstack.services.SERVICES, in order"
     for spec in SERVICES:
         assert services[spec.name]["port"] == spec.default_port, spec.name
-        # The gateway image is built with these upstream addresses; Service Connect must answer them.
-        assert UPSTREAM_DEFAULTS[spec.name] == f"{spec.name}:{spec.default_port}"
-    assert services["files"]["request_timeout"] >= 120, "files' uploads may take the gateway's 120 s"
+        # The gateway image's ports (CI builds it with <service>.<domain>:<port>, images.py).
+        assert UPSTREAM_DEFAULTS[spec.name].endswith(f":{spec.default_port}")
     assert evaluate(tf, tf.locals["gateway_port"]) == GATEWAY_PORT
     assert f"ARG GATEWAY_PORT={GATEWAY_PORT}" in (ROOT / "gateway" / "Dockerfile").read_text()
 
@@ -465,13 +465,7 @@ def test_every_service_has_a_task_definition_and_a_service_that_rolls_back(tf: C
         assert body["launch_type"] == "FARGATE", name
         assert body["network_configuration"][0]["assign_public_ip"] is False, name
         assert ref(body["network_configuration"][0]["subnets"]) == "aws_subnet.private[*].id", name
-        assert body["service_connect_configuration"][0]["enabled"] is True, name
         assert body["enable_execute_command"] is False, name
-    # Each service answers on Service Connect as <name>:<port>, the addresses everything uses.
-    published = service["service_connect_configuration"][0]["service"][0]
-    assert published["client_alias"] == [{"dns_name": "${each.key}", "port": "${each.value.port}"}]
-    assert published["discovery_name"] == "${each.key}" and published["port_name"] == "${each.key}"
-    assert published["timeout"] == [{"per_request_timeout_seconds": "${each.value.request_timeout}"}]
 
 
 def test_every_service_has_a_migration_task_running_its_migrate_entrypoint(tf: Config) -> None:
@@ -551,9 +545,11 @@ def test_each_service_gets_the_settings_it_reads_and_secrets_only_from_secrets_m
         assert env[name]["DB_SCHEMA"] == spec.schema
         assert env[name]["GRPC_PORT"] == f"${{local.services.{name}.port}}"
     assert common["GRPC_HOST"] == "0.0.0.0"
-    assert common["AUTH_ADDRESS"] == "auth:${local.services.auth.port}"
-    assert "local.services" in common["SERVICE_ADDRESSES"]
-    assert env["files"]["TASKS_ADDRESS"] == "tasks:${local.services.tasks.port}"
+    assert common["AUTH_ADDRESS"] == '${local.service_addresses["auth"]}'
+    assert common["SERVICE_ADDRESSES"] == (
+        '${join(",", [for name, address in local.service_addresses : "${name}=${address}"])}'
+    )
+    assert env["files"]["TASKS_ADDRESS"] == '${local.service_addresses["tasks"]}'
     assert env["files"]["BLOB_STORE"] == "s3"
     assert env["files"]["S3_BUCKET"] == "${aws_s3_bucket.files.id}"
     assert env["notify"]["SNS_TOPIC_ARN"] == "${aws_sns_topic.notify.arn}"
@@ -585,7 +581,7 @@ def test_execution_roles_read_only_their_own_secrets(tf: Config) -> None:
         assert ("jwt_keys" in " ".join(allowed[name])) == (name == "auth"), name
         assert ("notify_code" in " ".join(allowed[name])) == (name == "notify"), name
         assert ("page_token" in " ".join(allowed[name])) == (name in PAGE_TOKEN_ISSUERS), name
-    assert allowed["gateway"] == []
+    assert allowed["gateway"] == ['${aws_secretsmanager_secret.identity["gateway"].arn}']
     # db-init: the master secret RDS keeps, and every service's database secret, nothing else.
     assert allowed["db-init"] == (
         "${concat([aws_db_instance.main.master_user_secret[0].secret_arn], "
@@ -671,6 +667,269 @@ def test_the_deploy_role_can_do_only_what_the_deploy_script_does(tf: Config) -> 
     assert "aws_iam_role.execution" in passed["resources"] and "aws_iam_role.task" in passed["resources"]
     actions = {a for s in statements.values() for a in s["actions"]}
     assert not {a for a in actions if a.startswith(("s3:", "sns:", "secretsmanager:", "kms:"))}, actions
+
+
+# --- service identity and discovery (identity.tf) -------------------------------------------------
+
+IDENTITY_SECRET = '${aws_secretsmanager_secret.identity["%s"].arn}'
+
+
+def test_services_are_found_by_cloud_map_dns_per_task_not_service_connect(tf: Config) -> None:
+    """With mTLS inside, Service Connect's proxy would see TLS bytes and pin each connection to one
+    task: every task is an A record of its service's name instead, and the callers balance."""
+    for (kind, name), body in tf.resources.items():
+        assert "service_connect_configuration" not in body, f"{kind}.{name}: Service Connect"
+        assert "service_connect_defaults" not in body, f"{kind}.{name}: Service Connect"
+    assert not tf.of_type("aws_service_discovery_http_namespace")
+    namespace = tf.resource("aws_service_discovery_private_dns_namespace", "main")
+    assert ref(namespace["vpc"]) == "aws_vpc.main.id"
+    assert ref(namespace["name"]) == "local.discovery_domain"
+    assert tf.resource("aws_vpc", "main")["enable_dns_support"] is True
+    discovery = tf.resource("aws_service_discovery_service", "service")
+    assert for_each_keys(tf, discovery) == NAMES
+    assert discovery["name"] == "${each.key}"
+    (dns,) = discovery["dns_config"]
+    assert ref(dns["namespace_id"]) == "aws_service_discovery_private_dns_namespace.main.id"
+    assert dns["routing_policy"] == "MULTIVALUE", "every healthy task in the answer, not one"
+    assert [record["type"] for record in dns["dns_records"]] == ["A"]
+    assert ref(dns["dns_records"][0]["ttl"]) == "local.discovery_ttl"
+    assert 0 < tf.locals["discovery_ttl"] <= 10, "a stopped task must leave the answers within seconds"
+    # Only tasks whose health check passes are answered (ECS reports it: custom health).
+    assert discovery["health_check_custom_config"] == [{"failure_threshold": 1}]
+    service = tf.resource("aws_ecs_service", "service")
+    assert service["service_registries"] == [
+        {"registry_arn": "${aws_service_discovery_service.service[each.key].arn}"}
+    ]
+    assert "service_registries" not in tf.resource("aws_ecs_service", "gateway"), "reached by the ALB only"
+    # A multivalue answer holds 8 records at most: no service may scale beyond what callers see.
+    validations = tf.variables["task_sizes"]["validation"]
+    assert any("size.max_count <= 8" in str(v["condition"]) for v in validations)
+    assert all(
+        size["max_count"] <= 8
+        for name, size in tf.variables["task_sizes"]["default"].items()
+        if name != "gateway"
+    )
+
+
+def test_every_address_dialled_is_a_registered_name_its_certificate_holds(tf: Config) -> None:
+    """<service>.<discovery domain>: what Cloud Map registers (name each.key in the namespace of
+    local.discovery_domain), what AUTH_ADDRESS, TASKS_ADDRESS and SERVICE_ADDRESSES say, what the
+    gateway image is built with (images.py, from the output CI copies) and a DNS SAN of the
+    service's certificate, whose first SAN is the bare name (Envoy's SNI and SAN match)."""
+    assert (
+        tf.locals["discovery_domain"]
+        == '${coalesce(var.service_discovery_domain, "${local.prefix}.internal")}'
+    )
+    assert tf.locals["service_hosts"] == (
+        '${{for name in keys(local.services) : name => "${name}.${local.discovery_domain}"}}'
+    )
+    assert tf.locals["service_addresses"] == (
+        '${{for name, svc in local.services : name => "${local.service_hosts[name]}:${svc.port}"}}'
+    )
+    assert tf.locals["identity_dns_names"] == (
+        '${{for name in local.identities : name => name == "gateway" ? [name] : '
+        "[name, local.service_hosts[name]]}}"
+    )
+    assert evaluate(tf, tf.locals["identities"]) == [*NAMES, "gateway"]
+    request = tf.resource("tls_cert_request", "identity")
+    assert for_each_keys(tf, request) == [*NAMES, "gateway"]
+    assert request["dns_names"] == "${local.identity_dns_names[each.key]}"
+    assert request["subject"][0]["common_name"] == "${each.key}", "the CN is the caller's identity"
+    assert ref(request["private_key_pem"]) == "tls_private_key.identity[each.key].private_key_pem"
+    # The gateway image: CI builds it from SERVICE_DISCOVERY_DOMAIN, which Terraform outputs.
+    assert tf.outputs["ci_variables"]["value"]["SERVICE_DISCOVERY_DOMAIN"] == "${local.discovery_domain}"
+    images = _ci_images()
+    domain = "taskmanager-production.internal"
+    ports = evaluate(tf, tf.locals["services"])
+    args = images.gateway_identity_args(env={"SERVICE_DISCOVERY_DOMAIN": domain})
+    assert {k: v for k, v in args.items() if k.endswith("_ADDRESS")} == {
+        f"{name.upper()}_ADDRESS": f"{name}.{domain}:{ports[name]['port']}" for name in NAMES
+    }
+    assert set(args) - {f"{name.upper()}_ADDRESS" for name in NAMES} == {
+        "TLS_CA_FILE",
+        "TLS_CERT_FILE",
+        "TLS_KEY_FILE",
+    }
+    # ... into the files the gateway task's init container writes (and its Dockerfile takes them).
+    gateway_dir = tf.locals["gateway_tls_dir"]
+    assert args["TLS_CA_FILE"] == f"{gateway_dir}/ca.crt"
+    assert args["TLS_CERT_FILE"] == f"{gateway_dir}/tls.crt"
+    assert args["TLS_KEY_FILE"] == f"{gateway_dir}/tls.key"
+    dockerfile_args = set(re.findall(r"^ARG ([A-Z_]+)", (ROOT / "gateway" / "Dockerfile").read_text(), re.M))
+    assert set(args) <= dockerfile_args, f"gateway/Dockerfile lacks ARG {set(args) - dockerfile_args}"
+    assert images.gateway_identity_args(env={}) == {}, "compose and Kubernetes images are not built so"
+
+
+def _ci_images() -> Any:
+    spec = importlib.util.spec_from_file_location("ci_images_tf", ROOT / ".github" / "scripts" / "images.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_service_task_runs_with_its_own_identity_and_a_plaintext_health_port(tf: Config) -> None:
+    common = tf.locals["service_common_env"]
+    tls_dir = tf.locals["tls_dir"]
+    assert common["TLS_CA_FILE"] == "${local.tls_dir}/ca.crt"
+    assert common["TLS_CERT_FILE"] == "${local.tls_dir}/tls.crt"
+    assert common["TLS_KEY_FILE"] == "${local.tls_dir}/tls.key"
+    assert common["HEALTH_PORT"] == "${local.health_port}"
+    for name in NAMES:
+        assert {"TLS_CA_FILE", "TLS_CERT_FILE", "TLS_KEY_FILE", "HEALTH_PORT"} <= settings_fields(name), name
+        assert not {"TLS_CA_FILE", "HEALTH_PORT"} & set(tf.locals["service_env"][name]), f"{name}: overridden"
+    # The Kubernetes manifests' health port (deploy/k8s/base), not a service port.
+    assert tf.locals["health_port"] == 50100
+    assert tf.locals["health_port"] not in [
+        svc["port"] for svc in evaluate(tf, tf.locals["services"]).values()
+    ]
+    # The init container writes the identity of the task's own service, from its own secret.
+    text = container_text(tf.resource("aws_ecs_task_definition", "service"))
+    assert (
+        "secrets = [for k, v in merge(local.identity_secrets[each.key], "
+        "lookup(local.init_secrets, each.key, {})) : {name = k, valueFrom = v}]" in text
+    )
+    assert tf.locals["identity_secrets"] == (
+        "${{for name in local.identities : name => {"
+        'TLS_CA_PEM = "${aws_secretsmanager_secret.identity[name].arn}:ca.crt::", '
+        'TLS_CERT_PEM = "${aws_secretsmanager_secret.identity[name].arn}:tls.crt::", '
+        'TLS_KEY_PEM = "${aws_secretsmanager_secret.identity[name].arn}:tls.key::"}}}'
+    )
+    init = tf.locals["init_script"]
+    for file, variable, mode in (
+        ("ca.crt", "TLS_CA_PEM", "0o644"),
+        ("tls.crt", "TLS_CERT_PEM", "0o644"),
+        ("tls.key", "TLS_KEY_PEM", "0o600"),
+    ):
+        assert f'("{file}", "{variable}", {mode})' in init
+    assert 'tls = pathlib.Path("${local.tls_dir}")' in init
+    # The service reads it, never writes it: read-only in the service container, written by init.
+    assert {"sourceVolume": "tls", "containerPath": "${local.tls_dir}", "readOnly": True} in tf.locals[
+        "task_volumes"
+    ]
+    assert {"sourceVolume": "tls", "containerPath": "${local.tls_dir}", "readOnly": False} in tf.locals[
+        "init_volumes"
+    ]
+    assert "mountPoints = local.init_volumes" in text and "mountPoints = local.task_volumes" in text
+    assert {"name": "tls"} in tf.resource("aws_ecs_task_definition", "service")["volume"]
+    assert tls_dir.startswith("/") and tls_dir != tf.locals["data_dir"]
+    # The container health check asks the plaintext health port (the service port wants a certificate).
+    script = tf.locals["health_check_script"]
+    assert "os.environ.get('HEALTH_PORT') or os.environ['GRPC_PORT']" in script
+    assert "service='liveness'" in script
+    assert 'healthCheck = {command = ["CMD", "python", "-c", local.health_check_script]' in text
+
+
+def test_the_gateway_task_gets_its_identity_from_an_init_container_of_its_own_image(tf: Config) -> None:
+    body = tf.resource("aws_ecs_task_definition", "gateway")
+    text = container_text(body)
+    image = '"${aws_ecr_repository.image["gateway"].repository_url}:${local.image_tags["gateway"]}"'
+    assert text.count(f"image = {image}") == 2, "init and Envoy: one image, which CI's rollout swaps in both"
+    assert 'entryPoint = ["bash", "-c", local.gateway_init_script]' in text
+    assert 'secrets = [for k, v in local.identity_secrets["gateway"] : {name = k, valueFrom = v}]' in text
+    assert (
+        'mountPoints = [{sourceVolume = "tls", containerPath = local.gateway_tls_dir, readOnly = false}]'
+        in text
+    )
+    assert (
+        'mountPoints = [{sourceVolume = "tls", containerPath = local.gateway_tls_dir, readOnly = true}]'
+        in text
+    )
+    assert (
+        'dependsOn = [{containerName = "init", condition = "SUCCESS"}, local.otel_collector_started]' in text
+    )
+    assert {"name": "tls"} in body["volume"]
+    assert text.count("readonlyRootFilesystem = true") == 2
+    script = tf.locals["gateway_init_script"]
+    assert "dir=${local.gateway_tls_dir}" in script
+    for file, variable in (("ca.crt", "TLS_CA_PEM"), ("tls.crt", "TLS_CERT_PEM"), ("tls.key", "TLS_KEY_PEM")):
+        assert f'printf \'%s\' "${variable}" > "$dir/{file}"' in script
+    assert 'chmod 0600 "$dir/tls.key"' in script and "chown 10001:10001" in script
+    # Envoy runs as the image's uid 10001 (gateway/Dockerfile), which must own what init writes.
+    assert "USER 10001:10001" in (ROOT / "gateway" / "Dockerfile").read_text()
+
+
+def test_each_identity_is_a_certificate_of_the_ca_in_a_secret_only_its_own_task_reads(tf: Config) -> None:
+    ca_key = tf.resource("tls_private_key", "ca")
+    keys = tf.resource("tls_private_key", "identity")
+    for key in (ca_key, keys):
+        assert key["algorithm"] == "ECDSA" and key["ecdsa_curve"] == "P256"
+    assert for_each_keys(tf, keys) == [*NAMES, "gateway"]
+    ca = tf.resource("tls_self_signed_cert", "ca")
+    assert ca["is_ca_certificate"] is True
+    assert set(ca["allowed_uses"]) == {"cert_signing", "crl_signing"}
+    cert = tf.resource("tls_locally_signed_cert", "identity")
+    assert for_each_keys(tf, cert) == [*NAMES, "gateway"]
+    assert ref(cert["cert_request_pem"]) == "tls_cert_request.identity[each.key].cert_request_pem"
+    assert ref(cert["ca_cert_pem"]) == "tls_self_signed_cert.ca.cert_pem"
+    assert set(cert["allowed_uses"]) == {"digital_signature", "server_auth", "client_auth"}
+    assert ref(cert["validity_period_hours"]) == "var.identity_validity_hours"
+    assert ref(cert["early_renewal_hours"]) == "var.identity_early_renewal_hours"
+    validity = tf.variables["identity_validity_hours"]["default"]
+    renewal = tf.variables["identity_early_renewal_hours"]["default"]
+    assert validity <= 366 * 24 and 7 * 24 <= renewal < validity
+    assert tf.variables["identity_ca_validity_hours"]["default"] > validity + renewal
+    # One secret per identity, holding its certificate, its key and the CA's certificate.
+    secret = tf.resource("aws_secretsmanager_secret", "identity")
+    assert for_each_keys(tf, secret) == [*NAMES, "gateway"]
+    assert secret["name"] == "${local.prefix}/tls/${each.key}"
+    version = tf.resource("aws_secretsmanager_secret_version", "identity")["secret_string"]
+    assert version == (
+        '${jsonencode({"ca.crt" = tls_self_signed_cert.ca.cert_pem, '
+        '"tls.crt" = tls_locally_signed_cert.identity[each.key].cert_pem, '
+        '"tls.key" = tls_private_key.identity[each.key].private_key_pem_pkcs8})}'
+    )
+    # The CA's key signs, and is nowhere else: no secret, no task, no output.
+    code = {name: re.sub(r"(?m)^\s*#.*$", "", text) for name, text in tf.texts.items()}
+    uses = [
+        line.strip() for text in code.values() for line in text.splitlines() if "tls_private_key.ca." in line
+    ]
+    assert uses == [
+        "private_key_pem = tls_private_key.ca.private_key_pem",
+        "ca_private_key_pem = tls_private_key.ca.private_key_pem",
+    ], uses
+    assert "tls_private_key.ca" not in str(tf.outputs)
+    # Each execution role reads its own identity, and no other.
+    allowed = tf.locals["workload_secret_arns"]
+    for workload, arns in allowed.items():
+        identities = [arn for arn in arns if "aws_secretsmanager_secret.identity[" in str(arn)]
+        expected = [IDENTITY_SECRET % workload] if workload in {*NAMES, "gateway"} else []
+        assert identities == expected, workload
+    # A new certificate reaches the tasks: the same apply starts a deployment of the service.
+    for name, body in tf.of_type("aws_ecs_service").items():
+        key = "each.key" if name == "service" else '"gateway"'
+        assert body["force_new_deployment"] is True, name
+        assert body["triggers"] == {
+            "identity": f"${{aws_secretsmanager_secret_version.identity[{key}].version_id}}"
+        }, name
+    versions = _terraform_blocks()
+    assert any(
+        b.get("required_providers", [{}])[0].get("tls", {}).get("version") == "~> 4.0" for _, b in versions
+    )
+
+
+def test_security_groups_open_the_service_ports_only_to_the_gateway_and_the_services(tf: Config) -> None:
+    ports = [svc["port"] for svc in evaluate(tf, tf.locals["services"]).values()]
+    assert sorted(ports) == list(range(min(ports), max(ports) + 1)), "one contiguous range, nothing between"
+    closed = {tf.locals["health_port"], tf.locals["metrics_port"]}
+    opened: dict[str, set[str]] = {}
+    for kind in ("aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule"):
+        for name, rule in tf.of_type(kind).items():
+            bounds = {"${local.service_port_min}": min(ports), "${local.service_port_max}": max(ports)}
+            # A rule without ports (protocol -1) opens every port.
+            low, high = (
+                bounds.get(rule.get(k, d)) or evaluate(tf, rule.get(k, d))
+                for k, d in (("from_port", 0), ("to_port", 65535))
+            )
+            assert not any(low <= port <= high for port in closed), f"{kind}.{name} opens {closed}"
+            if kind.endswith("ingress_rule") and (low, high) == (min(ports), max(ports)):
+                opened.setdefault(ref(rule["security_group_id"]), set()).add(
+                    ref(rule["referenced_security_group_id"])
+                )
+    assert opened == {
+        "aws_security_group.services.id": {"aws_security_group.gateway.id", "aws_security_group.services.id"}
+    }
 
 
 # --- least privilege ---------------------------------------------------------------------------------

@@ -307,7 +307,12 @@ sys.exit(subprocess.run(["jq", "-r", jq], input=json.dumps(payload), text=True).
 """
 
 
-def detect(tmp_path: Path, titles: list[str], image: str = "all", deploy_sha: str = "") -> dict[str, Any]:
+EXAMPLE_DOMAIN = "taskmanager-production.internal"  # Terraform's default for environment production
+
+
+def detect(
+    tmp_path: Path, titles: list[str], image: str = "all", deploy_sha: str = "", domain: str = EXAMPLE_DOMAIN
+) -> dict[str, Any]:
     """Runs the detect step's script as the runner would (bash -e, in the checkout, with the
     step's environment and a fake `gh`), on this repository's history; its step outputs."""
     (run,) = [s["run"] for s in workflow("deploy.yml")["jobs"]["changes"]["steps"] if s.get("id") == "detect"]
@@ -325,19 +330,27 @@ def detect(tmp_path: Path, titles: list[str], image: str = "all", deploy_sha: st
         "IMAGE": image,
         "REPOSITORY": "owner/taskmanager",
         "GATEWAY_EDGE_LIMITS": "",
+        "SERVICE_DISCOVERY_DOMAIN": domain,
         "FAKE_GH_TITLES": json.dumps(titles),
         "FAKE_GH_LOG": str(tmp_path / "gh.log"),
     }
     result = subprocess.run(
         ["bash", "-e", "-c", run], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
-    assert result.returncode == 0, result.stdout + result.stderr
+    if result.returncode != 0:
+        return {"error": result.stderr}
     outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
     return {
         "images": [i["name"] for i in json.loads(outputs["images"])],
         "services": json.loads(outputs["services"]),
         "gateway": outputs["gateway"],
+        "build_args": {i["name"]: i["build_args"] for i in json.loads(outputs["images"])},
     }
+
+
+def picked(result: dict[str, Any]) -> dict[str, Any]:
+    assert "error" not in result, result.get("error")
+    return {k: v for k, v in result.items() if k != "build_args"}
 
 
 def git(*args: str) -> str:
@@ -368,27 +381,64 @@ def test_detect_diffs_from_the_last_successful_deploy_of_everything(tmp_path: Pa
         f"deploy all {last}",
         f"deploy all {commits[-1]}",
     ]
-    assert detect(tmp_path, titles, deploy_sha=deployed)["images"] == expected
+    assert picked(detect(tmp_path, titles, deploy_sha=deployed))["images"] == expected
     assert "status=success" in (tmp_path / "gh.log").read_text()
     # The same commit deployed already: nothing changed.
-    assert detect(tmp_path, [f"deploy all {head()}"]) == {"images": [], "services": [], "gateway": "false"}
+    assert picked(detect(tmp_path, [f"deploy all {head()}"])) == {
+        "images": [],
+        "services": [],
+        "gateway": "false",
+    }
 
 
 def test_detect_deploys_everything_without_a_usable_baseline(tmp_path: Path) -> None:
     everything = {"images": ALL, "services": SERVICES, "gateway": "true"}
-    assert detect(tmp_path, []) == everything  # the first deploy
-    assert detect(tmp_path, ["deploy tasks " + head()]) == everything  # no deploy of everything yet
-    assert detect(tmp_path, ["deploy all " + "0" * 40]) == everything  # not in the history
+    assert picked(detect(tmp_path, [])) == everything  # the first deploy
+    assert picked(detect(tmp_path, ["deploy tasks " + head()])) == everything  # no deploy of everything yet
+    assert picked(detect(tmp_path, ["deploy all " + "0" * 40])) == everything  # not in the history
 
 
 @pytest.mark.parametrize("image", ALL)
 def test_detect_picks_one_image_on_a_manual_run(tmp_path: Path, image: str) -> None:
-    picked = detect(tmp_path, [f"deploy all {head()}"], image=image)  # whatever changed
-    assert picked == {
+    one = picked(detect(tmp_path, [f"deploy all {head()}"], image=image))  # whatever changed
+    assert one == {
         "images": [image],
         "services": [] if image == "gateway" else [image],
         "gateway": "true" if image == "gateway" else "false",
     }
+
+
+def test_the_gateway_is_built_for_the_services_cloud_map_names_over_mtls(tmp_path: Path) -> None:
+    """On ECS the gateway dials <service>.<SERVICE_DISCOVERY_DOMAIN>:<port> (terraform/identity.tf)
+    with the identity its task writes to /etc/gateway-tls (terraform/ecs.tf); without the domain
+    the gateway is not built at all (it would dial compose's names in plaintext), services are."""
+    detect_step = next(
+        s for s in workflow("deploy.yml")["jobs"]["changes"]["steps"] if s.get("id") == "detect"
+    )
+    assert detect_step["env"]["SERVICE_DISCOVERY_DOMAIN"] == "${{ vars.SERVICE_DISCOVERY_DOMAIN }}"
+    built = detect(tmp_path, [], image="gateway")
+    args = dict(line.split("=", 1) for line in built["build_args"]["gateway"].split("\n"))
+    ports = {name: images.grpc_port(name) for name in SERVICES}
+    assert args == {
+        "XFF_NUM_TRUSTED_HOPS": "1",
+        **{f"{name.upper()}_ADDRESS": f"{name}.{EXAMPLE_DOMAIN}:{ports[name]}" for name in SERVICES},
+        "TLS_CA_FILE": "/etc/gateway-tls/ca.crt",
+        "TLS_CERT_FILE": "/etc/gateway-tls/tls.crt",
+        "TLS_KEY_FILE": "/etc/gateway-tls/tls.key",
+    }
+    assert "SERVICE_DISCOVERY_DOMAIN" in detect(tmp_path, [], image="gateway", domain="")["error"]
+    assert "not a DNS name" in detect(tmp_path, [], image="gateway", domain="Bad_Domain")["error"]
+    # The services' images do not depend on it.
+    alone = detect(tmp_path, [f"deploy all {head()}"], image="tasks", domain=EXAMPLE_DOMAIN)
+    assert alone["build_args"] == {"tasks": "SERVICE=tasks\nGRPC_PORT=50052"}
+    tasks_only = subprocess.run(
+        [sys.executable, ROOT / ".github" / "scripts" / "images.py"],
+        input="services/tasks/tm_tasks/config.py\n",
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "SERVICE_DISCOVERY_DOMAIN"},
+    )
+    assert tasks_only.returncode == 0, tasks_only.stderr
 
 
 # --- shell ---------------------------------------------------------------------------------------
@@ -482,7 +532,10 @@ def test_images_cli_writes_step_outputs() -> None:
         "build_args": "SERVICE=files\nGRPC_PORT=50053",
     }
     everything = subprocess.run(
-        [sys.executable, ROOT / ".github" / "scripts" / "images.py", "--all"], capture_output=True, text=True
+        [sys.executable, ROOT / ".github" / "scripts" / "images.py", "--all"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SERVICE_DISCOVERY_DOMAIN": EXAMPLE_DOMAIN},
     )
     assert (
         json.loads(dict(line.split("=", 1) for line in everything.stdout.splitlines())["services"])
