@@ -32,6 +32,7 @@ from tm_devstack.gateway import (  # noqa: E402
     docs_files_in,
     envoy_config,
     lua_source,
+    sds_files,
 )
 
 OUT_DIR = Path(__file__).resolve().parent / "base" / "gateway"
@@ -72,10 +73,12 @@ def settings() -> GatewaySettings:
 
 
 def render() -> dict[str, str]:
-    """File name -> content, as they belong in OUT_DIR."""
+    """File name -> content, as they belong in OUT_DIR (with SDS, its resource files too)."""
+    rendered = settings()
     return {
-        "envoy.yaml": HEADER.format(mount=MOUNT_DIR) + envoy_config(settings()),
+        "envoy.yaml": HEADER.format(mount=MOUNT_DIR) + envoy_config(rendered),
         "gateway.lua": lua_source(),
+        **sds_files(rendered),
     }
 
 

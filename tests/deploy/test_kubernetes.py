@@ -1293,13 +1293,20 @@ def test_gateway_config_is_valid_for_envoy(tmp_path: Path) -> None:
     config = config.replace(f"{render.IMAGE_DOCS_DIR}/", f"{tmp_path / 'docs'}/")
     # The gateway's certificate, which cert-manager mounts there, made here as the local stack's.
     gateway_tls = certs.ensure(tmp_path / "tls", ["gateway"])["gateway"]
-    for name, made in (
-        ("ca.crt", gateway_tls.ca),
-        ("tls.crt", gateway_tls.cert),
-        ("tls.key", gateway_tls.key),
-    ):
-        assert f"{render.TLS_DIR / name}" in config
-        config = config.replace(str(render.TLS_DIR / name), str(made))
+    # The certificate's files are named in the SDS files the config reads from the mount.
+    sds = {name: content for name, content in render.render().items() if name.startswith("upstream-tls-")}
+    assert sds and all(f"{render.MOUNT_DIR / name}" in config for name in sds)
+    for name, content in sds.items():
+        for tls_name, made in (
+            ("ca.crt", gateway_tls.ca),
+            ("tls.crt", gateway_tls.cert),
+            ("tls.key", gateway_tls.key),
+        ):
+            content = content.replace(str(render.TLS_DIR / tls_name), str(made))
+        content = content.replace(str(render.TLS_DIR), str(gateway_tls.cert.parent))
+        (tmp_path / name).write_text(content)
+        config = config.replace(str(render.MOUNT_DIR / name), str(tmp_path / name))
+    config = config.replace(str(render.MOUNT_DIR), str(tmp_path))
     (tmp_path / "envoy.yaml").write_text(config)
     out = subprocess.run(
         [envoy, "--mode", "validate", "-c", tmp_path / "envoy.yaml", "--log-level", "critical"],
@@ -1321,7 +1328,7 @@ def test_gateway_deployment_runs_the_rendered_config(overlay: str, built: Built)
     volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
     data = config_map(docs, "gateway-config")
     assert volumes[mounts[str(render.MOUNT_DIR)]]["configMap"]["name"].startswith("gateway-config-")
-    assert data == {name: (BASE / "gateway" / name).read_text() for name in ("envoy.yaml", "gateway.lua")}
+    assert data == {name: (BASE / "gateway" / name).read_text() for name in render.render()}
 
     envoy = yaml.safe_load(data["envoy.yaml"])
     listener = {item["name"]: item for item in envoy["static_resources"]["listeners"]}["gateway"]

@@ -4,10 +4,18 @@ user's token, so the next hop logs the same ids and re-verifies the same user.
 
 A channel balances its calls over every address its target resolves to (`round_robin` over DNS: a
 headless Service's name resolves to each ready pod), keeps its connections alive with HTTP/2 pings,
-and retries reads, never writes, that fail with UNAVAILABLE on another address (SERVICE_CONFIG)."""
+and retries reads, never writes, that fail with UNAVAILABLE on another address (SERVICE_CONFIG).
+
+Over mTLS a channel follows the renewals of the process's certificate files (tm_common.identity):
+a FollowingChannel checks identity.client_generation() (no file access) before each call; once it
+changed, the call and the next ones go to a new channel made with the current credentials (its
+new connections present the new certificate and trust the new CA), and the previous channel is
+closed RENEWED_CHANNEL_GRACE_SECONDS later: calls in flight on it finish there, within that time.
+Stubs keep working across the swap: their multicallables look the current channel up per call."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable
@@ -213,7 +221,97 @@ def _channel(target: str, options: list[tuple[str, Any]], **kwargs: Any) -> grpc
     credentials = identity.client_credentials()
     if credentials is None:
         return grpc.aio.insecure_channel(target, options=options, **kwargs)
+    return FollowingChannel(target, options, kwargs)
+
+
+def _made_channel(target: str, options: list[tuple[str, Any]], kwargs: dict[str, Any]) -> grpc.aio.Channel:
+    credentials = identity.client_credentials()
+    if credentials is None:  # TLS turned off since (tests)
+        return grpc.aio.insecure_channel(target, options=options, **kwargs)
     return grpc.aio.secure_channel(target, credentials, options=[*options, *_tls_name(target)], **kwargs)
+
+
+# How long a channel replaced after a renewal (FollowingChannel) lets its calls in flight finish
+# before they are cancelled: the longest route's time (the server's MAX_CONNECTION_AGE_GRACE_MS).
+RENEWED_CHANNEL_GRACE_SECONDS = 120.0
+
+
+class FollowingChannel(grpc.aio.Channel):
+    """A channel over mTLS that follows the process's client credentials (the module's docstring)."""
+
+    def __init__(self, target: str, options: list[tuple[str, Any]], kwargs: dict[str, Any]) -> None:
+        self._target, self._options, self._kwargs = target, options, kwargs
+        self._generation = identity.client_generation()
+        self._channel = _made_channel(target, options, kwargs)
+        self._retired: dict[grpc.aio.Channel, asyncio.Task[None]] = {}  # replaced, closing
+
+    def current(self) -> grpc.aio.Channel:
+        """The channel of the current credentials, made now if they changed since the last call."""
+        generation = identity.client_generation()
+        if generation != self._generation:
+            previous = self._channel
+            self._channel = _made_channel(self._target, self._options, self._kwargs)
+            self._generation = generation
+            self._retired[previous] = asyncio.get_running_loop().create_task(self._retire(previous))
+        return self._channel
+
+    async def _retire(self, channel: grpc.aio.Channel) -> None:
+        try:
+            await channel.close(RENEWED_CHANNEL_GRACE_SECONDS)  # new calls refused, calls in flight finish
+        finally:
+            self._retired.pop(channel, None)
+
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _Following(self, "unary_unary", method, args, kwargs)
+
+    def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _Following(self, "unary_stream", method, args, kwargs)
+
+    def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _Following(self, "stream_unary", method, args, kwargs)
+
+    def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _Following(self, "stream_stream", method, args, kwargs)
+
+    def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
+        return self.current().get_state(try_to_connect)
+
+    async def wait_for_state_change(self, last_observed_state: grpc.ChannelConnectivity) -> None:
+        await self.current().wait_for_state_change(last_observed_state)
+
+    async def channel_ready(self) -> None:
+        await self.current().channel_ready()
+
+    async def close(self, grace: float | None = None) -> None:
+        """Close the channel, and those it replaced that are still finishing their calls, with `grace`."""
+        retired = list(self._retired)
+        for task in self._retired.values():
+            task.cancel()
+        await asyncio.gather(*(channel.close(grace) for channel in [self._channel, *retired]))
+
+    async def __aenter__(self) -> FollowingChannel:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close(None)
+
+
+class _Following:
+    """A multicallable of a FollowingChannel: each call goes to its current channel."""
+
+    def __init__(
+        self, channel: FollowingChannel, kind: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        self._channel, self._kind, self._method = channel, kind, method
+        self._args, self._kwargs = args, kwargs
+        self._bound: tuple[grpc.aio.Channel, Any] | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        channel = self._channel.current()
+        if self._bound is None or self._bound[0] is not channel:
+            multicallable = getattr(channel, self._kind)(self._method, *self._args, **self._kwargs)
+            self._bound = (channel, multicallable)
+        return self._bound[1](*args, **kwargs)
 
 
 def _tls_name(target: str) -> list[tuple[str, str]]:

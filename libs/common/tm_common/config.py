@@ -77,6 +77,10 @@ class ServiceSettings(BaseSettings):
     tls_ca_file: str = ""
     tls_cert_file: str = ""
     tls_key_file: str = ""
+    # How often a TLS process checks its three files for a renewal (cert-manager rewrites them in
+    # place): new connections, served and made, then use the new ones (tm_common.identity). A
+    # server also checks on each new connection it accepts.
+    tls_reload_seconds: float = Field(default=60.0, gt=0)
     # With TLS: a plaintext port that serves grpc.health.v1 only, for probes that cannot present a
     # certificate (the kubelet's gRPC probes); 0: none.
     health_port: int = Field(default=0, ge=0, le=65535)

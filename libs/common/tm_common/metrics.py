@@ -216,6 +216,44 @@ CONSUMER_GROUPS = ConsumerGroupCollector()
 REGISTRY.register(CONSUMER_GROUPS)
 
 
+# -- the process's TLS certificates (tm_common.identity) ---------------------------------------
+TLS_RELOADS = Counter(
+    "tm_tls_reloads_total",
+    "Changes of the TLS files seen by the process, by result: loaded (in use from the next "
+    "connection), rejected (half-written or mismatched: the previous files stay in use).",
+    ("result",),
+)
+
+
+class CertificateSource(Protocol):
+    @property
+    def not_after(self) -> float: ...
+
+
+class CertificateCollector(Collector):
+    """tm_tls_certificate_expiry_timestamp_seconds: when the process's certificate in use expires
+    (the earliest, should a process hold several); absent without TLS."""
+
+    def __init__(self) -> None:
+        self._sources: weakref.WeakSet[CertificateSource] = weakref.WeakSet()
+
+    def track(self, source: CertificateSource) -> None:
+        self._sources.add(source)
+
+    def collect(self) -> Iterable[Metric]:
+        expiries = [source.not_after for source in list(self._sources)]
+        if expiries:
+            yield GaugeMetricFamily(
+                "tm_tls_certificate_expiry_timestamp_seconds",
+                "Expiry of the TLS certificate the process presents, in seconds since the epoch.",
+                min(expiries),
+            )
+
+
+TLS_CERTIFICATES = CertificateCollector()
+REGISTRY.register(TLS_CERTIFICATES)
+
+
 # -- the endpoint ---------------------------------------------------------------------------
 @dataclass
 class MetricsEndpoint:

@@ -149,6 +149,8 @@ async def start_server(
     probes = await _start_probes(health_servicer, settings) if tls is not None else None
     watcher = asyncio.create_task(keep_health_current(health_servicer, names, definition.checks))
     loops = [asyncio.create_task(loop()) for loop in definition.background]
+    if tls is not None:  # renewed certificate files, for the clients' channels too (tm_common.identity)
+        loops.append(asyncio.create_task(identity.keep_current(settings.tls_reload_seconds)))
     return RunningServer(server, port, health_servicer, [watcher, *loops], probes)
 
 

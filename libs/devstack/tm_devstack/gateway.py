@@ -175,10 +175,31 @@ class EdgeGuards:
         }
 
 
+# SDS resource files (secret discovery from the filesystem) through which Envoy reads UpstreamTls'
+# files, written beside the config (write): one Secret per file, as Envoy's file subscriptions take.
+SDS_CERTIFICATE_FILE = "upstream-tls-certificate.yaml"
+SDS_CA_FILE = "upstream-tls-ca.yaml"
+SDS_CERTIFICATE = "gateway_certificate"  # the Secrets' names
+SDS_CA = "gateway_ca"
+SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+# Envoy refuses SDS subscriptions without the node's id and cluster: appended to the config (the
+# template has no node otherwise; nothing else of the gateway uses one).
+SDS_NODE = (
+    "# SDS subscriptions need the node's name (tm_devstack.gateway).\nnode: {id: gateway, cluster: gateway}\n"
+)
+
+
 @dataclass(frozen=True)
 class UpstreamTls:
     """The gateway's identity towards the services (tm_common.identity): PEM files of the CA, and
-    of its own certificate (CN "gateway") and key."""
+    of its own certificate (CN "gateway") and key.
+
+    Envoy gets them by SDS from the filesystem (sds_resources, in the config's directory): each
+    Secret names the PEM files and watches their directory, which a renewal replaces at once (the
+    kubelet swaps the `..data` symlink of a mounted Secret), so Envoy's new upstream connections
+    use the renewed certificate and CA without a restart; a renewal that cannot be loaded (a key
+    that is not the certificate's) is rejected and the previous files stay in use. Without SDS
+    (GatewaySettings.upstream_tls_by_sds False) the clusters name the files: read once, at start."""
 
     ca: Path
     cert: Path
@@ -194,21 +215,64 @@ class UpstreamTls:
             raise ValueError("TLS_CA_FILE, TLS_CERT_FILE and TLS_KEY_FILE go together: set all three or none")
         return cls(*(Path(f) for f in files))
 
-    def transport_socket(self, names: list[str]) -> str:
-        """A cluster's transport_socket (flow YAML, one line): mTLS, HTTP/2 by ALPN, the server
-        verified as one of `names` (its certificate's DNS SAN); SNI the first name."""
-        sans = ", ".join(f"{{san_type: DNS, matcher: {{exact: {json.dumps(n)}}}}}" for n in names)
-        context = (
-            f"{{tls_certificates: [{{certificate_chain: {{filename: {json.dumps(str(self.cert))}}}, "
-            f"private_key: {{filename: {json.dumps(str(self.key))}}}}}], alpn_protocols: [h2], "
-            f"validation_context: {{trusted_ca: {{filename: {json.dumps(str(self.ca))}}}, "
-            f"match_typed_subject_alt_names: [{sans}]}}}}"
+    def sds_resources(self) -> dict[str, str]:
+        """The SDS files (name -> YAML): the certificate and key, and the CA."""
+        watched = f"      watched_directory: {{path: {json.dumps(str(self.cert.parent))}}}\n"
+        certificate = (
+            "    tls_certificate:\n"
+            f"      certificate_chain: {{filename: {json.dumps(str(self.cert))}}}\n"
+            f"      private_key: {{filename: {json.dumps(str(self.key))}}}\n"
+            f"{watched}"
         )
+        ca = (
+            "    validation_context:\n"
+            f"      trusted_ca: {{filename: {json.dumps(str(self.ca))}}}\n"
+            f"      watched_directory: {{path: {json.dumps(str(self.ca.parent))}}}\n"
+        )
+        header = (
+            "# The gateway's upstream TLS files, by SDS (tm_devstack.gateway.UpstreamTls): do not edit.\n"
+            f'resources:\n  - "@type": {SECRET_TYPE}\n'
+        )
+        return {
+            SDS_CERTIFICATE_FILE: f"{header}    name: {SDS_CERTIFICATE}\n{certificate}",
+            SDS_CA_FILE: f"{header}    name: {SDS_CA}\n{ca}",
+        }
+
+    def transport_socket(self, names: list[str], sds_dir: Path | None = None) -> str:
+        """A cluster's transport_socket (flow YAML, one line): mTLS, HTTP/2 by ALPN, the server
+        verified as one of `names` (its certificate's DNS SAN); SNI the first name. The files by
+        SDS from sds_dir's resource files, or named inline when sds_dir is None."""
+        sans = ", ".join(f"{{san_type: DNS, matcher: {{exact: {json.dumps(n)}}}}}" for n in names)
+        if sds_dir is None:
+            context = (
+                f"{{tls_certificates: [{{certificate_chain: {{filename: {json.dumps(str(self.cert))}}}, "
+                f"private_key: {{filename: {json.dumps(str(self.key))}}}}}], alpn_protocols: [h2], "
+                f"validation_context: {{trusted_ca: {{filename: {json.dumps(str(self.ca))}}}, "
+                f"match_typed_subject_alt_names: [{sans}]}}}}"
+            )
+        else:
+            context = (
+                "{tls_certificate_sds_secret_configs: "
+                f"[{_sds_secret(SDS_CERTIFICATE, sds_dir / SDS_CERTIFICATE_FILE)}], "
+                f"alpn_protocols: [h2], combined_validation_context: "
+                f"{{default_validation_context: {{match_typed_subject_alt_names: [{sans}]}}, "
+                f"validation_context_sds_secret_config: {_sds_secret(SDS_CA, sds_dir / SDS_CA_FILE)}}}}}"
+            )
         return (
             "transport_socket: {name: envoy.transport_sockets.tls, typed_config: "
             '{"@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext, '
             f"sni: {json.dumps(names[0])}, common_tls_context: {context}}}}}"
         )
+
+
+def _sds_secret(name: str, path: Path) -> str:
+    """An SdsSecretConfig: the Secret `name` from the file at path, read again when the file is
+    replaced in its directory (the kubelet's swap of a mounted ConfigMap)."""
+    source = (
+        f"{{path_config_source: {{path: {json.dumps(str(path))}, "
+        f"watched_directory: {{path: {json.dumps(str(path.parent))}}}}}, resource_api_version: V3}}"
+    )
+    return f"{{name: {name}, sds_config: {source}}}"
 
 
 @dataclass
@@ -239,8 +303,10 @@ class GatewaySettings:
     # requests traced. By default a collector sidecar beside the gateway (ADOT on ECS, README).
     otlp_collector: tuple[str, int] = ("127.0.0.1", 4317)
     trace_sample_ratio: float = 0.01  # tm_common.config.ServiceSettings' (a test holds them equal)
-    # mTLS to the services (service identities); None: plaintext.
+    # mTLS to the services (service identities); None: plaintext. By SDS, its files watched and
+    # reloaded (UpstreamTls), unless upstream_tls_by_sds is False: read once at start.
     upstream_tls: UpstreamTls | None = None
+    upstream_tls_by_sds: bool = True
     # More instances of a service, each an endpoint beside upstreams' (the local stack's REPLICAS).
     more_upstreams: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
@@ -333,13 +399,31 @@ def envoy_config(settings: GatewaySettings) -> str:
         values[f"{name.upper()}_PORT"] = port
         more = settings.more_upstreams.get(name, [])
         values[f"{name.upper()}_ENDPOINTS"] = lb_endpoints([(host, port), *more])
-    tls = settings.upstream_tls
+    tls, sds_dir = settings.upstream_tls, sds_directory(settings)
     for name in settings.upstreams:
-        values[f"{name.upper()}_UPSTREAM_TLS"] = tls.transport_socket([name]) if tls else ""
-    values["OPS_UPSTREAM_TLS"] = tls.transport_socket(list(settings.upstreams)) if tls else ""
+        values[f"{name.upper()}_UPSTREAM_TLS"] = tls.transport_socket([name], sds_dir) if tls else ""
+    values["OPS_UPSTREAM_TLS"] = tls.transport_socket(list(settings.upstreams), sds_dir) if tls else ""
     more_hosts = [address for more in settings.more_upstreams.values() for address in more]
     values["OPS_ENDPOINTS"] = lb_endpoints([*settings.upstreams.values(), *more_hosts])
-    return template.substitute(values)
+    config = template.substitute(values)
+    if sds_dir is not None:
+        config += SDS_NODE
+    return config
+
+
+def sds_directory(settings: GatewaySettings) -> Path | None:
+    """Where the SDS resource files go: beside the Lua filter, in the config's directory (None: the
+    TLS files are not delivered by SDS)."""
+    if settings.upstream_tls is None or not settings.upstream_tls_by_sds:
+        return None
+    return settings.lua_file.parent
+
+
+def sds_files(settings: GatewaySettings) -> dict[str, str]:
+    """The SDS resource files the config reads (name -> content, in sds_directory); none without SDS."""
+    if settings.upstream_tls is None or sds_directory(settings) is None:
+        return {}
+    return settings.upstream_tls.sds_resources()
 
 
 def lb_endpoints(addresses: list[tuple[str, int]]) -> str:
@@ -351,12 +435,24 @@ def lb_endpoints(addresses: list[tuple[str, int]]) -> str:
 
 
 def write(out_dir: Path, settings: GatewaySettings) -> Path:
-    """Write gateway.lua and envoy.yaml into out_dir; returns the config's path."""
+    """Write gateway.lua, the SDS files (sds_files) and envoy.yaml into out_dir; returns the
+    config's path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     settings.lua_file.write_text(lua_source())
+    directory = sds_directory(settings)
+    for name, content in sds_files(settings).items():
+        assert directory is not None
+        _replace_file(directory / name, content)
     config = out_dir / "envoy.yaml"
     config.write_text(envoy_config(settings))
     return config
+
+
+def _replace_file(path: Path, content: str) -> None:
+    """Write path at once (a rename): Envoy may be watching it already (a restarted local stack)."""
+    staged = path.with_name(f".{path.name}.tmp")
+    staged.write_text(content)
+    staged.replace(path)
 
 
 if __name__ == "__main__":

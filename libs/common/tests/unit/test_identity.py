@@ -227,29 +227,75 @@ def test_tls_settings_are_all_three_or_none() -> None:
         ServiceSettings(tls_ca_file="ca", tls_cert_file="crt")
 
 
-@pytest.mark.parametrize("with_tls", [True, False])
-def test_envoy_speaks_mtls_to_each_service_as_the_gateway(tmp_path: Path, with_tls: bool) -> None:
+@pytest.mark.parametrize("tls_mode", ["sds", "inline", "off"])
+def test_envoy_speaks_mtls_to_each_service_as_the_gateway(tmp_path: Path, tls_mode: str) -> None:
     files = certs.ensure(tmp_path, [certs.GATEWAY])[certs.GATEWAY]
     upstreams = {name: ("127.0.0.1", 50051 + i) for i, name in enumerate(identity.SERVICE_NAMES)}
     settings = gateway.GatewaySettings(
         upstreams=upstreams,
         descriptor_set=tmp_path / "taskmanager.pb",
         lua_file=tmp_path / "gateway.lua",
-        upstream_tls=gateway.UpstreamTls(files.ca, files.cert, files.key) if with_tls else None,
+        upstream_tls=gateway.UpstreamTls(files.ca, files.cert, files.key) if tls_mode != "off" else None,
+        upstream_tls_by_sds=tls_mode == "sds",
     )
-    clusters = {
-        c["name"]: c for c in yaml.safe_load(gateway.envoy_config(settings))["static_resources"]["clusters"]
-    }
+    config = yaml.safe_load(gateway.envoy_config(settings))
+    clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
     for name in [*identity.SERVICE_NAMES, "ops"]:
         socket_config = clusters[name].get("transport_socket")
-        if not with_tls:
+        if tls_mode == "off":
             assert socket_config is None, name
             continue
         context = socket_config["typed_config"]["common_tls_context"]
-        assert context["tls_certificates"] == [
-            {"certificate_chain": {"filename": str(files.cert)}, "private_key": {"filename": str(files.key)}}
-        ]
         assert context["alpn_protocols"] == ["h2"]
-        assert context["validation_context"]["trusted_ca"] == {"filename": str(files.ca)}
-        sans = [m["matcher"]["exact"] for m in context["validation_context"]["match_typed_subject_alt_names"]]
+        if tls_mode == "inline":
+            assert context["tls_certificates"] == [
+                {
+                    "certificate_chain": {"filename": str(files.cert)},
+                    "private_key": {"filename": str(files.key)},
+                }
+            ]
+            assert context["validation_context"]["trusted_ca"] == {"filename": str(files.ca)}
+            matchers = context["validation_context"]["match_typed_subject_alt_names"]
+        else:  # the files by SDS, from the resource files beside the config (test_upstream_tls_reload)
+            (certificate,) = context["tls_certificate_sds_secret_configs"]
+            validation = context["combined_validation_context"]
+            ca = validation["validation_context_sds_secret_config"]
+            sds = {certificate["name"]: certificate, ca["name"]: ca}
+            for secret, file_name in (
+                (gateway.SDS_CERTIFICATE, gateway.SDS_CERTIFICATE_FILE),
+                (gateway.SDS_CA, gateway.SDS_CA_FILE),
+            ):
+                assert sds[secret]["sds_config"]["path_config_source"] == {
+                    "path": str(tmp_path / file_name),
+                    "watched_directory": {"path": str(tmp_path)},
+                }
+            matchers = validation["default_validation_context"]["match_typed_subject_alt_names"]
+        sans = [m["matcher"]["exact"] for m in matchers]
         assert sans == (list(identity.SERVICE_NAMES) if name == "ops" else [name]), name
+    assert ("node" in config) == (tls_mode == "sds")  # SDS needs the node's name
+
+
+def test_envoys_sds_files_name_the_pem_files_and_watch_their_directory(tmp_path: Path) -> None:
+    files = certs.ensure(tmp_path / "tls", [certs.GATEWAY])[certs.GATEWAY]
+    settings = gateway.GatewaySettings(
+        upstreams={name: ("127.0.0.1", 50051) for name in identity.SERVICE_NAMES},
+        descriptor_set=tmp_path / "taskmanager.pb",
+        lua_file=tmp_path / "out" / "gateway.lua",
+        upstream_tls=gateway.UpstreamTls(files.ca, files.cert, files.key),
+    )
+    gateway.write(tmp_path / "out", settings)
+    secrets = {}
+    for name in (gateway.SDS_CERTIFICATE_FILE, gateway.SDS_CA_FILE):
+        (resource,) = yaml.safe_load((tmp_path / "out" / name).read_text())["resources"]
+        assert resource["@type"] == gateway.SECRET_TYPE
+        secrets[resource["name"]] = resource
+    watched = {"path": str(files.cert.parent)}
+    assert secrets[gateway.SDS_CERTIFICATE]["tls_certificate"] == {
+        "certificate_chain": {"filename": str(files.cert)},
+        "private_key": {"filename": str(files.key)},
+        "watched_directory": watched,
+    }
+    assert secrets[gateway.SDS_CA]["validation_context"] == {
+        "trusted_ca": {"filename": str(files.ca)},
+        "watched_directory": watched,
+    }
