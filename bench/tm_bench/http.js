@@ -3,14 +3,29 @@
 // latency, while `requests` and `errors` count iterations (an iteration whose step before failed is
 // an error without its main request).
 // Env: URL, METHOD (GET), BODY (JSON text, or none); BEFORE_URL, BEFORE_METHOD, BEFORE_BODY;
-// TOKEN (bearer token, or empty), VUS, DURATION, SUMMARY (file for the JSON summary).
+// TOKEN (bearer token, or empty), VUS, DURATION, SUMMARY (file for the JSON summary); RATE (below).
 // "{id}" in URLs and bodies becomes a random id in ID_MIN..ID_MAX, "{priority}" a random priority.
 import http from "k6/http";
 import { Counter } from "k6/metrics";
 
+// RATE set: that many iterations a second (k6's constant-arrival-rate, up to VUS at once) instead
+// of as many as VUS connections manage: the same work per second whatever the system's speed.
+const load = __ENV.RATE
+  ? {
+      scenarios: {
+        fixed: {
+          executor: "constant-arrival-rate",
+          rate: Number(__ENV.RATE),
+          timeUnit: "1s",
+          duration: __ENV.DURATION,
+          preAllocatedVUs: Number(__ENV.VUS),
+        },
+      },
+    }
+  : { vus: Number(__ENV.VUS), duration: __ENV.DURATION };
+
 export const options = {
-  vus: Number(__ENV.VUS),
-  duration: __ENV.DURATION,
+  ...load,
   summaryTrendStats: ["med", "p(99)", "count"],
   // A threshold that always holds makes k6 report the sub-metric of the measured requests.
   thresholds: { "http_req_duration{step:measured}": ["max>=0"] },

@@ -225,6 +225,12 @@ class Stack:
             return found[0].address
         return "ipv4:" + ",".join(i.address for i in found)
 
+    @property
+    def supervisord_pid(self) -> int:
+        """The stack's supervisord: every process of the stack descends from it."""
+        assert self._supervisord is not None, "the stack is not started"
+        return self._supervisord.pid
+
     def pid(self, program: str) -> int:
         """The process id of a supervisord program; 0 while it is not running."""
         return int(self.ctl("pid", program).strip() or 0)
