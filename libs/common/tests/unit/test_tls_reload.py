@@ -7,8 +7,6 @@ flight finish, and files read half-written leave the previous ones in use."""
 from __future__ import annotations
 
 import asyncio
-import itertools
-import os
 import socket
 import ssl
 from collections.abc import AsyncIterator
@@ -20,6 +18,7 @@ import pytest
 from cryptography import x509
 from prometheus_client import REGISTRY
 
+from support.secret_mount import SecretMount
 from tm_common import identity
 from tm_common.clients import service_channel
 from tm_common.config import ServiceSettings
@@ -31,7 +30,6 @@ PEER = "test.tls.v1.Peer"
 CALLER_SERIAL = f"/{PEER}/CallerSerial"  # the serial of the certificate the caller presented
 SLOW = f"/{PEER}/Slow"  # answers after a second
 RELOAD_SECONDS = 0.1
-_versions = itertools.count()
 
 
 async def caller_serial(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
@@ -50,43 +48,6 @@ def register(server: grpc.aio.Server) -> None:
         "Slow": grpc.unary_unary_rpc_method_handler(slow),
     }
     server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(PEER, handlers)])
-
-
-class SecretMount:
-    """A directory as the kubelet mounts a Secret: ca.crt, tls.crt, tls.key are symlinks to
-    ..data/<name>, and ..data a symlink to the current version's directory, replaced at once."""
-
-    NAMES = ("ca.crt", "tls.crt", "tls.key")
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        directory.mkdir(parents=True)
-
-    @property
-    def files(self) -> identity.TlsFiles:
-        return identity.TlsFiles(*(self.directory / name for name in self.NAMES))
-
-    def environment(self) -> dict[str, str]:
-        ca, cert, key = self.files.ca, self.files.cert, self.files.key
-        return {"tls_ca_file": str(ca), "tls_cert_file": str(cert), "tls_key_file": str(key)}
-
-    def publish(self, ca: bytes, cert: bytes, key: bytes) -> None:
-        version = self.directory / f"..version_{next(_versions)}"
-        version.mkdir()
-        for name, content in zip(self.NAMES, (ca, cert, key), strict=True):
-            (version / name).write_bytes(content)
-        staged = self.directory / "..data_tmp"
-        staged.symlink_to(version.name)
-        os.replace(staged, self.directory / "..data")
-        for name in self.NAMES:
-            if not (self.directory / name).is_symlink():
-                (self.directory / name).symlink_to(f"..data/{name}")
-
-    def publish_identity(self, issued: certs.Identity) -> None:
-        self.publish(issued.ca.read_bytes(), issued.cert.read_bytes(), issued.key.read_bytes())
-
-    def current_version(self) -> Path:
-        return self.directory / os.readlink(self.directory / "..data")
 
 
 @dataclass
