@@ -49,11 +49,20 @@ async def run_forever(
         except asyncio.CancelledError:
             raise
         except retry_on as exc:
+            if _cancelling():
+                # A library turned our cancellation into an error of its own (redis-py may, when it
+                # cuts off a command): the loop must still stop, or a shutdown would wait forever.
+                raise asyncio.CancelledError from exc
             log.warning(
                 f"{name} paused",
                 extra={"error": f"{type(exc).__name__}: {exc}"[:300], "retry_in": backoff.delay},
             )
             await backoff.wait()
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def every(name: str, seconds: float, step: Callable[[], Awaitable[object]]) -> None:
